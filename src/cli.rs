@@ -1,0 +1,202 @@
+//! Command-line interface: parses arguments and prints. The work is done by
+//! the library.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use trailwatch::logfile::Limits;
+use trailwatch::pipeline::scan;
+use trailwatch::rules::{RuleConfig, RuleSet};
+use trailwatch::source::fs::{expand, Input};
+
+#[derive(Parser)]
+#[command(
+    name = "trailwatch",
+    version,
+    about = "CloudTrail alerting with Sigma rules"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan CloudTrail log files (.json.gz or .json), directories
+    /// (recursively) or `-` for stdin, and print the alerts they raise.
+    Scan {
+        /// Files, directories or `-`.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// Output: a readable alert per finding, or one JSON document per line.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Work with the rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// List the rules in force: id, level, title, origin.
+    List {
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Check every rule's examples (true positives and true negatives).
+    Test {
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RuleArgs {
+    /// A directory of Sigma rules to add to the built-in pack (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Principals allowed to invoke Lambda functions (repeatable; default
+    /// s3.amazonaws.com).
+    #[arg(long = "allowed-invoker", value_name = "PRINCIPAL")]
+    allowed_invokers: Vec<String>,
+    /// Turn off a rule by id (repeatable).
+    #[arg(long = "disable", value_name = "RULE_ID")]
+    disabled: Vec<String>,
+}
+
+impl RuleArgs {
+    fn load(&self) -> Result<RuleSet, ExitCode> {
+        let mut config = RuleConfig {
+            dirs: self.dirs.clone(),
+            disabled: self.disabled.clone(),
+            ..RuleConfig::default()
+        };
+        if !self.allowed_invokers.is_empty() {
+            config.allowed_invokers = self.allowed_invokers.clone();
+        }
+        RuleSet::load(&config).map_err(|err| {
+            eprintln!("trailwatch: {err}");
+            ExitCode::from(2)
+        })
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan {
+            paths,
+            rules,
+            format,
+        } => rules.load().map(|set| scan_paths(&paths, &set, format)),
+        Command::Rules { command } => match command {
+            RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
+            RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
+        },
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
+    let expanded = expand(paths);
+    let mut failed = expanded.errors.len();
+    for (path, err) in &expanded.errors {
+        eprintln!("trailwatch: {}: {err}", path.display());
+    }
+    for (path, kind) in &expanded.skipped {
+        eprintln!(
+            "trailwatch: {}: skipped ({} file)",
+            path.display(),
+            kind.as_str()
+        );
+    }
+    let mut stdout = io::stdout().lock();
+    let (mut records, mut alerts) = (0u64, 0u64);
+    for input in &expanded.inputs {
+        let label = input.to_string();
+        let report = match input {
+            Input::Stdin => scan(io::stdin(), &label, rules, Limits::default()),
+            Input::File(path) => match std::fs::File::open(path) {
+                Ok(file) => scan(file, &label, rules, Limits::default()),
+                Err(err) => {
+                    eprintln!("trailwatch: {label}: {err}");
+                    failed += 1;
+                    continue;
+                }
+            },
+        };
+        records += report.records;
+        alerts += report.alerts.len() as u64;
+        for alert in &report.alerts {
+            let written = match format {
+                Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
+                Format::Json => writeln!(stdout, "{}", alert.json()),
+            };
+            if written.is_err() {
+                // stdout closed (e.g. piped into `head`): stop quietly.
+                return ExitCode::SUCCESS;
+            }
+        }
+        if let Some(err) = report.error {
+            eprintln!("trailwatch: {label}: {err}");
+            failed += 1;
+        }
+    }
+    eprintln!(
+        "trailwatch: {} file(s), {records} record(s), {alerts} alert(s), {failed} error(s)",
+        expanded.inputs.len()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn list_rules(rules: &RuleSet) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    for rule in rules.rules() {
+        let meta = &rule.meta;
+        let _ = writeln!(
+            stdout,
+            "{}  {:<13} {}  [{}]",
+            meta.id, meta.level, meta.title, meta.origin
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn test_rules(rules: &RuleSet) -> ExitCode {
+    let mut failures = 0usize;
+    let mut examples = 0usize;
+    for rule in rules.rules() {
+        examples += rule.examples.len();
+        for failure in rule.check_examples() {
+            eprintln!("FAIL {failure}");
+            failures += 1;
+        }
+    }
+    println!(
+        "{} rule(s), {examples} example(s): {} passed, {failures} failed",
+        rules.len(),
+        examples - failures
+    );
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

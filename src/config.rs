@@ -1,0 +1,133 @@
+//! Configuration from the environment (Lambda) and the command line (CLI),
+//! validated once at cold start.
+
+use std::path::PathBuf;
+
+use crate::logfile::Limits;
+use crate::rules::RuleConfig;
+
+/// A setting is missing or malformed. Names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// Everything the Lambda function needs to know.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    pub topic_arn: String,
+    pub rules: RuleConfig,
+    pub limits: Limits,
+}
+
+/// Splits a comma-separated list, dropping blanks.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl LambdaConfig {
+    /// Reads the function's environment through `get` (so tests need not
+    /// touch the process environment).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let topic_arn = get("ALERT_TOPIC_ARN")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError {
+                name: "ALERT_TOPIC_ARN",
+                message: "must be set to the ARN of the SNS topic that receives alerts".into(),
+            })?;
+        if !topic_arn.starts_with("arn:") {
+            return Err(ConfigError {
+                name: "ALERT_TOPIC_ARN",
+                message: format!("{topic_arn:?} is not an ARN"),
+            });
+        }
+        let mut rules = RuleConfig::default();
+        if let Some(invokers) = get("ALLOWED_INVOKERS") {
+            rules.allowed_invokers = list(&invokers);
+        }
+        if let Some(disabled) = get("DISABLED_RULES") {
+            rules.disabled = list(&disabled);
+        }
+        if let Some(dir) = get("RULES_DIR").filter(|d| !d.trim().is_empty()) {
+            rules.dirs.push(PathBuf::from(dir));
+        }
+        let mut limits = Limits::default();
+        if let Some(value) = get("MAX_RECORD_BYTES") {
+            limits.max_record_bytes = number("MAX_RECORD_BYTES", &value)?;
+        }
+        if let Some(value) = get("MAX_DECOMPRESSED_BYTES") {
+            limits.max_decompressed_bytes = number("MAX_DECOMPRESSED_BYTES", &value)?;
+        }
+        Ok(LambdaConfig {
+            topic_arn,
+            rules,
+            limits,
+        })
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError {
+        name,
+        message: format!("{value:?} is not a whole number of bytes"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_settings_and_defaults() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
+        let config = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", topic),
+            (
+                "ALLOWED_INVOKERS",
+                "s3.amazonaws.com, events.amazonaws.com,",
+            ),
+            ("MAX_RECORD_BYTES", "1024"),
+        ]))
+        .expect("valid");
+        assert_eq!(config.topic_arn, topic);
+        assert_eq!(
+            config.rules.allowed_invokers,
+            ["s3.amazonaws.com", "events.amazonaws.com"]
+        );
+        assert_eq!(config.limits.max_record_bytes, 1024);
+        let defaults = LambdaConfig::from_env(env(&[("ALERT_TOPIC_ARN", topic)])).expect("valid");
+        assert_eq!(defaults.rules.allowed_invokers, ["s3.amazonaws.com"]);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let err = LambdaConfig::from_env(env(&[])).expect_err("missing");
+        assert!(err
+            .to_string()
+            .starts_with("configuration: ALERT_TOPIC_ARN: must be set"));
+        let err = LambdaConfig::from_env(env(&[("ALERT_TOPIC_ARN", "alerts")])).expect_err("bad");
+        assert!(err.to_string().contains("is not an ARN"), "{err}");
+        let err = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("MAX_RECORD_BYTES", "lots"),
+        ]))
+        .expect_err("bad number");
+        assert!(err.to_string().contains("MAX_RECORD_BYTES"), "{err}");
+    }
+}

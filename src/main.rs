@@ -1,0 +1,83 @@
+//! The one binary: under the Lambda runtime (no arguments and
+//! `AWS_LAMBDA_RUNTIME_API` set) it serves Lambda events; otherwise it is the
+//! command-line tool.
+
+mod cli;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use trailwatch::config::LambdaConfig;
+use trailwatch::lambda::Handler;
+use trailwatch::rules::RuleSet;
+use trailwatch::sink::sns::SnsSink;
+use trailwatch::source::s3::S3Store;
+
+fn main() -> ExitCode {
+    let under_lambda =
+        std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if under_lambda {
+        lambda_main()
+    } else {
+        cli::run()
+    }
+}
+
+fn lambda_main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_current_span(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A function that cannot load its configuration or rules must
+            // not run without them: fail the init, loudly.
+            tracing::error!("trailwatch cannot start: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), lambda_runtime::Error> {
+    let config = LambdaConfig::from_env(|name| std::env::var(name).ok())?;
+    let rules = RuleSet::load(&config.rules)?;
+    let sdk = trailwatch::aws::sdk_config().await;
+    let handler = Arc::new(Handler {
+        store: Arc::new(S3Store::new(trailwatch::aws::s3_client(&sdk))),
+        sink: Arc::new(SnsSink::new(
+            trailwatch::aws::sns_client(&sdk),
+            config.topic_arn.clone(),
+        )),
+        rules: Arc::new(rules),
+        limits: config.limits,
+    });
+    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, "ready");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            handler
+                .handle(&event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,174 @@
+//! One log object through the whole core: bytes -> records -> rules ->
+//! alerts. Synchronous and free of AWS: the Lambda runs it on a blocking
+//! thread over the S3 body, the CLI over files.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::alert::Alert;
+use crate::logfile::{self, Limits, LogError};
+use crate::record::normalize_event_name_in;
+use crate::rules::RuleSet;
+
+/// What reading one object found. Records read = records evaluated +
+/// records invalid, always: a record is never silently dropped.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Records found in the object.
+    pub records: u64,
+    /// Records evaluated against the rules.
+    pub evaluated: u64,
+    /// Records that were not valid JSON objects and could not be evaluated.
+    pub invalid: u64,
+    /// Matches per rule id.
+    pub matches: BTreeMap<String, u64>,
+    pub alerts: Vec<Alert>,
+    /// Why reading stopped early or records were unreadable, if it did.
+    pub error: Option<ScanError>,
+}
+
+/// Why an object could not be read completely.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("{count} record(s) are not valid JSON; the first, record {index}: {message}")]
+    InvalidRecords {
+        count: u64,
+        index: u64,
+        message: String,
+    },
+}
+
+impl ScanError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ScanError::Log(e) if e.is_transient())
+    }
+}
+
+/// Reads one object and evaluates every record. Alerts for records read
+/// before an error are kept: a truncated log still reports what it holds.
+pub fn scan<R: Read + Send + 'static>(
+    source: R,
+    label: &str,
+    rules: &RuleSet,
+    limits: Limits,
+) -> ScanReport {
+    let mut report = ScanReport::default();
+    let mut first_invalid: Option<(u64, String)> = None;
+    let mut records = logfile::open(source, limits);
+    while let Some(next) = records.next_record() {
+        let bytes = match next {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                report.error = Some(err.into());
+                break;
+            }
+        };
+        let index = report.records;
+        report.records += 1;
+        match evaluate(bytes, label, rules, &mut report) {
+            Ok(()) => report.evaluated += 1,
+            Err(err) => {
+                report.invalid += 1;
+                first_invalid.get_or_insert((index, err.to_string()));
+            }
+        }
+    }
+    if report.error.is_none() {
+        if let Some((index, message)) = first_invalid {
+            report.error = Some(ScanError::InvalidRecords {
+                count: report.invalid,
+                index,
+                message,
+            });
+        }
+    }
+    report
+}
+
+fn evaluate(
+    bytes: &[u8],
+    label: &str,
+    rules: &RuleSet,
+    report: &mut ScanReport,
+) -> Result<(), serde_json::Error> {
+    let mut event: Value = serde_json::from_slice(bytes)?;
+    normalize_event_name_in(&mut event);
+    let hits: Vec<_> = rules.matching(&event).map(|rule| &rule.meta).collect();
+    if hits.is_empty() {
+        return Ok(());
+    }
+    // Alerts show the record as CloudTrail wrote it, version suffix and all.
+    let original: Value = serde_json::from_slice(bytes)?;
+    for meta in hits {
+        *report.matches.entry(meta.id.clone()).or_default() += 1;
+        report
+            .alerts
+            .push(Alert::new(meta, original.clone(), label));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleConfig;
+    use std::io::Cursor;
+
+    fn rules() -> RuleSet {
+        RuleSet::load(&RuleConfig::default()).expect("built-in rules load")
+    }
+
+    fn scan_str(text: &str) -> ScanReport {
+        scan(
+            Cursor::new(text.as_bytes().to_vec()),
+            "test.json",
+            &rules(),
+            Limits::default(),
+        )
+    }
+
+    #[test]
+    fn version_suffixed_names_match_and_alerts_keep_the_original() {
+        let report = scan_str(
+            r#"{"Records":[{"eventID":"1","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}]}"#,
+        );
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.records, report.evaluated), (1, 1));
+        let alert = report.alerts.first().expect("one alert");
+        assert_eq!(alert.event_name.as_deref(), Some("DeleteFunction20150331"));
+        assert_eq!(alert.source, "test.json");
+    }
+
+    #[test]
+    fn invalid_records_are_counted_and_the_rest_evaluated() {
+        let report = scan_str(
+            r#"{"Records":[{"a":tru},{"eventID":"2","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331"},{"b":[}]}"#,
+        );
+        assert_eq!(
+            (report.records, report.evaluated, report.invalid),
+            (3, 1, 2)
+        );
+        assert_eq!(report.alerts.len(), 1);
+        let err = report.error.expect("invalid records reported").to_string();
+        assert!(
+            err.starts_with("2 record(s) are not valid JSON; the first, record 0:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn alerts_before_a_truncation_are_kept() {
+        let report = scan_str(
+            r#"{"Records":[{"eventID":"1","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"},{"eventID":"2","#,
+        );
+        assert_eq!(report.alerts.len(), 1);
+        assert!(matches!(
+            report.error,
+            Some(ScanError::Log(LogError::Truncated(_)))
+        ));
+    }
+}

@@ -1,0 +1,138 @@
+//! One CloudTrail record: the cheap head every record gets, the full event
+//! only for records that rules look at, and eventName normalisation.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The fields read from every record. Borrowed from the record's bytes, so
+/// reading them costs no allocation unless a string has escapes.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecordHead<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    pub event_source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", borrow, default)]
+    pub event_name: Option<Cow<'a, str>>,
+}
+
+/// Strips the API-version suffix CloudTrail appends to some event names, so
+/// `GetFunction20150331`, `UpdateFunctionCode20150331v2` and `GetFunction`
+/// are one API for the rules: a trailing `20YYMMDD`, optionally followed by
+/// `v` and digits.
+pub fn normalize_event_name(name: &str) -> &str {
+    let bytes = name.as_bytes();
+    let mut end = bytes.len();
+    // Optional `v<digits>` after the date.
+    let digits = bytes
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits > 0 && digits < end && bytes[end - digits - 1] == b'v' {
+        end -= digits + 1;
+    }
+    let date_digits = bytes[..end]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if date_digits != 8 || end == 8 {
+        return name;
+    }
+    let date = &name[end - 8..end];
+    if !date.starts_with("20") {
+        return name;
+    }
+    &name[..end - 8]
+}
+
+/// Rewrites `eventName` in a parsed record to its normalised form, so every
+/// rule sees one spelling. Returns whether the name changed.
+pub fn normalize_event_name_in(event: &mut Value) -> bool {
+    let Some(Value::String(name)) = event.get_mut("eventName") else {
+        return false;
+    };
+    let normalized = normalize_event_name(name);
+    if normalized.len() == name.len() {
+        return false;
+    }
+    let normalized = normalized.to_string();
+    *name = normalized;
+    true
+}
+
+/// Reads a string at a JSON pointer path, tolerating the shapes real logs
+/// use (arrays of strings, numbers).
+pub fn text_at<'v>(event: &'v Value, pointer: &str) -> Option<Cow<'v, str>> {
+    match event.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Value::Array(items) => {
+            let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            (!parts.is_empty()).then(|| Cow::Owned(parts.join(", ")))
+        }
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_name_versions_are_one_api() {
+        let cases = [
+            ("GetFunction20150331", "GetFunction"),
+            ("UpdateFunctionCode20150331v2", "UpdateFunctionCode"),
+            ("AddPermission20150331v2", "AddPermission"),
+            ("PutFunctionConcurrency20171031", "PutFunctionConcurrency"),
+            ("ListVersionsByFunction20150331", "ListVersionsByFunction"),
+            ("GetFunction", "GetFunction"),
+            ("Invoke", "Invoke"),
+            // Not version suffixes: left alone.
+            ("CreateBucketV2", "CreateBucketV2"),
+            ("DescribeDBInstances", "DescribeDBInstances"),
+            ("Put12345678", "Put12345678"),
+            ("20150331", "20150331"),
+            ("Foo19991231", "Foo19991231"),
+            ("", ""),
+            ("v2", "v2"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_event_name(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn normalizes_in_place() {
+        let mut event = serde_json::json!({"eventName": "DeleteFunction20150331"});
+        assert!(normalize_event_name_in(&mut event));
+        assert_eq!(event["eventName"], "DeleteFunction");
+        assert!(!normalize_event_name_in(&mut event));
+        let mut no_name = serde_json::json!({"eventName": 5});
+        assert!(!normalize_event_name_in(&mut no_name));
+    }
+
+    #[test]
+    fn head_reads_borrowed_fields_and_tolerates_missing_ones() {
+        let bytes = br#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","x":{"y":[1]}}"#;
+        let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
+        assert_eq!(head.event_source.as_deref(), Some("lambda.amazonaws.com"));
+        assert!(matches!(head.event_source, Some(Cow::Borrowed(_))));
+        let insight: RecordHead =
+            serde_json::from_slice(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
+        assert!(insight.event_source.is_none());
+    }
+
+    #[test]
+    fn text_at_reads_odd_shapes() {
+        let event = serde_json::json!({"userAgent": ["a", "b"], "n": 5, "s": "", "o": {}});
+        assert_eq!(text_at(&event, "/userAgent").as_deref(), Some("a, b"));
+        assert_eq!(text_at(&event, "/n").as_deref(), Some("5"));
+        assert_eq!(text_at(&event, "/s"), None);
+        assert_eq!(text_at(&event, "/o"), None);
+        assert_eq!(text_at(&event, "/missing"), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! The built-in rule pack, embedded in the binary. Every file in
+//! `src/rules/builtin/` must be listed here (a test checks it).
+
+macro_rules! pack {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("builtin/", $name)))),*]
+    };
+}
+
+/// (file name, Sigma YAML) of each built-in rule.
+pub(super) const FILES: &[(&str, &str)] = pack![
+    "access_denied.yml",
+    "apigateway_config_changed.yml",
+    "cloudtrail_tampering.yml",
+    "lambda_function_changed.yml",
+    "lambda_invoked_not_by_s3.yml",
+    "lex_bot_changed.yml",
+    "root_identity_used.yml",
+    "sns_topic_created.yml",
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_file_in_the_pack_directory_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/rules/builtin");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("builtin dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".yml"))
+            .collect();
+        on_disk.sort();
+        let listed: Vec<&str> = super::FILES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(on_disk, listed);
+    }
+}

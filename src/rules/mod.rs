@@ -1,0 +1,308 @@
+//! Detection rules: Sigma YAML, loaded from the built-in pack and from user
+//! directories, compiled once, evaluated on each record.
+
+mod builtin;
+mod examples;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rsigma_eval::event::JsonEvent;
+use rsigma_eval::{CompiledRule, Pipeline};
+use rsigma_parser::SigmaRule;
+use serde_json::Value;
+
+pub use examples::{Example, ExampleFailure};
+
+/// Sigma placeholder that built-in rules use for the principals allowed to
+/// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).
+pub const ALLOWED_INVOKERS_VAR: &str = "allowed_invokers";
+
+/// How to build a rule set.
+#[derive(Debug, Clone)]
+pub struct RuleConfig {
+    /// Directories of user rules (`*.yml`, `*.yaml`, searched recursively).
+    pub dirs: Vec<PathBuf>,
+    /// Values of `%allowed_invokers%`.
+    pub allowed_invokers: Vec<String>,
+    /// Rule ids to leave out.
+    pub disabled: Vec<String>,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            dirs: Vec::new(),
+            allowed_invokers: vec!["s3.amazonaws.com".to_string()],
+            disabled: Vec::new(),
+        }
+    }
+}
+
+/// A rule could not be loaded. Always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{origin}: cannot read rule file: {source}")]
+    Read {
+        origin: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: not a valid Sigma rule: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: rule {title:?} cannot be compiled: {message}")]
+    Compile {
+        origin: String,
+        title: String,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Unsupported { origin: String, message: String },
+    #[error("{origin}: rule id {id} is already used by {other}")]
+    DuplicateId {
+        origin: String,
+        id: String,
+        other: String,
+    },
+    #[error("{path}: rules directory cannot be read: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Sigma severity, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    fn from_sigma(level: Option<rsigma_parser::Level>) -> Level {
+        use rsigma_parser::Level as L;
+        match level {
+            Some(L::Informational) => Level::Informational,
+            Some(L::Low) => Level::Low,
+            Some(L::Medium) | None => Level::Medium,
+            Some(L::High) => Level::High,
+            Some(L::Critical) => Level::Critical,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What an alert says about the rule that raised it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub description: String,
+    pub falsepositives: Vec<String>,
+    pub references: Vec<String>,
+    pub tags: Vec<String>,
+    /// Where the rule came from: `builtin/NAME.yml` or a file path.
+    pub origin: String,
+}
+
+/// A compiled rule with its metadata and examples.
+pub struct Rule {
+    pub meta: Arc<RuleMeta>,
+    compiled: CompiledRule,
+    pub examples: Vec<Example>,
+}
+
+impl Rule {
+    /// Whether the rule matches a record whose eventName is already normalised.
+    pub fn matches(&self, event: &Value) -> bool {
+        rsigma_eval::evaluate_rule(&self.compiled, &JsonEvent::borrow(event)).is_some()
+    }
+}
+
+/// The rules in force, in load order (built-in first).
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Loads the built-in pack and every user directory. Any rule that fails
+    /// to load is an error: a detector must not run silently without a rule
+    /// its owner believes is on.
+    pub fn load(config: &RuleConfig) -> Result<RuleSet, RuleError> {
+        let pipeline = placeholder_pipeline(config)?;
+        let mut rules = Vec::new();
+        for (name, text) in builtin::FILES {
+            load_text(&format!("builtin/{name}"), text, &pipeline, &mut rules)?;
+        }
+        for dir in &config.dirs {
+            for path in rule_files(dir)? {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|source| RuleError::Read {
+                    origin: origin.clone(),
+                    source,
+                })?;
+                load_text(&origin, &text, &pipeline, &mut rules)?;
+            }
+        }
+        check_unique_ids(&rules)?;
+        let disabled: HashSet<&str> = config.disabled.iter().map(String::as_str).collect();
+        rules.retain(|rule| !disabled.contains(rule.meta.id.as_str()));
+        Ok(RuleSet { rules })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Rules that match one record (eventName already normalised).
+    pub fn matching<'s>(&'s self, event: &'s Value) -> impl Iterator<Item = &'s Rule> + 's {
+        self.rules.iter().filter(move |rule| rule.matches(event))
+    }
+}
+
+/// The pipeline that fills Sigma placeholders (`%name%` with `|expand`)
+/// from configuration.
+fn placeholder_pipeline(config: &RuleConfig) -> Result<Pipeline, RuleError> {
+    let mut pipeline = rsigma_eval::parse_pipeline(
+        "name: trailwatch placeholders\ntransformations:\n  - type: value_placeholders\n",
+    )
+    .map_err(|e| RuleError::Compile {
+        origin: "placeholder pipeline".to_string(),
+        title: ALLOWED_INVOKERS_VAR.to_string(),
+        message: e.to_string(),
+    })?;
+    pipeline.vars.insert(
+        ALLOWED_INVOKERS_VAR.to_string(),
+        config.allowed_invokers.clone(),
+    );
+    Ok(pipeline)
+}
+
+fn load_text(
+    origin: &str,
+    text: &str,
+    pipeline: &Pipeline,
+    rules: &mut Vec<Rule>,
+) -> Result<(), RuleError> {
+    let parse_error = |message: String| RuleError::Parse {
+        origin: origin.to_string(),
+        message,
+    };
+    let collection =
+        rsigma_parser::parse_sigma_yaml(text).map_err(|e| parse_error(e.to_string()))?;
+    if let Some(first) = collection.errors.first() {
+        return Err(parse_error(first.clone()));
+    }
+    if !collection.correlations.is_empty() || !collection.filters.is_empty() {
+        return Err(RuleError::Unsupported {
+            origin: origin.to_string(),
+            message: "correlation and filter rules are not supported yet".to_string(),
+        });
+    }
+    if collection.rules.is_empty() {
+        return Err(parse_error("the file holds no rule".to_string()));
+    }
+    for mut sigma in collection.rules {
+        let examples = examples::of(&sigma).map_err(|message| parse_error(message))?;
+        let meta = meta_of(&sigma, origin);
+        rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut sigma).map_err(|e| {
+            RuleError::Compile {
+                origin: origin.to_string(),
+                title: sigma.title.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        let compiled = rsigma_eval::compile_rule(&sigma).map_err(|e| RuleError::Compile {
+            origin: origin.to_string(),
+            title: sigma.title.clone(),
+            message: e.to_string(),
+        })?;
+        rules.push(Rule {
+            meta: Arc::new(meta),
+            compiled,
+            examples,
+        });
+    }
+    Ok(())
+}
+
+fn meta_of(sigma: &SigmaRule, origin: &str) -> RuleMeta {
+    RuleMeta {
+        // A rule without an id still needs a stable name in alerts.
+        id: sigma.id.clone().unwrap_or_else(|| origin.to_string()),
+        title: sigma.title.clone(),
+        level: Level::from_sigma(sigma.level),
+        description: sigma.description.clone().unwrap_or_default(),
+        falsepositives: sigma.falsepositives.clone(),
+        references: sigma.references.clone(),
+        tags: sigma.tags.clone(),
+        origin: origin.to_string(),
+    }
+}
+
+fn check_unique_ids(rules: &[Rule]) -> Result<(), RuleError> {
+    let mut seen: std::collections::HashMap<&str, &str> = Default::default();
+    for rule in rules {
+        if let Some(other) = seen.insert(&rule.meta.id, &rule.meta.origin) {
+            return Err(RuleError::DuplicateId {
+                origin: rule.meta.origin.clone(),
+                id: rule.meta.id.clone(),
+                other: other.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every `.yml`/`.yaml` file under `dir`, recursively, in a stable order.
+fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let dir_error = |source| RuleError::Dir {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).map_err(dir_error)? {
+            let path = entry.map_err(dir_error)?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,209 @@
+//! `trailwatch scan` as a user runs it: files and directories in, alerts on
+//! stdout, errors on stderr naming the file, exit status for "all read".
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn trailwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .expect("run trailwatch")
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON document per line"))
+        .collect()
+}
+
+/// (event_name, principal type) of each alert raised by `rule` title fragment.
+fn raised<'a>(alerts: &'a [Value], title: &str) -> Vec<&'a Value> {
+    alerts
+        .iter()
+        .filter(|a| a["title"].as_str().is_some_and(|t| t.contains(title)))
+        .collect()
+}
+
+#[test]
+fn scanning_the_bundled_samples_prints_the_expected_alerts() {
+    let output = trailwatch(&["scan", "--format", "json", "events/"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alerts = json_lines(&output);
+    for alert in &alerts {
+        for field in [
+            "rule_id",
+            "title",
+            "severity",
+            "event_id",
+            "event_source",
+            "event_name",
+            "event_time",
+            "principal",
+            "account",
+            "region",
+            "source",
+        ] {
+            assert!(alert.get(field).is_some(), "{field} missing in {alert}");
+        }
+    }
+    // The Invoke by IAM user alice alerts (twice: the sample and its copy
+    // under the key with a space); the Invoke by S3 never does.
+    let invokes = raised(&alerts, "invoked by a principal other than S3");
+    assert_eq!(invokes.len(), 2, "{invokes:#?}");
+    for alert in &invokes {
+        assert_eq!(alert["principal"], "arn:aws:iam::123456789012:user/alice");
+        assert_eq!(alert["severity"], "high");
+    }
+    assert!(alerts.iter().all(|a| a["invoked_by"] != "s3.amazonaws.com"));
+    // Every documented sample raises what events/README.md says.
+    let expect = [
+        ("DeleteFunction20150331", "lambda.amazonaws.com"),
+        ("GetFunction20150331", "lambda.amazonaws.com"),
+        ("CreateTopic", "sns.amazonaws.com"),
+        ("CreateBotAlias", "lex.amazonaws.com"),
+        ("ListBuckets", "s3.amazonaws.com"),
+    ];
+    for (name, source) in expect {
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a["event_name"] == name && a["event_source"] == source),
+            "no alert for {name}: {alerts:#?}"
+        );
+    }
+    // Read-only calls raise nothing.
+    for quiet in [
+        "GetTopicAttributes",
+        "GetResource",
+        "ListFunctions20150331",
+        "DescribeInstances",
+    ] {
+        assert!(
+            !alerts.iter().any(|a| a["event_name"] == quiet),
+            "{quiet} alerted"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("6 file(s)"), "{stderr}");
+}
+
+#[test]
+fn text_format_prints_readable_alerts() {
+    let output = trailwatch(&["scan", "events/logs/lambda-invoke-data-events.json.gz"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("[HIGH] Lambda function invoked by a principal other than S3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Who:         arn:aws:iam::123456789012:user/alice (IAMUser)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Log object:  events/logs/lambda-invoke-data-events.json.gz"),
+        "{text}"
+    );
+    assert!(text.contains("Raw event:\n{"), "{text}");
+}
+
+#[test]
+fn a_bad_file_is_named_on_stderr_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.json.gz");
+    std::fs::write(&bad, b"{\"Records\":[{\"eventName\":").expect("write");
+    let good = Path::new("events/logs/lambda-invoke-data-events.json.gz");
+    let bad_arg = bad.to_str().expect("utf-8 path");
+    let output = trailwatch(&[
+        "scan",
+        "--format",
+        "json",
+        bad_arg,
+        good.to_str().unwrap_or_default(),
+        "missing.json.gz",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{bad_arg}: truncated")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("missing.json.gz: No such file"), "{stderr}");
+    assert_eq!(
+        json_lines(&output).len(),
+        1,
+        "the good file is still scanned"
+    );
+}
+
+#[test]
+fn stdin_and_user_rules_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("describe.yml"),
+        "title: Instances described\nid: 5f0c8a52-2b1e-4a0e-9a51-0d1c6f3b7a11\nlevel: low\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  selection:\n    eventName: DescribeInstances\n  condition: selection\n",
+    )
+    .expect("write rule");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(["scan", "--format", "json", "--rules"])
+        .arg(dir.path())
+        .arg("-")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let log = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("events/logs/lambda-management.json.gz"),
+    )
+    .expect("sample");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&log)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alerts = json_lines(&output);
+    let mine = raised(&alerts, "Instances described");
+    assert_eq!(mine.len(), 1, "{alerts:#?}");
+    assert_eq!(mine[0]["source"], "<stdin>");
+    assert_eq!(mine[0]["severity"], "low");
+}
+
+#[test]
+fn a_broken_user_rule_stops_the_scan_with_the_file_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("broken.yml");
+    std::fs::write(&rule, "title: x\ndetection:\n  condition: nothing\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(["scan", "--rules"])
+        .arg(dir.path())
+        .arg("events/")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&rule.display().to_string()), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

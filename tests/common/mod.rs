@@ -1,0 +1,202 @@
+//! Shared by the integration tests that talk to the moto server that
+//! `scripts/test` starts on 127.0.0.1 (S3, SNS and an SQS queue subscribed
+//! to the alert topic, which is how a test reads the alerts).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The moto endpoint. These tests need it: run them with `scripts/test`.
+pub fn endpoint() -> String {
+    std::env::var("TRAILWATCH_TEST_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "TRAILWATCH_TEST_ENDPOINT is not set: this test needs the moto server \
+             that scripts/test starts (run scripts/test, not bare cargo test)"
+        )
+    })
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+/// A bucket, a topic and a queue subscribed to it, with unique names so
+/// tests can run side by side on one moto server.
+pub struct Stack {
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub bucket: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl Stack {
+    pub async fn new(bucket: &str) -> Stack {
+        let config = sdk_config().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let sns = aws_sdk_sns::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        let topic_arn = sns
+            .create_topic()
+            .name(unique("alerts"))
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("topic arn");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("inbox"))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe queue");
+        Stack {
+            s3,
+            sns,
+            sqs,
+            bucket: bucket.to_string(),
+            topic_arn,
+            queue_url,
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put object");
+    }
+
+    /// Uploads every log in events/objects.tsv to its key.
+    pub async fn upload_sample_logs(&self) {
+        for (path, key) in sample_objects() {
+            let body = std::fs::read(repo().join(&path)).expect("read sample log");
+            self.put(&key, body).await;
+        }
+    }
+
+    /// Alerts that reached the queue: (subject, message) of each SNS
+    /// envelope. Waits until `want` arrived or `wait` passed, then drains a
+    /// little longer so that extra alerts are seen too.
+    pub async fn alerts(&self, want: usize, wait: Duration) -> Vec<(String, String)> {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        loop {
+            let done = got.len() >= want;
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(if done { 0 } else { 1 })
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() && (done || Instant::now() > deadline) {
+                return got;
+            }
+            for message in messages {
+                let envelope: Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
+                got.push((
+                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                    envelope["Message"].as_str().unwrap_or_default().to_string(),
+                ));
+                if let Some(handle) = message.receipt_handle() {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// (local path, S3 key) of every sample log, from events/objects.tsv.
+pub fn sample_objects() -> Vec<(PathBuf, String)> {
+    let text = std::fs::read_to_string(repo().join("events/objects.tsv")).expect("objects.tsv");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (path, key) = line.split_once('\t').expect("path<TAB>key");
+            (PathBuf::from(path), key.to_string())
+        })
+        .collect()
+}
+
+/// A sample notification from events/, pointed at another bucket.
+pub fn notification(file: &str, bucket: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("events").join(file)).expect("notification");
+    let text = text.replace("trailwatch-test-logs", bucket);
+    serde_json::from_str(&text).expect("notification JSON")
+}
+
+pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(repo().join(path)).expect("read file")
+}

@@ -1,0 +1,227 @@
+//! The Lambda handler against real S3 and SNS (moto), reading the alerts
+//! from an SQS queue subscribed to the topic, as a subscriber would.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{notification, unique, Stack};
+use serde_json::json;
+use trailwatch::lambda::{Handler, InvocationError};
+use trailwatch::logfile::Limits;
+use trailwatch::rules::{RuleConfig, RuleSet};
+use trailwatch::sink::sns::SnsSink;
+use trailwatch::source::s3::S3Store;
+
+const INVOKE_RULE_TITLE: &str = "Lambda function invoked by a principal other than S3";
+
+async fn handler(stack: &Stack) -> Handler {
+    let config = common::sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    Handler {
+        store: Arc::new(S3Store::new(s3)),
+        sink: Arc::new(SnsSink::new(
+            aws_sdk_sns::Client::new(&config),
+            stack.topic_arn.clone(),
+        )),
+        rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
+        limits: Limits::default(),
+    }
+}
+
+#[tokio::test]
+async fn invoke_by_iam_user_alerts_and_invoke_by_s3_does_not() {
+    let stack = Stack::new(&unique("logs")).await;
+    stack.upload_sample_logs().await;
+    let summary = handler(&stack)
+        .await
+        .handle(&notification("s3-one-object.json", &stack.bucket))
+        .await
+        .expect("invocation succeeds");
+    assert_eq!((summary.objects_read, summary.records), (1, 2));
+    assert_eq!(summary.records_evaluated, 2);
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, body) = &alerts[0];
+    assert_eq!(subject, &format!("[HIGH] {INVOKE_RULE_TITLE} - user/alice"));
+    assert!(
+        body.contains("Who:         arn:aws:iam::123456789012:user/alice (IAMUser)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("What:        Invoke on lambda.amazonaws.com"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("Log object:  s3://{}/AWSLogs/", stack.bucket)),
+        "{body}"
+    );
+    assert!(
+        !body.contains("\"invokedBy\": \"s3.amazonaws.com\""),
+        "the S3 invoke must not alert: {body}"
+    );
+}
+
+#[tokio::test]
+async fn several_objects_are_all_read_and_digest_and_folder_skipped() {
+    let stack = Stack::new(&unique("logs")).await;
+    stack.upload_sample_logs().await;
+    let summary = handler(&stack)
+        .await
+        .handle(&notification("s3-several-objects.json", &stack.bucket))
+        .await
+        .expect("invocation succeeds");
+    assert_eq!(summary.objects_read, 3, "{summary:?}");
+    assert_eq!(summary.objects_skipped.get("digest"), Some(&1));
+    assert_eq!(summary.objects_skipped.get("folder"), Some(&1));
+    assert_eq!(summary.records, summary.records_evaluated);
+    let alerts = stack
+        .alerts(summary.alerts as usize, Duration::from_secs(10))
+        .await;
+    assert_eq!(alerts.len() as u64, summary.alerts);
+    let subjects: Vec<&str> = alerts.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("Access denied") || s.contains("denied")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("Lambda function")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("SNS topic")),
+        "{subjects:?}"
+    );
+    assert!(subjects.iter().any(|s| s.contains("Lex")), "{subjects:?}");
+}
+
+#[tokio::test]
+async fn url_encoded_key_with_space_and_equals_is_fetched() {
+    let stack = Stack::new(&unique("logs")).await;
+    stack.upload_sample_logs().await;
+    let summary = handler(&stack)
+        .await
+        .handle(&notification("s3-encoded-key.json", &stack.bucket))
+        .await
+        .expect("invocation succeeds");
+    assert_eq!(summary.objects_read, 1, "{summary:?}");
+    assert!(summary.permanent_errors.is_empty(), "{summary:?}");
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].1.contains("/backfill run=1/"), "{}", alerts[0].1);
+}
+
+fn created(bucket: &str, key: &str, size: u64) -> serde_json::Value {
+    json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+        "bucket": {"name": bucket}, "object": {"key": key, "size": size}}}]})
+}
+
+#[tokio::test]
+async fn bad_objects_are_reported_by_name_and_not_retried() {
+    let stack = Stack::new(&unique("logs")).await;
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/notgzip.json.gz",
+            b"hello".to_vec(),
+            "not a CloudTrail log",
+        ),
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/norecords.json.gz",
+            b"{\"x\":1}".to_vec(),
+            "no \"Records\" array",
+        ),
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/truncated.json.gz",
+            {
+                let full = common::read("events/logs/lambda-management.json.gz");
+                full[..full.len() / 2].to_vec()
+            },
+            "truncated",
+        ),
+    ];
+    let handler = handler(&stack).await;
+    for (key, body, cause) in cases {
+        stack.put(key, body.clone()).await;
+        let summary = handler
+            .handle(&created(&stack.bucket, key, body.len() as u64))
+            .await
+            .expect("a permanent error does not fail the invocation");
+        let [error] = summary.permanent_errors.as_slice() else {
+            panic!("one error for {key}: {summary:?}");
+        };
+        assert!(
+            error.starts_with(&format!("s3://{}/{key}: ", stack.bucket)),
+            "{error}"
+        );
+        assert!(error.contains(cause), "{error}");
+    }
+    let missing = "AWSLogs/1/CloudTrail/us-east-1/gone.json.gz";
+    let summary = handler
+        .handle(&created(&stack.bucket, missing, 10))
+        .await
+        .expect("a missing object is permanent");
+    assert!(
+        summary.permanent_errors[0].contains("no longer exists"),
+        "{summary:?}"
+    );
+}
+
+#[tokio::test]
+async fn sns_failure_fails_the_invocation_so_lambda_retries() {
+    let stack = Stack::new(&unique("logs")).await;
+    stack.upload_sample_logs().await;
+    let mut handler = handler(&stack).await;
+    let config = common::sdk_config().await;
+    handler.sink = Arc::new(SnsSink::new(
+        aws_sdk_sns::Client::new(&config),
+        "arn:aws:sns:us-east-1:123456789012:no-such-topic".to_string(),
+    ));
+    let err = handler
+        .handle(&notification("s3-one-object.json", &stack.bucket))
+        .await
+        .expect_err("SNS failure must fail the invocation");
+    assert!(matches!(err, InvocationError::Transient(_)), "{err}");
+    assert!(err.to_string().contains("publishing alert"), "{err}");
+}
+
+#[tokio::test]
+async fn s3_unreachable_fails_the_invocation() {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9") // discard port: nothing listens
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let stack = Stack::new(&unique("logs")).await;
+    let handler = Handler {
+        store: Arc::new(S3Store::new(aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        ))),
+        ..handler(&stack).await
+    };
+    let err = handler
+        .handle(&created(
+            "logs",
+            "AWSLogs/1/CloudTrail/us-east-1/f.json.gz",
+            10,
+        ))
+        .await
+        .expect_err("S3 down must fail the invocation");
+    assert!(
+        err.to_string()
+            .contains("s3://logs/AWSLogs/1/CloudTrail/us-east-1/f.json.gz: S3 request failed"),
+        "{err}"
+    );
+}
