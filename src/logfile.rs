@@ -324,6 +324,9 @@ impl Records {
                         None => return Err(LogError::Truncated("the top-level object")),
                     }
                 }
+                if self.peek_non_ws()?.is_none() {
+                    return Err(LogError::Truncated("the top-level object"));
+                }
                 self.skip_value()?;
                 Ok(false)
             }
@@ -492,6 +495,9 @@ const MAX_KEY_BYTES: usize = 1024;
 struct Scanner {
     started: bool,
     depth: u32,
+    /// One bit per open container, set for arrays, so a `}` cannot close a
+    /// `[` (MAX_DEPTH bits).
+    arrays: u128,
     in_string: bool,
     escape: bool,
     scalar: bool,
@@ -519,7 +525,10 @@ impl Scanner {
             if !self.started {
                 self.started = true;
                 match b {
-                    b'{' | b'[' => self.depth = 1,
+                    b'{' | b'[' => {
+                        self.depth = 1;
+                        self.arrays = u128::from(b == b'[');
+                    }
                     b'"' => self.in_string = true,
                     _ => self.scalar = true,
                 }
@@ -547,13 +556,19 @@ impl Scanner {
             match b {
                 b'"' => self.in_string = true,
                 b'{' | b'[' => {
-                    self.depth += 1;
-                    if self.depth > MAX_DEPTH {
+                    if self.depth == MAX_DEPTH {
                         self.error = Some("nesting is deeper than 128 levels");
                         return (i + 1, true);
                     }
+                    self.depth += 1;
+                    self.arrays = (self.arrays << 1) | u128::from(b == b'[');
                 }
                 b'}' | b']' => {
+                    if (self.arrays & 1 == 1) != (b == b']') {
+                        self.error = Some("a closing bracket does not match its opening one");
+                        return (i + 1, true);
+                    }
+                    self.arrays >>= 1;
                     self.depth -= 1;
                     if self.depth == 0 {
                         return (i + 1, true);
@@ -635,6 +650,11 @@ mod tests {
                 "expected ',' or ']'",
             ),
             (b"{\"Records\":[]} trailing", "data after the end"),
+            (
+                b"{\"Records\":[{\"a\":[}]}",
+                "closing bracket does not match",
+            ),
+            (b"{\"Records\":", "truncated"),
         ];
         for (input, want) in cases {
             let err = records_of(input).expect_err(&String::from_utf8_lossy(input));
@@ -684,7 +704,11 @@ mod tests {
             "{err}"
         );
 
-        let deep = format!(r#"{{"Records":[{}{}]}}"#, "[".repeat(200), "]".repeat(200));
+        let deep = format!(
+            r#"{{"Records":[{{"a":{}{}}}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         let err = records_of(deep.as_bytes()).expect_err("too deep");
         assert!(err.to_string().contains("deeper than 128"), "{err}");
     }

@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn invalid_records_are_counted_and_the_rest_evaluated() {
         let report = scan_str(
-            r#"{"Records":[{"a":tru},{"eventID":"2","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331"},{"b":[}]}"#,
+            r#"{"Records":[{"a":tru},{"eventID":"2","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331"},{"b":[1,]}]}"#,
         );
         assert_eq!(
             (report.records, report.evaluated, report.invalid),

@@ -1,20 +1,8 @@
-//! One CloudTrail record: the cheap head every record gets, the full event
-//! only for records that rules look at, and eventName normalisation.
+//! One CloudTrail record: eventName normalisation and lenient field access.
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
 use serde_json::Value;
-
-/// The fields read from every record. Borrowed from the record's bytes, so
-/// reading them costs no allocation unless a string has escapes.
-#[derive(Debug, Default, Deserialize)]
-pub struct RecordHead<'a> {
-    #[serde(rename = "eventSource", borrow, default)]
-    pub event_source: Option<Cow<'a, str>>,
-    #[serde(rename = "eventName", borrow, default)]
-    pub event_name: Option<Cow<'a, str>>,
-}
 
 /// Strips the API-version suffix CloudTrail appends to some event names, so
 /// `GetFunction20150331`, `UpdateFunctionCode20150331v2` and `GetFunction`
@@ -113,17 +101,6 @@ mod tests {
         assert!(!normalize_event_name_in(&mut event));
         let mut no_name = serde_json::json!({"eventName": 5});
         assert!(!normalize_event_name_in(&mut no_name));
-    }
-
-    #[test]
-    fn head_reads_borrowed_fields_and_tolerates_missing_ones() {
-        let bytes = br#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","x":{"y":[1]}}"#;
-        let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
-        assert_eq!(head.event_source.as_deref(), Some("lambda.amazonaws.com"));
-        assert!(matches!(head.event_source, Some(Cow::Borrowed(_))));
-        let insight: RecordHead =
-            serde_json::from_slice(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
-        assert!(insight.event_source.is_none());
     }
 
     #[test]

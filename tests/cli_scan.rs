@@ -59,7 +59,10 @@ fn scanning_the_bundled_samples_prints_the_expected_alerts() {
     }
     // The Invoke by IAM user alice alerts (twice: the sample and its copy
     // under the key with a space); the Invoke by S3 never does.
-    let invokes = raised(&alerts, "invoked by a principal other than S3");
+    let invokes = raised(
+        &alerts,
+        "Invoked By A Caller Other Than The Allowed Services",
+    );
     assert_eq!(invokes.len(), 2, "{invokes:#?}");
     for alert in &invokes {
         assert_eq!(alert["principal"], "arn:aws:iam::123456789012:user/alice");
@@ -104,7 +107,9 @@ fn text_format_prints_readable_alerts() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.starts_with("[HIGH] Lambda function invoked by a principal other than S3\n"),
+        text.starts_with(
+            "[HIGH] Lambda Function Invoked By A Caller Other Than The Allowed Services\n"
+        ),
         "{text}"
     );
     assert!(

@@ -14,7 +14,8 @@ use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::sink::sns::SnsSink;
 use trailwatch::source::s3::S3Store;
 
-const INVOKE_RULE_TITLE: &str = "Lambda function invoked by a principal other than S3";
+const INVOKE_RULE_TITLE: &str =
+    "Lambda Function Invoked By A Caller Other Than The Allowed Services";
 
 async fn handler(stack: &Stack) -> Handler {
     let config = common::sdk_config().await;
