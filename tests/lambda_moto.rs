@@ -86,21 +86,15 @@ async fn several_objects_are_all_read_and_digest_and_folder_skipped() {
         .await;
     assert_eq!(alerts.len() as u64, summary.alerts);
     let subjects: Vec<&str> = alerts.iter().map(|(s, _)| s.as_str()).collect();
-    assert!(
-        subjects
-            .iter()
-            .any(|s| s.contains("Access denied") || s.contains("denied")),
-        "{subjects:?}"
-    );
-    assert!(
-        subjects.iter().any(|s| s.contains("Lambda function")),
-        "{subjects:?}"
-    );
-    assert!(
-        subjects.iter().any(|s| s.contains("SNS topic")),
-        "{subjects:?}"
-    );
-    assert!(subjects.iter().any(|s| s.contains("Lex")), "{subjects:?}");
+    for want in [
+        "[LOW] AWS API Call Denied By Authorization - user/bob",
+        "[MEDIUM] Lambda Function Created, Modified, Deleted Or Its Permissions Changed - user/bob",
+        "[INFORMATIONAL] SNS Topic Created - user/bob",
+        "[MEDIUM] Amazon Lex Bot, Alias Or Version Created, Updated Or Deleted - user/carol",
+    ] {
+        assert!(subjects.contains(&want), "{want} in {subjects:#?}");
+    }
+    assert_eq!(subjects.len(), 4, "{subjects:#?}");
 }
 
 #[tokio::test]
