@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use trailwatch::alert::Alert;
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
 use trailwatch::rules::{RuleConfig, RuleSet};
@@ -125,12 +126,20 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
     }
     let mut stdout = io::stdout().lock();
     let (mut records, mut alerts) = (0u64, 0u64);
+    let mut print = |alert: Alert| {
+        let written = match format {
+            Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
+            Format::Json => writeln!(stdout, "{}", alert.json()),
+        };
+        // stdout closed (e.g. piped into `head`): stop reading.
+        written.is_ok()
+    };
     for input in &expanded.inputs {
         let label = input.to_string();
         let report = match input {
-            Input::Stdin => scan(io::stdin(), &label, rules, Limits::default()),
+            Input::Stdin => scan(io::stdin(), &label, rules, Limits::default(), &mut print),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => scan(file, &label, rules, Limits::default()),
+                Ok(file) => scan(file, &label, rules, Limits::default(), &mut print),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");
                     failed += 1;
@@ -139,16 +148,9 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
             },
         };
         records += report.records;
-        alerts += report.alerts.len() as u64;
-        for alert in &report.alerts {
-            let written = match format {
-                Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
-                Format::Json => writeln!(stdout, "{}", alert.json()),
-            };
-            if written.is_err() {
-                // stdout closed (e.g. piped into `head`): stop quietly.
-                return ExitCode::SUCCESS;
-            }
+        alerts += report.alerts;
+        if report.stopped {
+            return ExitCode::SUCCESS;
         }
         if let Some(err) = report.error {
             eprintln!("trailwatch: {label}: {err}");

@@ -12,15 +12,28 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
+
+use crate::alert::Alert;
 
 use crate::logfile::Limits;
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanReport};
 use crate::rules::RuleSet;
-use crate::sink::AlertSink;
-use crate::source::s3::ObjectStore;
+use crate::sink::{AlertSink, SinkError};
+use crate::source::s3::{ObjectBody, ObjectStore};
 use crate::trigger::{self, TriggerError};
+
+/// Alerts published per call to the sink.
+const ALERT_BATCH: usize = 10;
+
+/// What publishing an object's alerts did.
+#[derive(Default)]
+struct Published {
+    sent: u64,
+    error: Option<SinkError>,
+}
 
 /// What an invocation did; returned to the caller and logged.
 #[derive(Debug, Default, Serialize, PartialEq)]
@@ -110,27 +123,25 @@ impl Handler {
                 return Ok(());
             }
         };
-        let report = self.scan(object, body).await?;
+        let (report, published) = self.scan_and_publish(object, body).await?;
         summary.objects_read += 1;
         summary.bytes_read += object.size.unwrap_or_default();
         summary.records += report.records;
         summary.records_evaluated += report.evaluated;
         summary.records_invalid += report.invalid;
-        // Publish what was found even if the object broke off later.
-        self.sink
-            .publish(&report.alerts)
-            .await
-            .map_err(|err| format!("{object}: {err}"))?;
-        summary.alerts += report.alerts.len() as u64;
+        summary.alerts += published.sent;
         tracing::info!(
             bucket = %object.bucket,
             key = %object.key,
             records = report.records,
             evaluated = report.evaluated,
             invalid = report.invalid,
-            alerts = report.alerts.len(),
+            alerts = published.sent,
             "object read"
         );
+        if let Some(err) = published.error {
+            return Err(format!("{object}: {err}"));
+        }
         match report.error {
             Some(err) if err.is_transient() => Err(format!("{object}: {err}")),
             Some(err) => {
@@ -142,19 +153,48 @@ impl Handler {
     }
 
     /// Runs the synchronous core on a blocking thread over the streaming
-    /// body, so the object is never held whole.
-    async fn scan(
+    /// body, so the object is never held whole, and publishes alerts as
+    /// they are found, in batches, through a bounded channel: memory stays
+    /// flat however many records match.
+    async fn scan_and_publish(
         &self,
         object: &ObjectRef,
-        body: crate::source::s3::ObjectBody,
-    ) -> Result<ScanReport, String> {
+        body: ObjectBody,
+    ) -> Result<(ScanReport, Published), String> {
         let reader = SyncIoBridge::new(body);
         let rules = Arc::clone(&self.rules);
         let label = object.to_string();
         let limits = self.limits;
-        tokio::task::spawn_blocking(move || scan(reader, &label, &rules, limits))
+        let (tx, mut rx) = mpsc::channel::<Alert>(ALERT_BATCH * 4);
+        let scanning = tokio::task::spawn_blocking(move || {
+            // A closed channel means publishing failed: stop reading.
+            scan(reader, &label, &rules, limits, |alert| {
+                tx.blocking_send(alert).is_ok()
+            })
+        });
+        let mut published = Published::default();
+        let mut batch = Vec::with_capacity(ALERT_BATCH);
+        loop {
+            let next = rx.recv().await;
+            let done = next.is_none();
+            batch.extend(next);
+            if batch.len() == ALERT_BATCH || (done && !batch.is_empty()) {
+                if let Err(err) = self.sink.publish(&batch).await {
+                    published.error = Some(err);
+                    rx.close();
+                    break;
+                }
+                published.sent += batch.len() as u64;
+                batch.clear();
+            }
+            if done {
+                break;
+            }
+        }
+        let report = scanning
             .await
-            .map_err(|err| format!("{object}: the scan task failed: {err}"))
+            .map_err(|err| format!("{object}: the scan task failed: {err}"))?;
+        Ok((report, published))
     }
 
     fn permanent(&self, object: &ObjectRef, cause: &str, summary: &mut InvocationSummary) {

@@ -24,7 +24,10 @@ pub struct ScanReport {
     pub invalid: u64,
     /// Matches per rule id.
     pub matches: BTreeMap<String, u64>,
-    pub alerts: Vec<Alert>,
+    /// Alerts handed to the caller.
+    pub alerts: u64,
+    /// The caller asked to stop before the end of the object.
+    pub stopped: bool,
     /// Why reading stopped early or records were unreadable, if it did.
     pub error: Option<ScanError>,
 }
@@ -48,13 +51,17 @@ impl ScanError {
     }
 }
 
-/// Reads one object and evaluates every record. Alerts for records read
-/// before an error are kept: a truncated log still reports what it holds.
+/// Reads one object and evaluates every record, handing each alert to
+/// `on_alert` as soon as it is found, so memory does not grow with the
+/// number of matches. `on_alert` returns false to stop reading (its
+/// consumer has failed). Alerts for records read before an error are
+/// delivered: a truncated log still reports what it holds.
 pub fn scan<R: Read + Send + 'static>(
     source: R,
     label: &str,
     rules: &RuleSet,
     limits: Limits,
+    mut on_alert: impl FnMut(Alert) -> bool,
 ) -> ScanReport {
     let mut report = ScanReport::default();
     let mut first_invalid: Option<(u64, String)> = None;
@@ -69,8 +76,13 @@ pub fn scan<R: Read + Send + 'static>(
         };
         let index = report.records;
         report.records += 1;
-        match evaluate(bytes, label, rules, &mut report) {
-            Ok(()) => report.evaluated += 1,
+        match evaluate(bytes, label, rules, &mut report, &mut on_alert) {
+            Ok(true) => report.evaluated += 1,
+            Ok(false) => {
+                report.evaluated += 1;
+                report.stopped = true;
+                break;
+            }
             Err(err) => {
                 report.invalid += 1;
                 first_invalid.get_or_insert((index, err.to_string()));
@@ -89,27 +101,30 @@ pub fn scan<R: Read + Send + 'static>(
     report
 }
 
+/// Evaluates one record; returns whether to go on.
 fn evaluate(
     bytes: &[u8],
     label: &str,
     rules: &RuleSet,
     report: &mut ScanReport,
-) -> Result<(), serde_json::Error> {
+    on_alert: &mut impl FnMut(Alert) -> bool,
+) -> Result<bool, serde_json::Error> {
     let mut event: Value = serde_json::from_slice(bytes)?;
     normalize_event_name_in(&mut event);
     let hits: Vec<_> = rules.matching(&event).map(|rule| &rule.meta).collect();
     if hits.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     // Alerts show the record as CloudTrail wrote it, version suffix and all.
     let original: Value = serde_json::from_slice(bytes)?;
     for meta in hits {
         *report.matches.entry(meta.id.clone()).or_default() += 1;
-        report
-            .alerts
-            .push(Alert::new(meta, original.clone(), label));
+        report.alerts += 1;
+        if !on_alert(Alert::new(meta, original.clone(), label)) {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -122,37 +137,43 @@ mod tests {
         RuleSet::load(&RuleConfig::default()).expect("built-in rules load")
     }
 
-    fn scan_str(text: &str) -> ScanReport {
-        scan(
+    fn scan_str(text: &str) -> (ScanReport, Vec<Alert>) {
+        let mut alerts = Vec::new();
+        let report = scan(
             Cursor::new(text.as_bytes().to_vec()),
             "test.json",
             &rules(),
             Limits::default(),
-        )
+            |alert| {
+                alerts.push(alert);
+                true
+            },
+        );
+        (report, alerts)
     }
 
     #[test]
     fn version_suffixed_names_match_and_alerts_keep_the_original() {
-        let report = scan_str(
+        let (report, alerts) = scan_str(
             r#"{"Records":[{"eventID":"1","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}]}"#,
         );
         assert!(report.error.is_none(), "{:?}", report.error);
-        assert_eq!((report.records, report.evaluated), (1, 1));
-        let alert = report.alerts.first().expect("one alert");
+        assert_eq!((report.records, report.evaluated, report.alerts), (1, 1, 1));
+        let alert = alerts.first().expect("one alert");
         assert_eq!(alert.event_name.as_deref(), Some("DeleteFunction20150331"));
         assert_eq!(alert.source, "test.json");
     }
 
     #[test]
     fn invalid_records_are_counted_and_the_rest_evaluated() {
-        let report = scan_str(
+        let (report, alerts) = scan_str(
             r#"{"Records":[{"a":tru},{"eventID":"2","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction20150331"},{"b":[1,]}]}"#,
         );
         assert_eq!(
             (report.records, report.evaluated, report.invalid),
             (3, 1, 2)
         );
-        assert_eq!(report.alerts.len(), 1);
+        assert_eq!((report.alerts, alerts.len()), (1, 1));
         let err = report.error.expect("invalid records reported").to_string();
         assert!(
             err.starts_with("2 record(s) are not valid JSON; the first, record 0:"),
@@ -161,11 +182,25 @@ mod tests {
     }
 
     #[test]
+    fn the_consumer_can_stop_the_scan() {
+        let log = r#"{"Records":[{"eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"},{"eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"}]}"#;
+        let report = scan(
+            Cursor::new(log.as_bytes().to_vec()),
+            "t",
+            &rules(),
+            Limits::default(),
+            |_| false,
+        );
+        assert!(report.stopped);
+        assert_eq!((report.records, report.alerts), (1, 1));
+    }
+
+    #[test]
     fn alerts_before_a_truncation_are_kept() {
-        let report = scan_str(
+        let (report, alerts) = scan_str(
             r#"{"Records":[{"eventID":"1","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"},{"eventID":"2","#,
         );
-        assert_eq!(report.alerts.len(), 1);
+        assert_eq!(alerts.len(), 1);
         assert!(matches!(
             report.error,
             Some(ScanError::Log(LogError::Truncated(_)))

@@ -220,3 +220,26 @@ async fn s3_unreachable_fails_the_invocation() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn many_matches_are_all_published_in_batches() {
+    let stack = Stack::new(&unique("logs")).await;
+    let records: Vec<serde_json::Value> = (0..25)
+        .map(|i| {
+            json!({"eventID": format!("e-{i}"), "eventSource": "sns.amazonaws.com",
+                   "eventName": "CreateTopic", "userIdentity": {"type": "IAMUser",
+                   "arn": "arn:aws:iam::123456789012:user/bob"}})
+        })
+        .collect();
+    let body = json!({ "Records": records }).to_string().into_bytes();
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/many.json";
+    stack.put(key, body.clone()).await;
+    let summary = handler(&stack)
+        .await
+        .handle(&created(&stack.bucket, key, body.len() as u64))
+        .await
+        .expect("invocation succeeds");
+    assert_eq!((summary.records, summary.alerts), (25, 25), "{summary:?}");
+    let alerts = stack.alerts(25, Duration::from_secs(20)).await;
+    assert_eq!(alerts.len(), 25);
+}

@@ -1,0 +1,105 @@
+//! End to end as a user tests locally: moto (S3, SNS, an SQS inbox), the
+//! function served by `cargo lambda watch`, a sample notification from
+//! events/ sent with `cargo lambda invoke`, and the alert read from the
+//! queue subscribed to the topic.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Stack;
+
+/// `cargo lambda watch`, stopped when the test ends.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn invoke(port: u16, data_file: &str) -> Output {
+    Command::new("cargo")
+        .args(["lambda", "invoke", "trailwatch", "-A", "127.0.0.1", "-P"])
+        .arg(port.to_string())
+        .args(["--data-file", data_file])
+        .current_dir(common::repo())
+        .output()
+        .expect("run cargo lambda invoke (is cargo-lambda on PATH? run scripts/test)")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
+    // The sample notifications name this bucket.
+    let stack = Stack::new("trailwatch-test-logs").await;
+    stack.upload_sample_logs().await;
+    let port = free_port();
+    let _watch = Watch(
+        Command::new("cargo")
+            .args(["lambda", "watch", "-A", "127.0.0.1", "-P"])
+            .arg(port.to_string())
+            .current_dir(common::repo())
+            .env("ALERT_TOPIC_ARN", &stack.topic_arn)
+            .env("AWS_ENDPOINT_URL", common::endpoint())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch (is cargo-lambda on PATH? run scripts/test)"),
+    );
+    // The first invoke waits for the function to build and start.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let output = loop {
+        let output = invoke(port, "events/s3-one-object.json");
+        if output.status.success() || Instant::now() > deadline {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "invoke failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary JSON");
+    assert_eq!(summary["objects_read"], 1, "{summary}");
+    assert_eq!(summary["records"], 2, "{summary}");
+    assert_eq!(summary["alerts"], 1, "{summary}");
+
+    let alerts = stack.alerts(1, Duration::from_secs(20)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, body) = &alerts[0];
+    assert_eq!(
+        subject,
+        "[HIGH] Lambda Function Invoked By A Caller Other Than The Allowed Services - user/alice"
+    );
+    assert!(
+        body.contains("arn:aws:iam::123456789012:user/alice (IAMUser)"),
+        "{body}"
+    );
+
+    // The URL-encoded key (a space and `=`) is fetched and read.
+    let output = invoke(port, "events/s3-encoded-key.json");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alerts = stack.alerts(1, Duration::from_secs(20)).await;
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the key with a space raises its own alert: {alerts:#?}"
+    );
+    assert!(alerts[0].1.contains("/backfill run=1/"), "{}", alerts[0].1);
+}
