@@ -50,7 +50,7 @@ fn lambda_main() -> ExitCode {
         Err(err) => {
             // A function that cannot load its configuration or rules must
             // not run without them: fail the init, loudly.
-            tracing::error!("trailwatch cannot start: {err}");
+            tracing::error!("trailwatch stopped: {err}");
             ExitCode::FAILURE
         }
     }

@@ -28,8 +28,35 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A `cargo` command without the variables `cargo test` sets for this test
+/// (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...): build scripts such as ring's
+/// watch them, and inheriting them would make the nested build recompile
+/// the AWS SDK — and the next plain build recompile it back.
+fn cargo() -> Command {
+    let mut command = Command::new("cargo");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = name == "CARGO"
+            || [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        if set_by_cargo_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 fn invoke(port: u16, data_file: &str) -> Output {
-    Command::new("cargo")
+    cargo()
         .args(["lambda", "invoke", "trailwatch", "-A", "127.0.0.1", "-P"])
         .arg(port.to_string())
         .args(["--data-file", data_file])
@@ -45,7 +72,7 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
     stack.upload_sample_logs().await;
     let port = free_port();
     let _watch = Watch(
-        Command::new("cargo")
+        cargo()
             .args(["lambda", "watch", "-A", "127.0.0.1", "-P"])
             .arg(port.to_string())
             .current_dir(common::repo())
