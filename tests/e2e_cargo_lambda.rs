@@ -57,7 +57,14 @@ fn cargo() -> Command {
 
 fn invoke(port: u16, data_file: &str) -> Output {
     cargo()
-        .args(["lambda", "invoke", "trailwatch", "-A", "127.0.0.1", "-P"])
+        .args([
+            "lambda",
+            "invoke",
+            "trailwatch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
         .arg(port.to_string())
         .args(["--data-file", data_file])
         .current_dir(common::repo())
@@ -73,7 +80,16 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
     let port = free_port();
     let _watch = Watch(
         cargo()
-            .args(["lambda", "watch", "-A", "127.0.0.1", "-P"])
+            // --ignore-changes: an edit in the work tree must not restart the
+            // function mid-test.
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
             .arg(port.to_string())
             .current_dir(common::repo())
             .env("ALERT_TOPIC_ARN", &stack.topic_arn)

@@ -231,7 +231,7 @@ fn load_text(
         return Err(parse_error("the file holds no rule".to_string()));
     }
     for mut sigma in collection.rules {
-        let examples = examples::of(&sigma).map_err(|message| parse_error(message))?;
+        let examples = examples::of(&sigma).map_err(parse_error)?;
         let meta = meta_of(&sigma, origin);
         rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut sigma).map_err(|e| {
             RuleError::Compile {
