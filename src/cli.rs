@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::Alert;
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
-use trailwatch::rules::{RuleConfig, RuleSet};
+use trailwatch::rules::{IndexKey, RuleConfig, RuleSet};
 use trailwatch::source::fs::{expand, Input};
 
 #[derive(Parser)]
@@ -46,7 +46,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// List the rules in force: id, level, title, origin.
+    /// List the rules in force: id, level, whether indexed, title, origin.
     List {
         #[command(flatten)]
         rules: RuleArgs,
@@ -170,12 +170,22 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
 
 fn list_rules(rules: &RuleSet) -> ExitCode {
     let mut stdout = io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "{:<36}  {:<13} {:<11} TITLE  [ORIGIN]",
+        "ID", "LEVEL", "INDEXED BY"
+    );
     for rule in rules.rules() {
         let meta = &rule.meta;
+        let indexed = match &rule.index_key {
+            IndexKey::EventName(_) => "eventName",
+            IndexKey::EventSource(_) => "eventSource",
+            IndexKey::Always => "-",
+        };
         let _ = writeln!(
             stdout,
-            "{}  {:<13} {}  [{}]",
-            meta.id, meta.level, meta.title, meta.origin
+            "{:<36}  {:<13} {:<11} {}  [{}]",
+            meta.id, meta.level, indexed, meta.title, meta.origin
         );
     }
     ExitCode::SUCCESS

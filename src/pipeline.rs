@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::alert::Alert;
 use crate::logfile::{self, Limits, LogError};
-use crate::record::normalize_event_name_in;
+use crate::record::{normalize_event_name, normalize_event_name_in, RecordHead};
 use crate::rules::RuleSet;
 
 /// What reading one object found. Records read = records evaluated +
@@ -109,9 +109,20 @@ fn evaluate(
     report: &mut ScanReport,
     on_alert: &mut impl FnMut(Alert) -> bool,
 ) -> Result<bool, serde_json::Error> {
+    // Most records have no candidate rule: read two fields and move on.
+    let head: RecordHead = serde_json::from_slice(bytes)?;
+    let event_name = head.event_name.as_deref().map(normalize_event_name);
+    let candidates = rules.candidates(head.event_source.as_deref(), event_name);
+    if candidates.is_empty() {
+        return Ok(true);
+    }
     let mut event: Value = serde_json::from_slice(bytes)?;
     normalize_event_name_in(&mut event);
-    let hits: Vec<_> = rules.matching(&event).map(|rule| &rule.meta).collect();
+    let hits: Vec<_> = candidates
+        .into_iter()
+        .filter(|rule| rule.matches(&event))
+        .map(|rule| &rule.meta)
+        .collect();
     if hits.is_empty() {
         return Ok(true);
     }

@@ -1,8 +1,80 @@
-//! One CloudTrail record: eventName normalisation and lenient field access.
+//! One CloudTrail record: the two fields read from every record, eventName
+//! normalisation, and lenient field access for the few that alerts read.
 
 use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use serde_json::Value;
+
+/// The fields read from every record, to pick the rules worth running.
+/// Borrowed from the record's bytes (no allocation unless a string has
+/// escapes). Parsing it still checks the whole record is valid JSON.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecordHead<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    pub event_source: Lenient<'a>,
+    #[serde(rename = "eventName", borrow, default)]
+    pub event_name: Lenient<'a>,
+}
+
+/// A string field that tolerates other JSON types (real logs hold
+/// surprises): anything but a string reads as absent.
+#[derive(Debug, Default, PartialEq)]
+pub struct Lenient<'a>(pub Option<Cow<'a, str>>);
+
+impl Lenient<'_> {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LenientVisitor;
+        impl<'de> Visitor<'de> for LenientVisitor {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+        }
+        deserializer.deserialize_any(LenientVisitor)
+    }
+}
 
 /// Strips the API-version suffix CloudTrail appends to some event names, so
 /// `GetFunction20150331`, `UpdateFunctionCode20150331v2` and `GetFunction`
@@ -101,6 +173,27 @@ mod tests {
         assert!(!normalize_event_name_in(&mut event));
         let mut no_name = serde_json::json!({"eventName": 5});
         assert!(!normalize_event_name_in(&mut no_name));
+    }
+
+    #[test]
+    fn head_borrows_strings_and_tolerates_other_types() {
+        let bytes = br#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","x":{"y":[1]}}"#;
+        let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
+        assert!(matches!(
+            head.event_source.0,
+            Some(Cow::Borrowed("lambda.amazonaws.com"))
+        ));
+        assert_eq!(head.event_name.as_deref(), Some("Invoke"));
+        let odd: RecordHead =
+            serde_json::from_slice(br#"{"eventSource":{"a":[1]},"eventName":7}"#).expect("valid");
+        assert_eq!(
+            (odd.event_source.as_deref(), odd.event_name.as_deref()),
+            (None, None)
+        );
+        let insight: RecordHead =
+            serde_json::from_slice(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
+        assert!(insight.event_source.as_deref().is_none());
+        assert!(serde_json::from_slice::<RecordHead>(br#"{"eventName":"A","x":tru}"#).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod builtin;
 mod examples;
+mod index;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,6 +16,8 @@ use rsigma_parser::SigmaRule;
 use serde_json::Value;
 
 pub use examples::{Example, ExampleFailure};
+pub use index::IndexKey;
+use index::RuleIndex;
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
 /// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).
@@ -130,6 +133,8 @@ pub struct Rule {
     pub meta: Arc<RuleMeta>,
     compiled: CompiledRule,
     pub examples: Vec<Example>,
+    /// The record values the rule is filed under.
+    pub index_key: IndexKey,
 }
 
 impl Rule {
@@ -139,9 +144,10 @@ impl Rule {
     }
 }
 
-/// The rules in force, in load order (built-in first).
+/// The rules in force, in load order (built-in first), and their index.
 pub struct RuleSet {
     rules: Vec<Rule>,
+    index: RuleIndex,
 }
 
 impl RuleSet {
@@ -167,7 +173,8 @@ impl RuleSet {
         check_unique_ids(&rules)?;
         let disabled: HashSet<&str> = config.disabled.iter().map(String::as_str).collect();
         rules.retain(|rule| !disabled.contains(rule.meta.id.as_str()));
-        Ok(RuleSet { rules })
+        let index = RuleIndex::new(rules.iter().map(|rule| &rule.index_key));
+        Ok(RuleSet { rules, index })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -182,9 +189,15 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// Rules that match one record (eventName already normalised).
-    pub fn matching<'s>(&'s self, event: &'s Value) -> impl Iterator<Item = &'s Rule> + 's {
-        self.rules.iter().filter(move |rule| rule.matches(event))
+    /// The rules a record with these fields can match (`event_name`
+    /// already normalised), in load order. Empty for most records: then the
+    /// record need not be parsed further.
+    pub fn candidates(&self, event_source: Option<&str>, event_name: Option<&str>) -> Vec<&Rule> {
+        self.index
+            .candidates(event_source, event_name)
+            .into_iter()
+            .filter_map(|position| self.rules.get(position))
+            .collect()
     }
 }
 
@@ -233,6 +246,7 @@ fn load_text(
     for mut sigma in collection.rules {
         let examples = examples::of(&sigma).map_err(parse_error)?;
         let meta = meta_of(&sigma, origin);
+        index::normalize_event_name_literals(&mut sigma);
         rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut sigma).map_err(|e| {
             RuleError::Compile {
                 origin: origin.to_string(),
@@ -249,6 +263,7 @@ fn load_text(
             meta: Arc::new(meta),
             compiled,
             examples,
+            index_key: IndexKey::of(&sigma),
         });
     }
     Ok(())
