@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::logfile::Limits;
 use crate::rules::RuleConfig;
+use crate::source::rules_s3::S3Prefix;
 
 /// A setting is missing or malformed. Names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,8 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
     pub topic_arn: String,
+    /// `RULES_S3_URI`: user rules to read from S3 at cold start.
+    pub rules_s3: Option<S3Prefix>,
     pub rules: RuleConfig,
     pub limits: Limits,
 }
@@ -58,6 +61,13 @@ impl LambdaConfig {
         if let Some(dir) = get("RULES_DIR").filter(|d| !d.trim().is_empty()) {
             rules.dirs.push(PathBuf::from(dir));
         }
+        let rules_s3 = match get("RULES_S3_URI").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(uri) => Some(S3Prefix::parse(&uri).ok_or(ConfigError {
+                name: "RULES_S3_URI",
+                message: format!("{uri:?} is not of the form s3://bucket/prefix"),
+            })?),
+        };
         let mut limits = Limits::default();
         if let Some(value) = get("MAX_RECORD_BYTES") {
             limits.max_record_bytes = number("MAX_RECORD_BYTES", &value)?;
@@ -67,6 +77,7 @@ impl LambdaConfig {
         }
         Ok(LambdaConfig {
             topic_arn,
+            rules_s3,
             rules,
             limits,
         })
@@ -129,5 +140,14 @@ mod tests {
         ]))
         .expect_err("bad number");
         assert!(err.to_string().contains("MAX_RECORD_BYTES"), "{err}");
+        let err = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("RULES_S3_URI", "my-bucket/rules"),
+        ]))
+        .expect_err("bad uri");
+        assert!(
+            err.to_string().starts_with("configuration: RULES_S3_URI:"),
+            "{err}"
+        );
     }
 }

@@ -57,11 +57,15 @@ fn lambda_main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), lambda_runtime::Error> {
-    let config = LambdaConfig::from_env(|name| std::env::var(name).ok())?;
-    let rules = RuleSet::load(&config.rules)?;
+    let mut config = LambdaConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = trailwatch::aws::sdk_config().await;
+    let s3 = trailwatch::aws::s3_client(&sdk);
+    if let Some(at) = &config.rules_s3 {
+        config.rules.texts = trailwatch::source::rules_s3::fetch(&s3, at).await?;
+    }
+    let rules = RuleSet::load(&config.rules)?;
     let handler = Arc::new(Handler {
-        store: Arc::new(S3Store::new(trailwatch::aws::s3_client(&sdk))),
+        store: Arc::new(S3Store::new(s3)),
         sink: Arc::new(SnsSink::new(
             trailwatch::aws::sns_client(&sdk),
             config.topic_arn.clone(),

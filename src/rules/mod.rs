@@ -28,6 +28,8 @@ pub const ALLOWED_INVOKERS_VAR: &str = "allowed_invokers";
 pub struct RuleConfig {
     /// Directories of user rules (`*.yml`, `*.yaml`, searched recursively).
     pub dirs: Vec<PathBuf>,
+    /// Rules already read from elsewhere (S3): (origin, YAML text).
+    pub texts: Vec<(String, String)>,
     /// Values of `%allowed_invokers%`.
     pub allowed_invokers: Vec<String>,
     /// Rule ids to leave out.
@@ -38,6 +40,7 @@ impl Default for RuleConfig {
     fn default() -> Self {
         RuleConfig {
             dirs: Vec::new(),
+            texts: Vec::new(),
             allowed_invokers: vec!["s3.amazonaws.com".to_string()],
             disabled: Vec::new(),
         }
@@ -169,6 +172,9 @@ impl RuleSet {
                 })?;
                 load_text(&origin, &text, &pipeline, &mut rules)?;
             }
+        }
+        for (origin, text) in &config.texts {
+            load_text(origin, text, &pipeline, &mut rules)?;
         }
         check_unique_ids(&rules)?;
         let disabled: HashSet<&str> = config.disabled.iter().map(String::as_str).collect();
