@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::text_at;
-use crate::rules::RuleMeta;
+use crate::rules::{CorrelationHit, RuleMeta};
 
 /// SNS subjects must be under 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -44,7 +44,11 @@ pub struct Alert {
     pub source: String,
     pub falsepositives: Vec<String>,
     pub references: Vec<String>,
-    /// The record as CloudTrail wrote it.
+    /// For threshold (correlation) rules: what was counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
+    /// The record as CloudTrail wrote it (for a threshold, the record that
+    /// reached it).
     pub event: Value,
     #[serde(skip)]
     rule: Arc<RuleMeta>,
@@ -85,9 +89,36 @@ impl Alert {
             source: source.to_string(),
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
+            threshold: None,
             event,
             rule: Arc::clone(rule),
         }
+    }
+
+    /// An alert for a threshold reached; `event` is the record that
+    /// reached it. The principal is the group's, when it is grouped by one.
+    pub fn threshold(hit: CorrelationHit, event: Value, source: &str) -> Alert {
+        let mut alert = Alert::new(&hit.rule, event, source);
+        let group_key: Vec<&str> = hit.group.iter().map(|(_, v)| v.as_str()).collect();
+        let window_end = alert.event_id.clone().unwrap_or_default();
+        alert.alert_id = alert_id(
+            &hit.rule.id,
+            &format!("{}\u{1f}{window_end}", group_key.join("\u{1f}")),
+        );
+        if let Some((_, principal)) = hit
+            .group
+            .iter()
+            .find(|(field, _)| field.starts_with("userIdentity."))
+        {
+            alert.principal = Some(principal.clone());
+        }
+        alert.threshold = Some(Threshold {
+            // Counts are whole numbers of records.
+            count: hit.count.max(0.0) as u64,
+            window_secs: hit.timespan_secs,
+            group: hit.group,
+        });
+        alert
     }
 
     /// `[HIGH] title - principal`, printable ASCII, at most 99 characters.
@@ -117,6 +148,8 @@ impl Alert {
             (None, None) => None,
         };
         line(&mut out, "What:", what.as_deref());
+        let threshold = self.threshold.as_ref().map(Threshold::describe);
+        line(&mut out, "Threshold:", threshold.as_deref());
         let who = self.principal.as_ref().map(|p| match &self.principal_type {
             Some(kind) => format!("{p} ({kind})"),
             None => p.clone(),
@@ -165,6 +198,31 @@ impl Alert {
     pub fn json(&self) -> String {
         // Serialising a struct of strings and a Value cannot fail.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What a threshold rule counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Threshold {
+    /// Matching records counted in the window.
+    pub count: u64,
+    pub window_secs: u64,
+    /// The group-by fields and the values this group has.
+    pub group: Vec<(String, String)>,
+}
+
+impl Threshold {
+    fn describe(&self) -> String {
+        let group: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let by = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", group.join(", "))
+        };
+        format!(
+            "{} matching records within {} s{by}",
+            self.count, self.window_secs
+        )
     }
 }
 

@@ -126,6 +126,8 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
     }
     let mut stdout = io::stdout().lock();
     let (mut records, mut alerts) = (0u64, 0u64);
+    // Thresholds count across all the files of one scan.
+    let mut correlator = rules.correlations().correlator();
     let mut print = |alert: Alert| {
         let written = match format {
             Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
@@ -137,9 +139,23 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
     for input in &expanded.inputs {
         let label = input.to_string();
         let report = match input {
-            Input::Stdin => scan(io::stdin(), &label, rules, Limits::default(), &mut print),
+            Input::Stdin => scan(
+                io::stdin(),
+                &label,
+                rules,
+                &mut correlator,
+                Limits::default(),
+                &mut print,
+            ),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => scan(file, &label, rules, Limits::default(), &mut print),
+                Ok(file) => scan(
+                    file,
+                    &label,
+                    rules,
+                    &mut correlator,
+                    Limits::default(),
+                    &mut print,
+                ),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");
                     failed += 1;

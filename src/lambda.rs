@@ -8,7 +8,7 @@
 //! invocation succeeds: retrying the same bytes cannot help.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -20,7 +20,7 @@ use crate::alert::Alert;
 use crate::logfile::Limits;
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanReport};
-use crate::rules::RuleSet;
+use crate::rules::{Correlator, RuleSet};
 use crate::sink::{AlertSink, SinkError};
 use crate::source::s3::{ObjectBody, ObjectStore};
 use crate::trigger::{self, TriggerError};
@@ -85,8 +85,10 @@ impl Handler {
             tracing::info!(%object, event_name, "ignored: not an object-created event");
         }
         let mut transient = Vec::new();
+        // Thresholds count across all the objects of one invocation.
+        let correlator = Arc::new(Mutex::new(self.rules.correlations().correlator()));
         for object in &trigger.objects {
-            if let Err(message) = self.process(object, &mut summary).await {
+            if let Err(message) = self.process(object, &mut summary, &correlator).await {
                 tracing::error!(bucket = %object.bucket, key = %object.key, class = "transient", "{message}");
                 transient.push(message);
             }
@@ -105,6 +107,7 @@ impl Handler {
         &self,
         object: &ObjectRef,
         summary: &mut InvocationSummary,
+        correlator: &Arc<Mutex<Correlator>>,
     ) -> Result<(), String> {
         let kind = ObjectKind::of(&object.key, object.size);
         if !kind.is_readable() {
@@ -123,7 +126,9 @@ impl Handler {
                 return Ok(());
             }
         };
-        let (report, published) = self.scan_and_publish(object, body).await?;
+        let (report, published) = self
+            .scan_and_publish(object, body, Arc::clone(correlator))
+            .await?;
         summary.objects_read += 1;
         summary.bytes_read += object.size.unwrap_or_default();
         summary.records += report.records;
@@ -160,6 +165,7 @@ impl Handler {
         &self,
         object: &ObjectRef,
         body: ObjectBody,
+        correlator: Arc<Mutex<Correlator>>,
     ) -> Result<(ScanReport, Published), String> {
         let reader = SyncIoBridge::new(body);
         let rules = Arc::clone(&self.rules);
@@ -168,7 +174,9 @@ impl Handler {
         let (tx, mut rx) = mpsc::channel::<Alert>(ALERT_BATCH * 4);
         let scanning = tokio::task::spawn_blocking(move || {
             // A closed channel means publishing failed: stop reading.
-            scan(reader, &label, &rules, limits, |alert| {
+            // Objects are read one after another: the lock is never contended.
+            let mut correlator = correlator.lock().unwrap_or_else(PoisonError::into_inner);
+            scan(reader, &label, &rules, &mut correlator, limits, |alert| {
                 tx.blocking_send(alert).is_ok()
             })
         });

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::alert::Alert;
 use crate::logfile::{self, Limits, LogError};
 use crate::record::{normalize_event_name, normalize_event_name_in, RecordHead};
-use crate::rules::RuleSet;
+use crate::rules::{Correlator, RuleSet};
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -60,6 +60,7 @@ pub fn scan<R: Read + Send + 'static>(
     source: R,
     label: &str,
     rules: &RuleSet,
+    correlator: &mut Correlator,
     limits: Limits,
     mut on_alert: impl FnMut(Alert) -> bool,
 ) -> ScanReport {
@@ -76,7 +77,13 @@ pub fn scan<R: Read + Send + 'static>(
         };
         let index = report.records;
         report.records += 1;
-        match evaluate(bytes, label, rules, &mut report, &mut on_alert) {
+        let mut context = Context {
+            label,
+            rules,
+            correlator: &mut *correlator,
+            report: &mut report,
+        };
+        match context.evaluate(bytes, &mut on_alert) {
             Ok(true) => report.evaluated += 1,
             Ok(false) => {
                 report.evaluated += 1;
@@ -101,41 +108,72 @@ pub fn scan<R: Read + Send + 'static>(
     report
 }
 
-/// Evaluates one record; returns whether to go on.
-fn evaluate(
-    bytes: &[u8],
-    label: &str,
-    rules: &RuleSet,
-    report: &mut ScanReport,
-    on_alert: &mut impl FnMut(Alert) -> bool,
-) -> Result<bool, serde_json::Error> {
-    // Most records have no candidate rule: read two fields and move on.
-    let head: RecordHead = serde_json::from_slice(bytes)?;
-    let event_name = head.event_name.as_deref().map(normalize_event_name);
-    let candidates = rules.candidates(head.event_source.as_deref(), event_name);
-    if candidates.is_empty() {
-        return Ok(true);
-    }
-    let mut event: Value = serde_json::from_slice(bytes)?;
-    normalize_event_name_in(&mut event);
-    let hits: Vec<_> = candidates
-        .into_iter()
-        .filter(|rule| rule.matches(&event))
-        .map(|rule| &rule.meta)
-        .collect();
-    if hits.is_empty() {
-        return Ok(true);
-    }
-    // Alerts show the record as CloudTrail wrote it, version suffix and all.
-    let original: Value = serde_json::from_slice(bytes)?;
-    for meta in hits {
-        *report.matches.entry(meta.id.clone()).or_default() += 1;
-        report.alerts += 1;
-        if !on_alert(Alert::new(meta, original.clone(), label)) {
-            return Ok(false);
+/// What evaluating one record needs besides the record.
+struct Context<'a> {
+    label: &'a str,
+    rules: &'a RuleSet,
+    correlator: &'a mut Correlator,
+    report: &'a mut ScanReport,
+}
+
+impl Context<'_> {
+    /// Evaluates one record; returns whether to go on.
+    fn evaluate(
+        &mut self,
+        bytes: &[u8],
+        on_alert: &mut impl FnMut(Alert) -> bool,
+    ) -> Result<bool, serde_json::Error> {
+        // Most records have no candidate rule: read two fields and move on.
+        let head: RecordHead = serde_json::from_slice(bytes)?;
+        let event_name = head.event_name.as_deref().map(normalize_event_name);
+        let candidates = self
+            .rules
+            .candidates(head.event_source.as_deref(), event_name);
+        if candidates.is_empty() {
+            return Ok(true);
         }
+        let mut event: Value = serde_json::from_slice(bytes)?;
+        normalize_event_name_in(&mut event);
+        let mut hits = Vec::new();
+        let mut detections = Vec::new();
+        for rule in candidates {
+            let Some(detection) = rule.evaluate(&event) else {
+                continue;
+            };
+            *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
+            if rule.alerts {
+                hits.push(&rule.meta);
+            }
+            if rule.feeds_correlation {
+                detections.push(detection);
+            }
+        }
+        let thresholds = if detections.is_empty() {
+            Vec::new()
+        } else {
+            self.correlator.feed(&event, detections)
+        };
+        if hits.is_empty() && thresholds.is_empty() {
+            return Ok(true);
+        }
+        // Alerts show the record as CloudTrail wrote it, version suffix and all.
+        let original: Value = serde_json::from_slice(bytes)?;
+        let alerts = hits
+            .into_iter()
+            .map(|meta| Alert::new(meta, original.clone(), self.label))
+            .chain(
+                thresholds
+                    .into_iter()
+                    .map(|hit| Alert::threshold(hit, original.clone(), self.label)),
+            );
+        for alert in alerts {
+            self.report.alerts += 1;
+            if !on_alert(alert) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
-    Ok(true)
 }
 
 #[cfg(test)]
@@ -150,10 +188,12 @@ mod tests {
 
     fn scan_str(text: &str) -> (ScanReport, Vec<Alert>) {
         let mut alerts = Vec::new();
+        let rules = rules();
         let report = scan(
             Cursor::new(text.as_bytes().to_vec()),
             "test.json",
-            &rules(),
+            &rules,
+            &mut rules.correlations().correlator(),
             Limits::default(),
             |alert| {
                 alerts.push(alert);
@@ -195,10 +235,12 @@ mod tests {
     #[test]
     fn the_consumer_can_stop_the_scan() {
         let log = r#"{"Records":[{"eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"},{"eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction"}]}"#;
+        let rules = rules();
         let report = scan(
             Cursor::new(log.as_bytes().to_vec()),
             "t",
-            &rules(),
+            &rules,
+            &mut rules.correlations().correlator(),
             Limits::default(),
             |_| false,
         );

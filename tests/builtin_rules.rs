@@ -21,6 +21,7 @@ fn titles(rules: &RuleSet, record: Value) -> Vec<String> {
         Cursor::new(log.into_bytes()),
         "test",
         rules,
+        &mut rules.correlations().correlator(),
         Limits::default(),
         |a| {
             titles.push(a.title);

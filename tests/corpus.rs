@@ -28,6 +28,7 @@ fn every_corpus_record_is_evaluated() {
         Cursor::new(log.into_bytes()),
         "corpus",
         &rules,
+        &mut rules.correlations().correlator(),
         Limits::default(),
         |_| {
             alerts += 1;
@@ -43,6 +44,54 @@ fn every_corpus_record_is_evaluated() {
     assert!(alerts > 20 && alerts < 200, "{alerts} alerts");
 }
 
+/// The index only skips work: every (rule, record) pair that matches when
+/// every rule is evaluated on every record also alerts through the index.
+#[test]
+fn the_rule_index_loses_no_match() {
+    let text = String::from_utf8(data("corpus-records.jsonl")).expect("utf-8");
+    let rules = RuleSet::load(&RuleConfig {
+        dirs: vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/sigmahq")],
+        ..RuleConfig::default()
+    })
+    .expect("rules");
+    let mut brute_force = std::collections::BTreeSet::new();
+    let mut records = Vec::new();
+    for (line, record) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let mut event: serde_json::Value = serde_json::from_str(record).expect("json");
+        event["eventID"] = serde_json::json!(format!("line-{line}"));
+        records.push(event.to_string());
+        trailwatch::record::normalize_event_name_in(&mut event);
+        for rule in rules.rules().iter().filter(|rule| rule.matches(&event)) {
+            brute_force.insert((rule.meta.id.clone(), format!("line-{line}")));
+        }
+    }
+    let log = format!("{{\"Records\":[{}]}}", records.join(","));
+    let mut indexed = std::collections::BTreeSet::new();
+    scan(
+        Cursor::new(log.into_bytes()),
+        "corpus",
+        &rules,
+        &mut rules.correlations().correlator(),
+        Limits::default(),
+        |alert| {
+            indexed.insert((alert.rule_id, alert.event_id.unwrap_or_default()));
+            true
+        },
+    );
+    assert!(brute_force.len() > 50, "{}", brute_force.len());
+    assert_eq!(indexed, brute_force);
+    let indexed_rules = rules
+        .rules()
+        .iter()
+        .filter(|r| r.index_key.is_indexed())
+        .count();
+    assert!(
+        indexed_rules * 10 >= rules.len() * 8,
+        "{indexed_rules} of {} indexed",
+        rules.len()
+    );
+}
+
 #[test]
 fn a_real_log_object_as_cloudtrail_wrote_it_is_read() {
     let name = "111111111111_CloudTrail_eu-central-1_20171211T1505Z_A6kvhMoVeCsc7v8U.json.gz";
@@ -51,6 +100,7 @@ fn a_real_log_object_as_cloudtrail_wrote_it_is_read() {
         Cursor::new(data(name)),
         name,
         &rules,
+        &mut rules.correlations().correlator(),
         Limits::default(),
         |_| true,
     );

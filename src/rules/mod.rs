@@ -2,6 +2,7 @@
 //! directories, compiled once, evaluated on each record.
 
 mod builtin;
+mod correlation;
 mod examples;
 mod index;
 
@@ -11,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rsigma_eval::event::JsonEvent;
-use rsigma_eval::{CompiledRule, Pipeline};
-use rsigma_parser::SigmaRule;
+use rsigma_eval::{CompiledRule, EvaluationResult, Pipeline};
+use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
+pub use correlation::{CorrelationHit, Correlations, Correlator};
 pub use examples::{Example, ExampleFailure};
 pub use index::IndexKey;
 use index::RuleIndex;
@@ -138,12 +140,22 @@ pub struct Rule {
     pub examples: Vec<Example>,
     /// The record values the rule is filed under.
     pub index_key: IndexKey,
+    /// A correlation counts this rule's matches.
+    pub feeds_correlation: bool,
+    /// Whether a match alerts on its own (false for rules that only feed a
+    /// correlation with Sigma's default `generate: false`).
+    pub alerts: bool,
 }
 
 impl Rule {
     /// Whether the rule matches a record whose eventName is already normalised.
     pub fn matches(&self, event: &Value) -> bool {
-        rsigma_eval::evaluate_rule(&self.compiled, &JsonEvent::borrow(event)).is_some()
+        self.evaluate(event).is_some()
+    }
+
+    /// The match, for rules whose matches feed a correlation.
+    pub fn evaluate(&self, event: &Value) -> Option<EvaluationResult> {
+        rsigma_eval::evaluate_rule(&self.compiled, &JsonEvent::borrow(event))
     }
 }
 
@@ -151,6 +163,7 @@ impl Rule {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: RuleIndex,
+    correlations: Correlations,
 }
 
 impl RuleSet {
@@ -158,10 +171,14 @@ impl RuleSet {
     /// to load is an error: a detector must not run silently without a rule
     /// its owner believes is on.
     pub fn load(config: &RuleConfig) -> Result<RuleSet, RuleError> {
-        let pipeline = placeholder_pipeline(config)?;
-        let mut rules = Vec::new();
+        let mut loader = Loader {
+            pipeline: placeholder_pipeline(config)?,
+            rules: Vec::new(),
+            sigmas: Vec::new(),
+            correlations: Vec::new(),
+        };
         for (name, text) in builtin::FILES {
-            load_text(&format!("builtin/{name}"), text, &pipeline, &mut rules)?;
+            loader.load_text(&format!("builtin/{name}"), text)?;
         }
         for dir in &config.dirs {
             for path in rule_files(dir)? {
@@ -170,17 +187,47 @@ impl RuleSet {
                     origin: origin.clone(),
                     source,
                 })?;
-                load_text(&origin, &text, &pipeline, &mut rules)?;
+                loader.load_text(&origin, &text)?;
             }
         }
         for (origin, text) in &config.texts {
-            load_text(origin, text, &pipeline, &mut rules)?;
+            loader.load_text(origin, text)?;
         }
+        let Loader {
+            mut rules,
+            sigmas,
+            correlations,
+            ..
+        } = loader;
         check_unique_ids(&rules)?;
         let disabled: HashSet<&str> = config.disabled.iter().map(String::as_str).collect();
+        let correlations = correlations
+            .into_iter()
+            .filter(|(_, rule)| !rule.id.as_deref().is_some_and(|id| disabled.contains(id)))
+            .collect();
+        let correlations = Correlations::new(correlations, &sigmas)?;
+        let feeding = correlations.feeding();
+        for (rule, sigma) in rules.iter_mut().zip(&sigmas) {
+            for name in correlation::identities(sigma) {
+                if let Some(generate) = feeding.get(name) {
+                    rule.feeds_correlation = true;
+                    rule.alerts &= *generate;
+                }
+            }
+        }
         rules.retain(|rule| !disabled.contains(rule.meta.id.as_str()));
         let index = RuleIndex::new(rules.iter().map(|rule| &rule.index_key));
-        Ok(RuleSet { rules, index })
+        Ok(RuleSet {
+            rules,
+            index,
+            correlations,
+        })
+    }
+
+    /// The correlation rules (thresholds); make a [`Correlator`] from them
+    /// per invocation.
+    pub fn correlations(&self) -> &Correlations {
+        &self.correlations
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -225,54 +272,77 @@ fn placeholder_pipeline(config: &RuleConfig) -> Result<Pipeline, RuleError> {
     Ok(pipeline)
 }
 
-fn load_text(
-    origin: &str,
-    text: &str,
-    pipeline: &Pipeline,
-    rules: &mut Vec<Rule>,
-) -> Result<(), RuleError> {
-    let parse_error = |message: String| RuleError::Parse {
-        origin: origin.to_string(),
-        message,
-    };
-    let collection =
-        rsigma_parser::parse_sigma_yaml(text).map_err(|e| parse_error(e.to_string()))?;
-    if let Some(first) = collection.errors.first() {
-        return Err(parse_error(first.clone()));
-    }
-    if !collection.correlations.is_empty() || !collection.filters.is_empty() {
-        return Err(RuleError::Unsupported {
+/// Rules as they are read, before the set is assembled.
+struct Loader {
+    pipeline: Pipeline,
+    rules: Vec<Rule>,
+    /// Each rule's Sigma form after the pipeline, parallel to `rules`
+    /// (correlations refer to rules by id or name).
+    sigmas: Vec<SigmaRule>,
+    correlations: Vec<(String, CorrelationRule)>,
+}
+
+impl Loader {
+    fn load_text(&mut self, origin: &str, text: &str) -> Result<(), RuleError> {
+        let parse_error = |message: String| RuleError::Parse {
             origin: origin.to_string(),
-            message: "correlation and filter rules are not supported yet".to_string(),
-        });
-    }
-    if collection.rules.is_empty() {
-        return Err(parse_error("the file holds no rule".to_string()));
-    }
-    for mut sigma in collection.rules {
-        let examples = examples::of(&sigma).map_err(parse_error)?;
-        let meta = meta_of(&sigma, origin);
-        index::normalize_event_name_literals(&mut sigma);
-        rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut sigma).map_err(|e| {
-            RuleError::Compile {
+            message,
+        };
+        let collection =
+            rsigma_parser::parse_sigma_yaml(text).map_err(|e| parse_error(e.to_string()))?;
+        if let Some(first) = collection.errors.first() {
+            return Err(parse_error(first.clone()));
+        }
+        if !collection.filters.is_empty() {
+            return Err(RuleError::Unsupported {
                 origin: origin.to_string(),
-                title: sigma.title.clone(),
-                message: e.to_string(),
-            }
-        })?;
-        let compiled = rsigma_eval::compile_rule(&sigma).map_err(|e| RuleError::Compile {
+                message:
+                    "Sigma filter rules are not supported; use DISABLED_RULES or edit the rule"
+                        .to_string(),
+            });
+        }
+        if collection.rules.is_empty() && collection.correlations.is_empty() {
+            return Err(parse_error("the file holds no rule".to_string()));
+        }
+        for sigma in collection.rules {
+            self.load_rule(origin, sigma)?;
+        }
+        self.correlations.extend(
+            collection
+                .correlations
+                .into_iter()
+                .map(|rule| (origin.to_string(), rule)),
+        );
+        Ok(())
+    }
+
+    fn load_rule(&mut self, origin: &str, mut sigma: SigmaRule) -> Result<(), RuleError> {
+        let compile_error = |sigma: &SigmaRule, message: String| RuleError::Compile {
             origin: origin.to_string(),
             title: sigma.title.clone(),
-            message: e.to_string(),
+            message,
+        };
+        let examples = examples::of(&sigma).map_err(|message| RuleError::Parse {
+            origin: origin.to_string(),
+            message,
         })?;
-        rules.push(Rule {
+        let meta = meta_of(&sigma, origin);
+        index::normalize_event_name_literals(&mut sigma);
+        rsigma_eval::apply_pipelines(std::slice::from_ref(&self.pipeline), &mut sigma)
+            .map_err(|e| compile_error(&sigma, e.to_string()))?;
+        let compiled =
+            rsigma_eval::compile_rule(&sigma).map_err(|e| compile_error(&sigma, e.to_string()))?;
+        self.rules.push(Rule {
             meta: Arc::new(meta),
             compiled,
             examples,
             index_key: IndexKey::of(&sigma),
+            feeds_correlation: false,
+            alerts: true,
         });
+        self.sigmas.push(sigma);
+        Ok(())
     }
-    Ok(())
 }
 
 fn meta_of(sigma: &SigmaRule, origin: &str) -> RuleMeta {

@@ -1,0 +1,227 @@
+//! Thresholds (Sigma correlation rules): counted per group within the
+//! timespan, across the records of one object and across the objects of one
+//! invocation; time is the records' eventTime.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use trailwatch::alert::Alert;
+use trailwatch::lambda::Handler;
+use trailwatch::logfile::Limits;
+use trailwatch::object::ObjectRef;
+use trailwatch::pipeline::scan;
+use trailwatch::rules::{RuleConfig, RuleSet};
+use trailwatch::sink::{AlertSink, SinkError};
+use trailwatch::source::s3::{FetchError, ObjectBody, ObjectStore};
+
+const BURST: &str = "title: Denied Burst
+id: 11111111-2222-4333-8444-555555555555
+level: high
+correlation:
+  type: event_count
+  rules:
+    - a07c84b1-4bd1-4113-b630-91338225fe74
+  group-by:
+    - userIdentity.arn
+  timespan: 5m
+  condition:
+    gte: 20
+  generate: true
+";
+
+fn rules_with(extra: &str) -> RuleSet {
+    RuleSet::load(&RuleConfig {
+        texts: vec![("test/burst.yml".to_string(), extra.to_string())],
+        ..RuleConfig::default()
+    })
+    .expect("rules load")
+}
+
+/// `n` denied calls by `user`, `step` seconds apart from `start` (seconds
+/// after 08:00:00).
+fn denied(user: &str, n: usize, start: u64, step: u64) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let t = start + i as u64 * step;
+            json!({"eventID": format!("{user}-{i}"),
+                   "eventTime": format!("2026-11-23T08:{:02}:{:02}Z", t / 60, t % 60),
+                   "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "errorCode": "AccessDenied",
+                   "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::123456789012:user/{user}")}})
+        })
+        .collect()
+}
+
+fn log(records: Vec<Value>) -> Vec<u8> {
+    json!({ "Records": records }).to_string().into_bytes()
+}
+
+fn thresholds(alerts: &[Alert]) -> Vec<(String, u64, String)> {
+    alerts
+        .iter()
+        .filter_map(|a| {
+            let t = a.threshold.as_ref()?;
+            Some((
+                a.principal.clone().unwrap_or_default(),
+                t.count,
+                a.event_id.clone().unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+fn scan_logs(rules: &RuleSet, logs: Vec<Vec<u8>>) -> Vec<Alert> {
+    let mut correlator = rules.correlations().correlator();
+    let mut alerts = Vec::new();
+    for (i, bytes) in logs.into_iter().enumerate() {
+        let report = scan(
+            Cursor::new(bytes),
+            &format!("log-{i}"),
+            rules,
+            &mut correlator,
+            Limits::default(),
+            |a| {
+                alerts.push(a);
+                true
+            },
+        );
+        assert!(report.error.is_none(), "{:?}", report.error);
+    }
+    alerts
+}
+
+#[test]
+fn twenty_denied_calls_within_five_minutes_raise_one_threshold_alert() {
+    let rules = rules_with(BURST);
+    let mut records = denied("mallory", 25, 0, 5);
+    records.extend(denied("bob", 19, 0, 5));
+    // Twenty calls, but spread over more than five minutes.
+    records.extend(denied("slow", 20, 0, 20));
+    let alerts = scan_logs(&rules, vec![log(records)]);
+    assert_eq!(
+        thresholds(&alerts),
+        [(
+            "arn:aws:iam::123456789012:user/mallory".to_string(),
+            20,
+            "mallory-19".to_string()
+        )]
+    );
+    let alert = alerts
+        .iter()
+        .find(|a| a.threshold.is_some())
+        .expect("threshold alert");
+    assert_eq!(alert.title, "Denied Burst");
+    assert!(alert.text().contains("Threshold:   20 matching records within 300 s for userIdentity.arn=arn:aws:iam::123456789012:user/mallory"), "{}", alert.text());
+    // generate: true: each denied call still alerts on its own.
+    assert_eq!(
+        alerts.iter().filter(|a| a.threshold.is_none()).count(),
+        25 + 19 + 20
+    );
+}
+
+#[test]
+fn thresholds_count_across_the_objects_of_one_run() {
+    let rules = rules_with(BURST);
+    let records = denied("mallory", 20, 0, 5);
+    let (first, second) = records.split_at(12);
+    let alerts = scan_logs(&rules, vec![log(first.to_vec()), log(second.to_vec())]);
+    assert_eq!(thresholds(&alerts).len(), 1);
+    assert_eq!(
+        alerts
+            .iter()
+            .find(|a| a.threshold.is_some())
+            .map(|a| a.source.as_str()),
+        Some("log-1")
+    );
+}
+
+#[test]
+fn without_generate_the_counted_rule_does_not_alert_on_its_own() {
+    let rules = rules_with(&BURST.replace("  generate: true\n", ""));
+    let alerts = scan_logs(&rules, vec![log(denied("mallory", 20, 0, 5))]);
+    assert_eq!(alerts.len(), 1, "only the threshold alert");
+    assert!(alerts[0].threshold.is_some());
+}
+
+#[test]
+fn a_correlation_naming_an_unknown_rule_stops_loading() {
+    let err = RuleSet::load(&RuleConfig {
+        texts: vec![(
+            "test/burst.yml".to_string(),
+            BURST.replace("a07c84b1-4bd1-4113-b630-91338225fe74", "no-such-rule"),
+        )],
+        ..RuleConfig::default()
+    })
+    .err()
+    .expect("unknown reference");
+    assert!(
+        err.to_string().starts_with(
+            "test/burst.yml: correlation \"Denied Burst\" refers to rule \"no-such-rule\""
+        ),
+        "{err}"
+    );
+}
+
+/// Objects in memory: the handler's S3 seam.
+struct Objects(HashMap<String, Vec<u8>>);
+
+#[async_trait]
+impl ObjectStore for Objects {
+    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
+        let bytes = self
+            .0
+            .get(&object.key)
+            .cloned()
+            .ok_or(FetchError::NotFound {
+                object: object.to_string(),
+            })?;
+        Ok(Box::new(Cursor::new(bytes)))
+    }
+}
+
+#[derive(Default)]
+struct Recorded(Mutex<Vec<Alert>>);
+
+#[async_trait]
+impl AlertSink for Recorded {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError> {
+        self.0.lock().expect("lock").extend_from_slice(alerts);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn thresholds_count_across_the_objects_of_one_invocation() {
+    let records = denied("mallory", 20, 0, 5);
+    let (first, second) = records.split_at(10);
+    let store = Objects(HashMap::from([
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/a.json.gz".to_string(),
+            log(first.to_vec()),
+        ),
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/b.json.gz".to_string(),
+            log(second.to_vec()),
+        ),
+    ]));
+    let sink = Arc::new(Recorded::default());
+    let handler = Handler {
+        store: Arc::new(store),
+        sink: sink.clone(),
+        rules: Arc::new(rules_with(BURST)),
+        limits: Limits::default(),
+    };
+    let record = |key: &str| json!({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "logs"}, "object": {"key": key, "size": 100}}});
+    let event = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/a.json.gz"), record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
+    let summary = handler.handle(&event).await.expect("invocation");
+    assert_eq!(summary.alerts, 21);
+    let alerts = sink.0.lock().expect("lock").clone();
+    assert_eq!(thresholds(&alerts).len(), 1);
+
+    // A second invocation starts from zero: ten more calls are not twenty.
+    let again = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
+    handler.handle(&again).await.expect("invocation");
+    assert_eq!(thresholds(&sink.0.lock().expect("lock")).len(), 1);
+}
