@@ -44,6 +44,7 @@ pub struct Alert {
     pub source: String,
     pub falsepositives: Vec<String>,
     pub references: Vec<String>,
+    pub rule_author: Option<String>,
     /// For threshold (correlation) rules: what was counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
@@ -89,6 +90,7 @@ impl Alert {
             source: source.to_string(),
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
+            rule_author: rule.author.clone(),
             threshold: None,
             event,
             rule: Arc::clone(rule),
@@ -188,7 +190,13 @@ impl Alert {
                 let _ = writeln!(out, "  - {reference}");
             }
         }
-        let _ = writeln!(out, "\nRule: {} ({})", self.rule_id, self.rule.origin);
+        let _ = write!(out, "\nRule: {} ({})", self.rule_id, self.rule.origin);
+        match &self.rule_author {
+            Some(author) => {
+                let _ = writeln!(out, " by {}", one_line(author));
+            }
+            None => out.push('\n'),
+        }
         let raw = serde_json::to_string_pretty(&self.event).unwrap_or_default();
         let _ = writeln!(out, "\nRaw event:\n{raw}");
         out
@@ -299,6 +307,7 @@ mod tests {
             falsepositives: vec!["Tests".into()],
             references: vec!["https://example.com".into()],
             tags: vec![],
+            author: Some("Jane Doe".into()),
             origin: "builtin/x.yml".into(),
         })
     }
@@ -347,6 +356,7 @@ mod tests {
             "Resource:    arn:aws:lambda:us-east-1:123456789012:function:f",
             "Log object:  s3://b/k",
             "Why it matters:\nWhy.",
+            "Rule: rule-1 (builtin/x.yml) by Jane Doe\n",
             "Raw event:",
         ];
         let mut at = 0;

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
 use rsigma_eval::{
     CorrelationAction, CorrelationConfig, CorrelationEngine, EvaluationResult, TimestampFallback,
 };
@@ -51,13 +50,15 @@ impl Correlations {
                             out.referenced.push(sigma.clone());
                         }
                     }
-                    None => return Err(RuleError::Unsupported {
-                        origin,
-                        message: format!(
+                    None => {
+                        return Err(RuleError::Unsupported {
+                            origin,
+                            message: format!(
                             "correlation {:?} refers to rule {reference:?}, which is not loaded",
                             rule.title
                         ),
-                    }),
+                        })
+                    }
                 }
             }
             out.metas.insert(meta.id.clone(), Arc::new(meta));
@@ -142,6 +143,7 @@ fn meta_of(rule: &CorrelationRule, origin: &str) -> RuleMeta {
         falsepositives: rule.falsepositives.clone(),
         references: rule.references.clone(),
         tags: rule.tags.clone(),
+        author: rule.author.clone(),
         origin: origin.to_string(),
     }
 }
@@ -173,7 +175,8 @@ impl Correlator {
         let Some(engine) = self.engine.as_mut() else {
             return Vec::new();
         };
-        let results = engine.correlate_detections(&JsonEvent::borrow(event), detections);
+        let results =
+            engine.correlate_detections(&super::event::RecordEvent::new(event), detections);
         results
             .into_iter()
             .filter_map(|result| {

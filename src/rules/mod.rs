@@ -3,6 +3,7 @@
 
 mod builtin;
 mod correlation;
+mod event;
 mod examples;
 mod index;
 
@@ -11,7 +12,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
 use rsigma_eval::{CompiledRule, EvaluationResult, Pipeline};
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
@@ -129,6 +129,8 @@ pub struct RuleMeta {
     pub falsepositives: Vec<String>,
     pub references: Vec<String>,
     pub tags: Vec<String>,
+    /// The rule's author; shown in alerts (the SigmaHQ licence asks for it).
+    pub author: Option<String>,
     /// Where the rule came from: `builtin/NAME.yml` or a file path.
     pub origin: String,
 }
@@ -155,7 +157,7 @@ impl Rule {
 
     /// The match, for rules whose matches feed a correlation.
     pub fn evaluate(&self, event: &Value) -> Option<EvaluationResult> {
-        rsigma_eval::evaluate_rule(&self.compiled, &JsonEvent::borrow(event))
+        rsigma_eval::evaluate_rule(&self.compiled, &event::RecordEvent::new(event))
     }
 }
 
@@ -355,6 +357,7 @@ fn meta_of(sigma: &SigmaRule, origin: &str) -> RuleMeta {
         falsepositives: sigma.falsepositives.clone(),
         references: sigma.references.clone(),
         tags: sigma.tags.clone(),
+        author: sigma.author.clone(),
         origin: origin.to_string(),
     }
 }
