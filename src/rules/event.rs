@@ -45,20 +45,10 @@ impl Event for RecordEvent<'_> {
 
 /// A map becomes the list of its JSON text and its nested strings (rsigma
 /// matches a list when any element matches); other values are unchanged.
+/// Arrays are left alone: `field[any]:` blocks need their members whole.
 fn objects_as_text(value: EventValue<'_>) -> EventValue<'_> {
     match value {
         EventValue::Map(_) => EventValue::Array(text_of(value)),
-        EventValue::Array(items) if items.iter().any(|i| matches!(i, EventValue::Map(_))) => {
-            EventValue::Array(
-                items
-                    .into_iter()
-                    .flat_map(|item| match item {
-                        EventValue::Map(_) => text_of(item),
-                        other => vec![other],
-                    })
-                    .collect(),
-            )
-        }
         other => other,
     }
 }
@@ -132,10 +122,8 @@ mod tests {
                 "Suspended"
             ]
         );
-        assert_eq!(
-            strings(event.get_field("items")),
-            [r#"{"a":"x"}"#, "x", "y"]
-        );
+        // Array members stay whole (a map member has no string form).
+        assert_eq!(strings(event.get_field("items")), ["y"]);
         assert_eq!(
             strings(event.get_field("eventName")),
             ["PutBucketVersioning"]
