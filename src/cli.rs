@@ -204,6 +204,13 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
             meta.id, meta.level, indexed, meta.title, meta.origin
         );
     }
+    for meta in rules.correlations().metas() {
+        let _ = writeln!(
+            stdout,
+            "{:<36}  {:<13} {:<11} {}  [{}]",
+            meta.id, meta.level, "threshold", meta.title, meta.origin
+        );
+    }
     ExitCode::SUCCESS
 }
 

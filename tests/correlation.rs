@@ -32,9 +32,14 @@ correlation:
   generate: true
 ";
 
+/// The built-in threshold on the same rule, left out where a test brings
+/// its own.
+const BUILTIN_BURST: &str = "6c2b9a57-0f3e-4b8e-9d6a-3f4e2a1b7c90";
+
 fn rules_with(extra: &str) -> RuleSet {
     RuleSet::load(&RuleConfig {
         texts: vec![("test/burst.yml".to_string(), extra.to_string())],
+        disabled: vec![BUILTIN_BURST.to_string()],
         ..RuleConfig::default()
     })
     .expect("rules load")
@@ -224,4 +229,24 @@ async fn thresholds_count_across_the_objects_of_one_invocation() {
     let again = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
     handler.handle(&again).await.expect("invocation");
     assert_eq!(thresholds(&sink.0.lock().expect("lock")).len(), 1);
+}
+
+#[test]
+fn the_builtin_denied_burst_threshold_fires_at_twenty_within_five_minutes() {
+    let rules = RuleSet::load(&RuleConfig::default()).expect("built-in pack");
+    let mut records = denied("mallory", 20, 0, 10);
+    records.extend(denied("bob", 19, 0, 5));
+    records.extend(denied("slow", 25, 0, 16));
+    let alerts = scan_logs(&rules, vec![log(records)]);
+    let fired: Vec<_> = alerts.iter().filter(|a| a.threshold.is_some()).collect();
+    assert_eq!(fired.len(), 1, "{:?}", thresholds(&alerts));
+    assert_eq!(
+        fired[0].title,
+        "Many Denied AWS API Calls From One Principal"
+    );
+    assert_eq!(fired[0].severity, "high");
+    assert_eq!(
+        fired[0].principal.as_deref(),
+        Some("arn:aws:iam::123456789012:user/mallory")
+    );
 }

@@ -15,6 +15,7 @@ pub(super) const FILES: &[(&str, &str)] = pack![
     "config_recording_stopped.yml",
     "console_login_failed.yml",
     "console_login_without_mfa.yml",
+    "denied_calls_burst.yml",
     "guardduty_disabled.yml",
     "iam_admin_policy_attached.yml",
     "iam_policy_attached.yml",
