@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
 use crate::alert::Alert;
-
 use crate::logfile::Limits;
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanReport};

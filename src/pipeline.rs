@@ -156,8 +156,13 @@ impl Context<'_> {
         if hits.is_empty() && thresholds.is_empty() {
             return Ok(true);
         }
-        // Alerts show the record as CloudTrail wrote it, version suffix and all.
-        let original: Value = serde_json::from_slice(bytes)?;
+        // Alerts show the record as CloudTrail wrote it, version suffix and
+        // all: the only change normalisation made was to eventName.
+        let mut original = event.clone();
+        if let (Some(raw), Some(name)) = (head.event_name.as_deref(), original.get_mut("eventName"))
+        {
+            *name = Value::from(raw);
+        }
         let alerts = hits
             .into_iter()
             .map(|meta| Alert::new(meta, original.clone(), self.label))
