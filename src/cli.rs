@@ -204,7 +204,8 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
             meta.id, meta.level, indexed, meta.title, meta.origin
         );
     }
-    for meta in rules.correlations().metas() {
+    for threshold in rules.correlations().thresholds() {
+        let meta = &threshold.meta;
         let _ = writeln!(
             stdout,
             "{:<36}  {:<13} {:<11} {}  [{}]",
@@ -215,21 +216,29 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
 }
 
 fn test_rules(rules: &RuleSet) -> ExitCode {
-    let mut failures = 0usize;
-    let mut examples = 0usize;
-    for rule in rules.rules() {
-        examples += rule.examples.len();
-        for failure in rule.check_examples() {
-            eprintln!("FAIL {failure}");
-            failures += 1;
-        }
+    let thresholds = rules.correlations().thresholds();
+    let examples = rules
+        .rules()
+        .iter()
+        .map(|r| r.examples.len())
+        .sum::<usize>()
+        + thresholds.iter().map(|t| t.examples.len()).sum::<usize>();
+    let failures: Vec<_> = rules
+        .rules()
+        .iter()
+        .flat_map(|rule| rule.check_examples())
+        .chain(rules.check_threshold_examples())
+        .collect();
+    for failure in &failures {
+        eprintln!("FAIL {failure}");
     }
     println!(
-        "{} rule(s), {examples} example(s): {} passed, {failures} failed",
-        rules.len(),
-        examples - failures
+        "{} rule(s), {examples} example(s): {} passed, {} failed",
+        rules.len() + thresholds.len(),
+        examples - failures.len(),
+        failures.len()
     );
-    if failures == 0 {
+    if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -48,6 +48,16 @@ fn every_builtin_rule_has_true_positive_and_true_negative_examples_that_pass() {
         assert!(failures.is_empty(), "{failures:#?}");
         assert!(!rule.meta.description.is_empty(), "{}", rule.meta.origin);
     }
+    for threshold in rules.correlations().thresholds() {
+        let positives = threshold.examples.iter().filter(|e| e.expect_match).count();
+        assert!(
+            positives >= 1 && threshold.examples.len() > positives,
+            "{} needs both kinds",
+            threshold.meta.origin
+        );
+    }
+    let failures = rules.check_threshold_examples();
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 fn invoke(invoked_by: Option<&str>) -> Value {

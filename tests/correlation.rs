@@ -250,3 +250,54 @@ fn the_builtin_denied_burst_threshold_fires_at_twenty_within_five_minutes() {
         Some("arn:aws:iam::123456789012:user/mallory")
     );
 }
+
+#[test]
+fn threshold_examples_run_through_the_rules_and_name_the_one_that_fails() {
+    let builtin = RuleSet::load(&RuleConfig::default()).expect("rules load");
+    let burst = &builtin.correlations().thresholds()[0];
+    assert_eq!(burst.meta.id, BUILTIN_BURST);
+    let positives = burst.examples.iter().filter(|e| e.expect_match).count();
+    assert!(positives >= 1 && burst.examples.len() > positives);
+    assert!(builtin.check_threshold_examples().is_empty());
+
+    // Ten denials cannot reach 20: an example that says they do fails,
+    // named by file, rule and example.
+    let mut wrong = BURST.to_string();
+    wrong.push_str(
+        "custom_attributes:
+  rsigma.exemplars:
+    - name: ten is not twenty
+      expect: match
+      events:
+",
+    );
+    for i in 0..10 {
+        wrong.push_str(&format!(
+            "        - offset: {i}s
+          event: {{eventSource: s3.amazonaws.com, eventName: GetObject, errorCode: AccessDenied, userIdentity: {{arn: 'arn:aws:iam::1:user/a'}}}}
+"
+        ));
+    }
+    let failures = rules_with(&wrong).check_threshold_examples();
+    let shown: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["test/burst.yml (11111111-2222-4333-8444-555555555555): example \"ten is not twenty\" should match but did not"]
+    );
+}
+
+#[test]
+fn a_threshold_example_without_offsets_is_a_load_error_naming_the_file() {
+    let bad = format!(
+        "{BURST}custom_attributes:\n  rsigma.exemplars:\n    - name: single\n      expect: match\n      event: {{errorCode: AccessDenied}}\n"
+    );
+    let err = RuleSet::load(&RuleConfig {
+        texts: vec![("test/burst.yml".to_string(), bad)],
+        ..RuleConfig::default()
+    })
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.starts_with("test/burst.yml: "), "{err}");
+    assert!(err.contains("events"), "{err}");
+}

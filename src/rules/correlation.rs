@@ -16,16 +16,25 @@ use rsigma_eval::{
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
+use super::examples::SequenceExample;
 use super::{Level, RuleError, RuleMeta};
+
+/// One correlation rule as the rest of trailwatch sees it.
+pub struct Threshold {
+    pub meta: Arc<RuleMeta>,
+    /// Event sequences that must (or must not) reach the threshold.
+    pub examples: Vec<SequenceExample>,
+}
 
 /// The correlation rules of a rule set, ready to build per-invocation state.
 #[derive(Default)]
 pub struct Correlations {
     rules: Vec<CorrelationRule>,
+    /// Parallel to `rules`.
+    thresholds: Vec<Threshold>,
     /// The detection rules the correlations refer to (compiled again inside
     /// each correlator, which needs their ids and names).
     referenced: Vec<SigmaRule>,
-    metas: HashMap<String, Arc<RuleMeta>>,
 }
 
 impl Correlations {
@@ -35,66 +44,49 @@ impl Correlations {
     ) -> Result<Correlations, RuleError> {
         let mut out = Correlations::default();
         for (origin, rule) in rules {
-            let meta = meta_of(&rule, &origin);
+            let mut own = Vec::new();
             for reference in &rule.rules {
-                let found = detections
+                let sigma = detections
                     .iter()
-                    .find(|sigma| identities(sigma).any(|name| name == reference));
-                match found {
-                    Some(sigma) => {
-                        if !out
-                            .referenced
-                            .iter()
-                            .any(|r| r.id == sigma.id && r.title == sigma.title)
-                        {
-                            out.referenced.push(sigma.clone());
-                        }
-                    }
-                    None => {
-                        return Err(RuleError::Unsupported {
-                            origin,
-                            message: format!(
+                    .find(|sigma| identities(sigma).any(|name| name == reference))
+                    .ok_or_else(|| RuleError::Unsupported {
+                        origin: origin.clone(),
+                        message: format!(
                             "correlation {:?} refers to rule {reference:?}, which is not loaded",
                             rule.title
                         ),
-                        })
-                    }
-                }
+                    })?;
+                own.push(sigma.clone());
             }
-            out.metas.insert(meta.id.clone(), Arc::new(meta));
-            out.rules.push(rule);
-            // Compile now, so a broken correlation stops the start with its
-            // file named instead of leaving a correlator inert later.
-            out.build().map_err(|e| RuleError::Compile {
+            // Compile each correlation with its own rules now, so a broken
+            // one stops the start with its file named instead of leaving a
+            // correlator inert later.
+            build(&own, std::slice::from_ref(&rule)).map_err(|e| RuleError::Compile {
                 origin: origin.clone(),
-                title: out
-                    .rules
-                    .last()
-                    .map(|r| r.title.clone())
-                    .unwrap_or_default(),
+                title: rule.title.clone(),
                 message: e.to_string(),
             })?;
+            let examples =
+                super::examples::of_correlation(&rule).map_err(|message| RuleError::Parse {
+                    origin: origin.clone(),
+                    message,
+                })?;
+            for sigma in own {
+                if !out
+                    .referenced
+                    .iter()
+                    .any(|r| r.id == sigma.id && r.title == sigma.title)
+                {
+                    out.referenced.push(sigma);
+                }
+            }
+            out.thresholds.push(Threshold {
+                meta: Arc::new(meta_of(&rule, &origin)),
+                examples,
+            });
+            out.rules.push(rule);
         }
         Ok(out)
-    }
-
-    fn build(&self) -> rsigma_eval::Result<CorrelationEngine> {
-        let config = CorrelationConfig {
-            timestamp_fields: vec!["eventTime".to_string()],
-            // A record without a time cannot be placed in a window.
-            timestamp_fallback: TimestampFallback::Skip,
-            // One alert per threshold reached, not one per record past it.
-            action_on_match: CorrelationAction::Reset,
-            ..CorrelationConfig::default()
-        };
-        let mut engine = CorrelationEngine::new(config);
-        for rule in &self.referenced {
-            engine.add_rule(rule)?;
-        }
-        for rule in &self.rules {
-            engine.add_correlation(rule)?;
-        }
-        Ok(engine)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,24 +106,49 @@ impl Correlations {
         feeding
     }
 
-    pub fn metas(&self) -> impl Iterator<Item = &Arc<RuleMeta>> {
-        self.metas.values()
+    pub fn thresholds(&self) -> &[Threshold] {
+        &self.thresholds
     }
 
     /// Fresh state for one invocation.
     pub fn correlator(&self) -> Correlator {
-        // `new` compiled this very set, so building it again succeeds; were
-        // it to fail, the correlator stays inert rather than stop detection.
+        // Every correlation compiled on its own in `new`, so together they
+        // compile too; were it to fail, the correlator stays inert rather
+        // than stop detection.
         let engine = if self.rules.is_empty() {
             None
         } else {
-            self.build().ok()
+            build(&self.referenced, &self.rules).ok()
         };
-        Correlator {
-            engine,
-            metas: self.metas.clone(),
-        }
+        let metas = self
+            .thresholds
+            .iter()
+            .map(|threshold| (threshold.meta.id.clone(), threshold.meta.clone()))
+            .collect();
+        Correlator { engine, metas }
     }
+}
+
+fn build(
+    referenced: &[SigmaRule],
+    correlations: &[CorrelationRule],
+) -> rsigma_eval::Result<CorrelationEngine> {
+    let config = CorrelationConfig {
+        timestamp_fields: vec!["eventTime".to_string()],
+        // A record without a time cannot be placed in a window.
+        timestamp_fallback: TimestampFallback::Skip,
+        // One alert per threshold reached, not one per record past it.
+        action_on_match: CorrelationAction::Reset,
+        ..CorrelationConfig::default()
+    };
+    let mut engine = CorrelationEngine::new(config);
+    for rule in referenced {
+        engine.add_rule(rule)?;
+    }
+    for rule in correlations {
+        engine.add_correlation(rule)?;
+    }
+    Ok(engine)
 }
 
 fn meta_of(rule: &CorrelationRule, origin: &str) -> RuleMeta {

@@ -1,13 +1,21 @@
 //! Examples a rule carries to prove it works: true positives and true
 //! negatives, under the rule's `rsigma.exemplars` attribute (the format
-//! rsigma defines: `name`, `expect: match | no-match`, `event`).
+//! rsigma defines: `name`, `expect: match | no-match`, and `event` for a
+//! detection rule or `events` — each with an `offset` — for a threshold).
 
-use rsigma_parser::exemplar::{exemplars, ExemplarPayload, Expect};
-use rsigma_parser::SigmaRule;
+use rsigma_parser::exemplar::{
+    correlation_exemplars, exemplars, Exemplar, ExemplarPayload, Expect,
+};
+use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
-use super::Rule;
-use crate::record::normalize_event_name_in;
+use super::{Rule, RuleSet, Threshold};
+use crate::record::{normalize_event_name, normalize_event_name_in};
+
+/// The time of an example sequence's offset 0 (each event's `eventTime` is
+/// this plus its offset): a fixed instant, so examples give the same
+/// answer on every run.
+const SEQUENCE_START: i64 = 1_700_000_000;
 
 /// One example event and what the rule must do with it.
 #[derive(Debug, Clone)]
@@ -41,12 +49,52 @@ impl std::fmt::Display for ExampleFailure {
     }
 }
 
+/// A sequence of events, each at its offset in seconds from the start,
+/// and whether they must reach a threshold.
+#[derive(Debug, Clone)]
+pub struct SequenceExample {
+    pub name: String,
+    pub expect_match: bool,
+    pub events: Vec<(u64, Value)>,
+}
+
+fn shape_errors(errors: Vec<rsigma_parser::exemplar::ExemplarShapeError>) -> String {
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("bad rsigma.exemplars: {}", messages.join("; "))
+}
+
+fn to_json(name: &str, yaml: &impl serde::Serialize) -> Result<Value, String> {
+    serde_json::to_value(yaml).map_err(|e| format!("example {name:?} is not JSON-like: {e}"))
+}
+
+/// Reads a threshold's examples.
+pub(super) fn of_correlation(rule: &CorrelationRule) -> Result<Vec<SequenceExample>, String> {
+    let found: Vec<Exemplar> = correlation_exemplars(rule).map_err(shape_errors)?;
+    found
+        .into_iter()
+        .map(|exemplar| {
+            let ExemplarPayload::Sequence(timed) = exemplar.payload else {
+                return Err(format!(
+                    "example {:?} of a threshold needs `events`, a sequence with offsets",
+                    exemplar.name
+                ));
+            };
+            let events = timed
+                .iter()
+                .map(|t| Ok((t.offset.seconds, to_json(&exemplar.name, &t.event)?)))
+                .collect::<Result<_, String>>()?;
+            Ok(SequenceExample {
+                name: exemplar.name,
+                expect_match: exemplar.expect == Expect::Match,
+                events,
+            })
+        })
+        .collect()
+}
+
 /// Reads a rule's examples.
 pub(super) fn of(rule: &SigmaRule) -> Result<Vec<Example>, String> {
-    let found = exemplars(rule).map_err(|errors| {
-        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("bad rsigma.exemplars: {}", messages.join("; "))
-    })?;
+    let found = exemplars(rule).map_err(shape_errors)?;
     found
         .into_iter()
         .map(|exemplar| {
@@ -56,8 +104,7 @@ pub(super) fn of(rule: &SigmaRule) -> Result<Vec<Example>, String> {
                     exemplar.name
                 ));
             };
-            let event = serde_json::to_value(&yaml)
-                .map_err(|e| format!("example {:?} is not JSON-like: {e}", exemplar.name))?;
+            let event = to_json(&exemplar.name, &yaml)?;
             Ok(Example {
                 name: exemplar.name,
                 expect_match: exemplar.expect == Expect::Match,
@@ -84,5 +131,60 @@ impl Rule {
                 })
             })
             .collect()
+    }
+}
+
+impl RuleSet {
+    /// Runs every threshold's example sequences through the rules in force
+    /// (candidate rules, then the correlator, as a scan does) with a fresh
+    /// correlator each, and returns those it got wrong.
+    pub fn check_threshold_examples(&self) -> Vec<ExampleFailure> {
+        let mut failures = Vec::new();
+        for threshold in self.correlations().thresholds() {
+            for example in &threshold.examples {
+                if self.reaches(threshold, example) != example.expect_match {
+                    failures.push(ExampleFailure {
+                        rule_id: threshold.meta.id.clone(),
+                        origin: threshold.meta.origin.clone(),
+                        example: example.name.clone(),
+                        expected_match: example.expect_match,
+                    });
+                }
+            }
+        }
+        failures
+    }
+
+    fn reaches(&self, threshold: &Threshold, example: &SequenceExample) -> bool {
+        let mut correlator = self.correlations().correlator();
+        let mut reached = false;
+        for (offset, event) in &example.events {
+            let mut event = event.clone();
+            normalize_event_name_in(&mut event);
+            let time = i64::try_from(*offset)
+                .ok()
+                .and_then(|offset| SEQUENCE_START.checked_add(offset))
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+            if let (Some(time), Some(map)) = (time, event.as_object_mut()) {
+                let text = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                map.insert("eventTime".to_string(), Value::from(text));
+            }
+            let source = event.get("eventSource").and_then(Value::as_str);
+            let name = event
+                .get("eventName")
+                .and_then(Value::as_str)
+                .map(normalize_event_name);
+            let detections = self
+                .candidates(source, name)
+                .into_iter()
+                .filter(|rule| rule.feeds_correlation)
+                .filter_map(|rule| rule.evaluate(&event))
+                .collect();
+            reached |= correlator
+                .feed(&event, detections)
+                .iter()
+                .any(|hit| hit.rule.id == threshold.meta.id);
+        }
+        reached
     }
 }

@@ -16,8 +16,8 @@ use rsigma_eval::{CompiledRule, EvaluationResult, Pipeline};
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
-pub use correlation::{CorrelationHit, Correlations, Correlator};
-pub use examples::{Example, ExampleFailure};
+pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
+pub use examples::{Example, ExampleFailure, SequenceExample};
 pub use index::IndexKey;
 use index::RuleIndex;
 
