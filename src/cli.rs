@@ -56,6 +56,12 @@ enum RulesCommand {
         #[command(flatten)]
         rules: RuleArgs,
     },
+    /// Report rules that cannot match CloudTrail records: fields CloudTrail
+    /// never writes, values a field never takes, logsources of other logs.
+    Lint {
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -106,6 +112,7 @@ pub fn run() -> ExitCode {
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
             RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
+            RulesCommand::Lint { rules } => rules.load().map(|set| lint_rules(&set)),
         },
     };
     result.unwrap_or_else(|code| code)
@@ -239,6 +246,26 @@ fn test_rules(rules: &RuleSet) -> ExitCode {
         failures.len()
     );
     if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn lint_rules(rules: &RuleSet) -> ExitCode {
+    let findings = rules.lint();
+    for finding in findings {
+        println!("{finding}");
+    }
+    let affected: std::collections::HashSet<&str> =
+        findings.iter().map(|f| f.rule_id.as_str()).collect();
+    eprintln!(
+        "{} rule(s) checked: {} cannot match CloudTrail as written ({} problem(s))",
+        rules.len(),
+        affected.len(),
+        findings.len()
+    );
+    if findings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

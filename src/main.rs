@@ -64,6 +64,11 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         config.rules.texts = trailwatch::source::rules_s3::fetch(&s3, at).await?;
     }
     let rules = RuleSet::load(&config.rules)?;
+    // Rules that cannot match still load (Sigma allows them), but their
+    // owner should hear that they are off.
+    for finding in rules.lint() {
+        tracing::warn!(rule_id = %finding.rule_id, origin = %finding.origin, "rule cannot match CloudTrail: {}", finding.problem);
+    }
     let handler = Arc::new(Handler {
         store: Arc::new(S3Store::new(s3)),
         sink: Arc::new(SnsSink::new(

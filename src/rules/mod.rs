@@ -6,6 +6,7 @@ mod correlation;
 mod event;
 mod examples;
 mod index;
+mod lint;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,6 +21,7 @@ pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
 pub use examples::{Example, ExampleFailure, SequenceExample};
 pub use index::IndexKey;
 use index::RuleIndex;
+pub use lint::{LintFinding, Problem};
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
 /// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).
@@ -166,6 +168,7 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     index: RuleIndex,
     correlations: Correlations,
+    findings: Vec<LintFinding>,
 }
 
 impl RuleSet {
@@ -178,6 +181,7 @@ impl RuleSet {
             rules: Vec::new(),
             sigmas: Vec::new(),
             correlations: Vec::new(),
+            findings: Vec::new(),
         };
         for (name, text) in builtin::FILES {
             loader.load_text(&format!("builtin/{name}"), text)?;
@@ -199,6 +203,7 @@ impl RuleSet {
             mut rules,
             sigmas,
             correlations,
+            mut findings,
             ..
         } = loader;
         check_unique_ids(&rules)?;
@@ -218,12 +223,19 @@ impl RuleSet {
             }
         }
         rules.retain(|rule| !disabled.contains(rule.meta.id.as_str()));
+        findings.retain(|finding| !disabled.contains(finding.rule_id.as_str()));
         let index = RuleIndex::new(rules.iter().map(|rule| &rule.index_key));
         Ok(RuleSet {
             rules,
             index,
             correlations,
+            findings,
         })
+    }
+
+    /// The rules in force that cannot match CloudTrail records, and why.
+    pub fn lint(&self) -> &[LintFinding] {
+        &self.findings
     }
 
     /// The correlation rules (thresholds); make a [`Correlator`] from them
@@ -282,6 +294,7 @@ struct Loader {
     /// (correlations refer to rules by id or name).
     sigmas: Vec<SigmaRule>,
     correlations: Vec<(String, CorrelationRule)>,
+    findings: Vec<LintFinding>,
 }
 
 impl Loader {
@@ -329,6 +342,7 @@ impl Loader {
             message,
         })?;
         let meta = meta_of(&sigma, origin);
+        self.findings.extend(lint::lint(&sigma, &meta));
         index::normalize_event_name_literals(&mut sigma);
         rsigma_eval::apply_pipelines(std::slice::from_ref(&self.pipeline), &mut sigma)
             .map_err(|e| compile_error(&sigma, e.to_string()))?;
