@@ -123,6 +123,16 @@ impl Alert {
         alert
     }
 
+    /// An alert about a log object that cannot be read: a CloudTrail log
+    /// that is corrupt, gone or locked away may be tampering, and its
+    /// records were not checked by any rule.
+    pub fn integrity(object: &str, class: &str, cause: &str) -> Alert {
+        let event = serde_json::json!({ "object": object, "class": class, "cause": cause });
+        let mut alert = Alert::new(integrity_rule(), event, object);
+        alert.error_message = Some(cause.to_string());
+        alert
+    }
+
     /// `[HIGH] title - principal`, printable ASCII, at most 99 characters.
     pub fn subject(&self) -> String {
         let mut subject = format!("[{}] {}", self.severity.to_uppercase(), self.title);
@@ -232,6 +242,38 @@ impl Threshold {
             self.count, self.window_secs
         )
     }
+}
+
+/// The id integrity alerts carry in place of a rule id.
+pub const INTEGRITY_RULE_ID: &str = "trailwatch-log-object-unreadable";
+
+fn integrity_rule() -> &'static Arc<RuleMeta> {
+    static RULE: std::sync::OnceLock<Arc<RuleMeta>> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        Arc::new(RuleMeta {
+            id: INTEGRITY_RULE_ID.to_string(),
+            title: "CloudTrail Log Object Cannot Be Read".to_string(),
+            level: crate::rules::Level::High,
+            description: "trailwatch could not read this log object, so none of its records \
+                were checked by any rule. CloudTrail writes valid gzip JSON; an object that is \
+                corrupt, truncated, not a log, deleted before it was read, or that the function \
+                may not read (bucket policy, KMS key policy) can be an accident of configuration \
+                or someone covering their tracks. Check who wrote or deleted the object \
+                (S3 data events, the bucket's access logs), whether the trail's log file \
+                validation (digest files) still verifies, and the function's permissions."
+                .to_string(),
+            falsepositives: vec![
+                "Objects that are not CloudTrail logs written under the trail's prefix".to_string(),
+                "A missing kms:Decrypt permission after the trail's KMS key changed".to_string(),
+            ],
+            references: vec![
+                "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-intro.html".to_string(),
+            ],
+            tags: Vec::new(),
+            author: Some("trailwatch".to_string()),
+            origin: "trailwatch".to_string(),
+        })
+    })
 }
 
 /// FNV-1a 64 of rule id and event id: stable across runs and versions.

@@ -23,6 +23,9 @@ pub struct LambdaConfig {
     pub rules_s3: Option<S3Prefix>,
     pub rules: RuleConfig,
     pub limits: Limits,
+    /// `DEADLINE_MARGIN_SECS`: stop reading this long before the Lambda
+    /// deadline (default 5 s), to publish and answer in time.
+    pub deadline_margin: std::time::Duration,
 }
 
 /// Splits a comma-separated list, dropping blanks.
@@ -75,11 +78,16 @@ impl LambdaConfig {
         if let Some(value) = get("MAX_DECOMPRESSED_BYTES") {
             limits.max_decompressed_bytes = number("MAX_DECOMPRESSED_BYTES", &value)?;
         }
+        let deadline_margin = match get("DEADLINE_MARGIN_SECS") {
+            Some(value) => number("DEADLINE_MARGIN_SECS", &value)?,
+            None => 5,
+        };
         Ok(LambdaConfig {
             topic_arn,
             rules_s3,
             rules,
             limits,
+            deadline_margin: std::time::Duration::from_secs(deadline_margin),
         })
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -77,16 +78,27 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         )),
         rules: Arc::new(rules),
         limits: config.limits,
+        deadline_margin: config.deadline_margin,
     });
     tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move {
+            let deadline = instant_of(event.context.deadline);
             handler
-                .handle(&event.payload)
+                .handle_until(&event.payload, Some(deadline))
                 .await
+                .map(|response| response.to_json())
                 .map_err(lambda_runtime::Error::from)
         }
     }))
     .await
+}
+
+/// Lambda's deadline (milliseconds since the epoch) as an `Instant`.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

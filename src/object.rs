@@ -19,8 +19,14 @@ impl fmt::Display for ObjectRef {
 
 /// What a key holds, decided from the key layout CloudTrail uses:
 /// `[prefix/]AWSLogs/[o-org/]ACCOUNT/CloudTrail[-Digest|-Insight]/REGION/...`.
-/// The content check (gzip, `Records`) happens while reading; this only
-/// decides what is worth reading.
+///
+/// The key decides what is worth reading, because it is known before the
+/// object is fetched and CloudTrail's layout is fixed: under `AWSLogs/` the
+/// service folder says what the object is (other services — Config,
+/// flow logs — share log buckets). Outside that layout, a `.json.gz` or
+/// `.json` key is read and its content decides (gzip, `Records`; anything
+/// else is a permanent error with an integrity alert); other keys are
+/// skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
     /// A CloudTrail log file: read it.
@@ -33,6 +39,8 @@ pub enum ObjectKind {
     Folder,
     /// An empty object: skip.
     Empty,
+    /// Not a CloudTrail object (another service's logs, other files): skip.
+    Other,
 }
 
 impl ObjectKind {
@@ -41,12 +49,15 @@ impl ObjectKind {
             ObjectKind::Folder
         } else if size == Some(0) {
             ObjectKind::Empty
-        } else if key.contains("/CloudTrail-Digest/") || key.starts_with("CloudTrail-Digest/") {
-            ObjectKind::Digest
-        } else if key.contains("/CloudTrail-Insight/") || key.starts_with("CloudTrail-Insight/") {
-            ObjectKind::Insight
         } else {
-            ObjectKind::Log
+            match service_folder(key) {
+                Some("CloudTrail") => ObjectKind::Log,
+                Some("CloudTrail-Digest") => ObjectKind::Digest,
+                Some("CloudTrail-Insight") => ObjectKind::Insight,
+                Some(_) => ObjectKind::Other,
+                None if key.ends_with(".json.gz") || key.ends_with(".json") => ObjectKind::Log,
+                None => ObjectKind::Other,
+            }
         }
     }
 
@@ -63,8 +74,26 @@ impl ObjectKind {
             ObjectKind::Digest => "digest",
             ObjectKind::Folder => "folder",
             ObjectKind::Empty => "empty",
+            ObjectKind::Other => "other",
         }
     }
+}
+
+/// The service folder of a key in the `AWSLogs/[o-org/]ACCOUNT/SERVICE/`
+/// layout, if the key has that layout.
+fn service_folder(key: &str) -> Option<&str> {
+    let rest = match key.find("/AWSLogs/") {
+        Some(at) => &key[at + "/AWSLogs/".len()..],
+        None => key.strip_prefix("AWSLogs/")?,
+    };
+    let mut parts = rest.split('/');
+    let account = parts.next()?;
+    if account.starts_with("o-") {
+        parts.next()?;
+    }
+    // The service folder is followed by more path (region, date, file).
+    let service = parts.next()?;
+    parts.next().map(|_| service)
 }
 
 #[cfg(test)]
@@ -74,6 +103,9 @@ mod tests {
     #[test]
     fn kinds_follow_the_cloudtrail_key_layout() {
         let log = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/123456789012_CloudTrail_us-east-1_20261123T0815Z_x.json.gz";
+        let config = "AWSLogs/123456789012/Config/us-east-1/2026/11/23/ConfigSnapshot/x.json.gz";
+        let writability = "AWSLogs/123456789012/Config/ConfigWritabilityCheckFile";
+        let flow = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/23/x.log.gz";
         let org = "AWSLogs/o-abc123/123456789012/CloudTrail/us-east-1/2026/11/23/f.json.gz";
         let digest = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/23/f.json.gz";
         let insight =
@@ -90,6 +122,12 @@ mod tests {
             ),
             ("AWSLogs/folder/", None, ObjectKind::Folder),
             (log, Some(0), ObjectKind::Empty),
+            (config, Some(10), ObjectKind::Other),
+            (writability, Some(10), ObjectKind::Other),
+            (flow, Some(10), ObjectKind::Other),
+            ("uploads/backfill/log.json.gz", Some(10), ObjectKind::Log),
+            ("uploads/notes.txt", Some(10), ObjectKind::Other),
+            ("AWSLogs/readme.txt", Some(10), ObjectKind::Other),
         ];
         for (key, size, want) in cases {
             assert_eq!(ObjectKind::of(key, size), want, "{key} {size:?}");

@@ -217,10 +217,11 @@ async fn thresholds_count_across_the_objects_of_one_invocation() {
         sink: sink.clone(),
         rules: Arc::new(rules_with(BURST)),
         limits: Limits::default(),
+        deadline_margin: std::time::Duration::ZERO,
     };
     let record = |key: &str| json!({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "logs"}, "object": {"key": key, "size": 100}}});
     let event = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/a.json.gz"), record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
-    let summary = handler.handle(&event).await.expect("invocation");
+    let summary = handler.handle(&event).await.expect("invocation").summary;
     assert_eq!(summary.alerts, 21);
     let alerts = sink.0.lock().expect("lock").clone();
     assert_eq!(thresholds(&alerts).len(), 1);

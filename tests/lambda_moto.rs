@@ -32,6 +32,7 @@ async fn handler(stack: &Stack) -> Handler {
         )),
         rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
         limits: Limits::default(),
+        deadline_margin: std::time::Duration::ZERO,
     }
 }
 
@@ -43,7 +44,8 @@ async fn invoke_by_iam_user_alerts_and_invoke_by_s3_does_not() {
         .await
         .handle(&notification("s3-one-object.json", &stack.bucket))
         .await
-        .expect("invocation succeeds");
+        .expect("invocation succeeds")
+        .summary;
     assert_eq!((summary.objects_read, summary.records), (1, 2));
     assert_eq!(summary.records_evaluated, 2);
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
@@ -76,7 +78,8 @@ async fn several_objects_are_all_read_and_digest_and_folder_skipped() {
         .await
         .handle(&notification("s3-several-objects.json", &stack.bucket))
         .await
-        .expect("invocation succeeds");
+        .expect("invocation succeeds")
+        .summary;
     assert_eq!(summary.objects_read, 3, "{summary:?}");
     assert_eq!(summary.objects_skipped.get("digest"), Some(&1));
     assert_eq!(summary.objects_skipped.get("folder"), Some(&1));
@@ -105,7 +108,8 @@ async fn url_encoded_key_with_space_and_equals_is_fetched() {
         .await
         .handle(&notification("s3-encoded-key.json", &stack.bucket))
         .await
-        .expect("invocation succeeds");
+        .expect("invocation succeeds")
+        .summary;
     assert_eq!(summary.objects_read, 1, "{summary:?}");
     assert!(summary.permanent_errors.is_empty(), "{summary:?}");
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
@@ -147,7 +151,8 @@ async fn bad_objects_are_reported_by_name_and_not_retried() {
         let summary = handler
             .handle(&created(&stack.bucket, key, body.len() as u64))
             .await
-            .expect("a permanent error does not fail the invocation");
+            .expect("a permanent error does not fail the invocation")
+            .summary;
         let [error] = summary.permanent_errors.as_slice() else {
             panic!("one error for {key}: {summary:?}");
         };
@@ -161,7 +166,8 @@ async fn bad_objects_are_reported_by_name_and_not_retried() {
     let summary = handler
         .handle(&created(&stack.bucket, missing, 10))
         .await
-        .expect("a missing object is permanent");
+        .expect("a missing object is permanent")
+        .summary;
     assert!(
         summary.permanent_errors[0].contains("no longer exists"),
         "{summary:?}"
@@ -238,7 +244,8 @@ async fn many_matches_are_all_published_in_batches() {
         .await
         .handle(&created(&stack.bucket, key, body.len() as u64))
         .await
-        .expect("invocation succeeds");
+        .expect("invocation succeeds")
+        .summary;
     assert_eq!((summary.records, summary.alerts), (25, 25), "{summary:?}");
     let alerts = stack.alerts(25, Duration::from_secs(20)).await;
     assert_eq!(alerts.len(), 25);

@@ -1,0 +1,121 @@
+//! S3 Batch Operations jobs that invoke the function (invocation schema
+//! 1.0 and 2.0): how a user backfills months of logs at AWS's scale. Each
+//! task is one object and gets its own answer.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{s3::decode_key, TriggerError};
+use crate::object::ObjectRef;
+
+/// One invocation of a Batch Operations job.
+#[derive(Debug, PartialEq)]
+pub struct BatchJob {
+    /// Echoed in the answer, as Batch Operations requires.
+    pub schema_version: String,
+    pub invocation_id: String,
+    pub tasks: Vec<BatchTask>,
+}
+
+/// One task: an object, or why the task cannot name one.
+#[derive(Debug, PartialEq)]
+pub struct BatchTask {
+    pub task_id: String,
+    pub object: Result<ObjectRef, String>,
+}
+
+/// How a task ended, in Batch Operations' terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ResultCode {
+    Succeeded,
+    /// Batch Operations retries the task.
+    TemporaryFailure,
+    /// The task fails and is listed in the job's completion report.
+    PermanentFailure,
+}
+
+/// The answer to one task.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    pub task_id: String,
+    pub result_code: ResultCode,
+    pub result_string: String,
+}
+
+/// The function's answer to a Batch Operations invocation.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub invocation_schema_version: String,
+    pub treat_missing_keys_as: ResultCode,
+    pub invocation_id: String,
+    pub results: Vec<TaskResult>,
+}
+
+pub(super) fn parse(event: &Value) -> Result<BatchJob, TriggerError> {
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(String::from);
+    let malformed = |message: String| TriggerError::Malformed {
+        what: "S3 Batch Operations invocation",
+        message,
+    };
+    let schema_version = text(event, "invocationSchemaVersion")
+        .ok_or_else(|| malformed("invocationSchemaVersion is not a string".to_string()))?;
+    if !matches!(schema_version.as_str(), "1.0" | "2.0") {
+        return Err(malformed(format!(
+            "invocation schema {schema_version:?} is not 1.0 or 2.0"
+        )));
+    }
+    let invocation_id = text(event, "invocationId")
+        .ok_or_else(|| malformed("invocationId is missing".to_string()))?;
+    let tasks = event
+        .get("tasks")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("tasks is not a list".to_string()))?;
+    let tasks = tasks
+        .iter()
+        .enumerate()
+        .map(|(index, task)| BatchTask {
+            task_id: text(task, "taskId").unwrap_or_else(|| format!("#{index}")),
+            object: task_object(task),
+        })
+        .collect();
+    Ok(BatchJob {
+        schema_version,
+        invocation_id,
+        tasks,
+    })
+}
+
+/// Schema 2.0 names the bucket, 1.0 its ARN; both URL-encode the key.
+fn task_object(task: &Value) -> Result<ObjectRef, String> {
+    let text = |key: &str| task.get(key).and_then(Value::as_str);
+    let bucket = match (text("s3Bucket"), text("s3BucketArn")) {
+        (Some(bucket), _) => bucket,
+        (None, Some(arn)) => arn.rsplit(':').next().unwrap_or(arn),
+        (None, None) => return Err("the task has neither s3Bucket nor s3BucketArn".to_string()),
+    };
+    let raw_key = text("s3Key").ok_or("the task has no s3Key")?;
+    let key = decode_key(raw_key)
+        .ok_or_else(|| format!("s3Key {raw_key:?} is not valid URL encoding of UTF-8"))?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err("the task's bucket or key is empty".to_string());
+    }
+    Ok(ObjectRef {
+        bucket: bucket.to_string(),
+        key,
+        size: None,
+    })
+}
+
+impl BatchJob {
+    /// The answer Batch Operations expects, with one result per task.
+    pub fn respond(&self, results: Vec<TaskResult>) -> BatchResponse {
+        BatchResponse {
+            invocation_schema_version: self.schema_version.clone(),
+            treat_missing_keys_as: ResultCode::PermanentFailure,
+            invocation_id: self.invocation_id.clone(),
+            results,
+        }
+    }
+}

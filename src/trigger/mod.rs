@@ -1,0 +1,297 @@
+//! The events that start an invocation, turned into the objects to read.
+//!
+//! Deployments reach the function in many ways; each is decoded here, once,
+//! into one of three shapes the handler answers differently:
+//!
+//! - a [`Notification`] (S3 notification, directly or wrapped in SNS; an
+//!   EventBridge "Object Created" event; CloudTrail's own SNS message): the
+//!   invocation fails on a transient error so Lambda retries it;
+//! - a batch of [`QueueMessage`]s (SQS, holding any of the above): the
+//!   function answers with the messages to retry (`batchItemFailures`);
+//! - an S3 Batch Operations job ([`BatchJob`]): the function answers each
+//!   task Succeeded, TemporaryFailure or PermanentFailure.
+//!
+//! Anything else is an error that says what arrived.
+
+mod batch;
+mod s3;
+
+use serde_json::Value;
+
+pub use batch::{BatchJob, BatchResponse, BatchTask, ResultCode, TaskResult};
+pub use s3::decode_key;
+
+use crate::object::ObjectRef;
+
+/// Envelopes inside envelopes (SQS holding SNS holding S3) are at most
+/// three deep; more is not an AWS event.
+const MAX_NESTING: usize = 4;
+
+/// What CloudTrail publishes to its SNS topic when the topic is set up.
+const CLOUDTRAIL_VALIDATION: &str = "CloudTrail validation message.";
+
+/// A decoded invocation event.
+#[derive(Debug, PartialEq)]
+pub enum Trigger {
+    Notification(Notification),
+    Queue(Vec<QueueMessage>),
+    BatchOperations(BatchJob),
+}
+
+/// The objects one notification names.
+#[derive(Debug, Default, PartialEq)]
+pub struct Notification {
+    /// Objects to read, in notification order.
+    pub objects: Vec<ObjectRef>,
+    /// Events about objects that are not new objects: (event, object).
+    pub ignored: Vec<(String, String)>,
+    /// Messages that only confirm a subscription works (S3's
+    /// `s3:TestEvent`, CloudTrail's validation message).
+    pub acknowledged: Vec<&'static str>,
+}
+
+/// One SQS message and what it holds.
+#[derive(Debug, PartialEq)]
+pub struct QueueMessage {
+    pub message_id: String,
+    /// An error here is permanent: the body can never be read.
+    pub content: Result<Notification, TriggerError>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TriggerError {
+    #[error("the event is not one trailwatch reads (an S3, SNS, SQS, EventBridge, CloudTrail or S3 Batch Operations event); it has {keys}")]
+    Unrecognised { keys: String },
+    #[error("S3 notification record {index} is malformed: {source}")]
+    BadRecord {
+        index: usize,
+        #[source]
+        source: SerdeError,
+    },
+    #[error(
+        "S3 notification record {index} has a key that is not valid URL encoding of UTF-8: {key:?}"
+    )]
+    BadKey { index: usize, key: String },
+    #[error("record {index} is an {origin} event, which trailwatch does not read (it reads S3 object notifications, directly or through SNS, SQS or EventBridge)")]
+    ForeignRecord { index: usize, origin: String },
+    #[error("{what} is malformed: {message}")]
+    Malformed { what: &'static str, message: String },
+    #[error("the message is neither JSON nor CloudTrail's validation message: {preview:?}")]
+    NotJson { preview: String },
+    #[error("envelopes are nested more than {MAX_NESTING} deep")]
+    TooDeep,
+}
+
+/// serde_json's error, comparable so trigger results can be compared in
+/// tests (by message).
+#[derive(Debug)]
+pub struct SerdeError(pub serde_json::Error);
+
+impl std::fmt::Display for SerdeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SerdeError {}
+
+impl PartialEq for SerdeError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+/// Reads a Lambda event.
+pub fn parse(event: &Value) -> Result<Trigger, TriggerError> {
+    if event.get("invocationSchemaVersion").is_some() {
+        return batch::parse(event).map(Trigger::BatchOperations);
+    }
+    if let Some(records) = records_from(event, "aws:sqs") {
+        return Ok(Trigger::Queue(records.iter().map(queue_message).collect()));
+    }
+    let mut notification = Notification::default();
+    read_value(event, 0, &mut notification)?;
+    Ok(Trigger::Notification(notification))
+}
+
+/// The `Records` array when its first record comes from `source`.
+fn records_from<'v>(event: &'v Value, source: &str) -> Option<&'v Vec<Value>> {
+    let records = event.get("Records")?.as_array()?;
+    let first = records.first()?;
+    let from = first
+        .get("eventSource")
+        .or_else(|| first.get("EventSource"))
+        .and_then(Value::as_str);
+    (from == Some(source)).then_some(records)
+}
+
+fn queue_message(record: &Value) -> QueueMessage {
+    let message_id = record
+        .get("messageId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let content = match record.get("body").and_then(Value::as_str) {
+        Some(body) => {
+            let mut notification = Notification::default();
+            read_text(body, 1, &mut notification).map(|()| notification)
+        }
+        None => Err(TriggerError::Malformed {
+            what: "SQS message",
+            message: "it has no text body".to_string(),
+        }),
+    };
+    QueueMessage {
+        message_id,
+        content,
+    }
+}
+
+/// Reads a message that arrived as text (an SNS `Message`, an SQS `body`).
+fn read_text(text: &str, depth: usize, out: &mut Notification) -> Result<(), TriggerError> {
+    if text.trim() == CLOUDTRAIL_VALIDATION {
+        out.acknowledged.push("CloudTrail validation message");
+        return Ok(());
+    }
+    let value: Value = serde_json::from_str(text).map_err(|_| TriggerError::NotJson {
+        preview: text.chars().take(80).collect(),
+    })?;
+    read_value(&value, depth, out)
+}
+
+/// Reads a notification of any kind that names objects.
+fn read_value(event: &Value, depth: usize, out: &mut Notification) -> Result<(), TriggerError> {
+    if depth > MAX_NESTING {
+        return Err(TriggerError::TooDeep);
+    }
+    if event.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        out.acknowledged.push("s3:TestEvent");
+        return Ok(());
+    }
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        for (index, record) in records.iter().enumerate() {
+            let source = record
+                .get("eventSource")
+                .or_else(|| record.get("EventSource"))
+                .and_then(Value::as_str);
+            match (record.get("Sns"), source) {
+                (Some(sns), _) => read_sns(sns, depth, out)?,
+                (None, Some("aws:s3") | None) => s3::add_record(index, record, out)?,
+                (None, Some(other)) => {
+                    return Err(TriggerError::ForeignRecord {
+                        index,
+                        origin: other.to_string(),
+                    })
+                }
+            }
+        }
+        return Ok(());
+    }
+    // An SNS message delivered to SQS without raw message delivery.
+    if event.get("Type").and_then(Value::as_str) == Some("Notification") {
+        return read_sns(event, depth, out);
+    }
+    if event.get("detail-type").is_some() && event.get("detail").is_some() {
+        return read_eventbridge(event, out);
+    }
+    if let Some(bucket) = event.get("s3Bucket") {
+        return read_cloudtrail(bucket, event.get("s3ObjectKey"), out);
+    }
+    Err(unrecognised(event))
+}
+
+fn read_sns(sns: &Value, depth: usize, out: &mut Notification) -> Result<(), TriggerError> {
+    let message =
+        sns.get("Message")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TriggerError::Malformed {
+                what: "SNS message",
+                message: "it has no Message text".to_string(),
+            })?;
+    read_text(message, depth + 1, out)
+}
+
+/// An EventBridge event from S3. Its key is not URL-encoded (unlike S3
+/// notifications), so it is taken as it is.
+fn read_eventbridge(event: &Value, out: &mut Notification) -> Result<(), TriggerError> {
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    let detail_type = text("/detail-type").unwrap_or_default();
+    let source = text("/source").unwrap_or_default();
+    let (Some(bucket), Some(key)) = (text("/detail/bucket/name"), text("/detail/object/key"))
+    else {
+        return Err(TriggerError::Malformed {
+            what: "EventBridge event",
+            message: format!(
+                "{detail_type:?} from {source:?} has no detail.bucket.name and detail.object.key"
+            ),
+        });
+    };
+    let object = ObjectRef {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        size: event.pointer("/detail/object/size").and_then(Value::as_u64),
+    };
+    if source == "aws.s3" && detail_type == "Object Created" {
+        out.objects.push(object);
+    } else {
+        out.ignored
+            .push((format!("{source} {detail_type}"), object.to_string()));
+    }
+    Ok(())
+}
+
+/// CloudTrail's own SNS notification: one bucket, the keys it just wrote
+/// (not URL-encoded).
+fn read_cloudtrail(
+    bucket: &Value,
+    keys: Option<&Value>,
+    out: &mut Notification,
+) -> Result<(), TriggerError> {
+    let malformed = |message: &str| TriggerError::Malformed {
+        what: "CloudTrail notification",
+        message: message.to_string(),
+    };
+    let bucket = bucket
+        .as_str()
+        .ok_or_else(|| malformed("s3Bucket is not a string"))?;
+    let keys = keys
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("s3ObjectKey is not a list of keys"))?;
+    for key in keys {
+        let key = key
+            .as_str()
+            .ok_or_else(|| malformed("an s3ObjectKey entry is not a string"))?;
+        out.objects.push(ObjectRef {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: None,
+        });
+    }
+    Ok(())
+}
+
+fn unrecognised(event: &Value) -> TriggerError {
+    let keys = match event {
+        Value::Object(map) => {
+            let mut keys: Vec<&str> = map.keys().map(String::as_str).take(10).collect();
+            keys.sort_unstable();
+            format!("top-level keys: {}", keys.join(", "))
+        }
+        other => format!("no keys: it is {}", json_kind(other)),
+    };
+    TriggerError::Unrecognised { keys }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;
