@@ -151,7 +151,7 @@ impl Handler {
         let mut invocation = Invocation {
             summary: InvocationSummary::default(),
             correlator: Arc::new(Mutex::new(self.rules.correlations().correlator())),
-            stop_at: deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(d)),
+            stop_at: deadline.map(|deadline| self.stop_at(deadline)),
         };
         let reply = match trigger {
             Trigger::Notification(notification) => {
@@ -169,6 +169,15 @@ impl Handler {
             return Err(InvocationError::Transient(summary.transient_errors));
         }
         Ok(Response { summary, reply })
+    }
+
+    /// When to stop reading: the margin before the deadline, but never more
+    /// than a quarter of the time the invocation has (a function with a
+    /// 3-second timeout must still read small objects).
+    fn stop_at(&self, deadline: Instant) -> Instant {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let margin = self.deadline_margin.min(remaining / 4);
+        deadline.checked_sub(margin).unwrap_or(deadline)
     }
 
     /// Reads a notification's objects; returns whether all of them are done
