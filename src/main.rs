@@ -86,7 +86,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         async move {
             let deadline = instant_of(event.context.deadline);
             handler
-                .handle_until(&event.payload, Some(deadline))
+                .handle_until(&event.payload, deadline)
                 .await
                 .map(|response| response.to_json())
                 .map_err(lambda_runtime::Error::from)
@@ -95,10 +95,21 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// Lambda's deadline (milliseconds since the epoch) as an `Instant`.
-fn instant_of(deadline_ms: u64) -> Instant {
+/// Lambda's deadline (milliseconds since the epoch) as an `Instant`. A
+/// deadline already past when the invocation starts says more about the
+/// clock (a local emulator, a clock that jumped) than about the time left:
+/// then the invocation runs without one, and says so.
+fn instant_of(deadline_ms: u64) -> Option<Instant> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    if deadline_ms <= now_ms {
+        tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the runtime's deadline is already past; reading without one"
+        );
+        return None;
+    }
+    Some(Instant::now() + Duration::from_millis(deadline_ms - now_ms))
 }
