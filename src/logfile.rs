@@ -5,6 +5,25 @@
 //! small scanner finds the extent of each record (strings, escapes, nesting),
 //! so only one record is in memory at a time. Parsing the record is the
 //! caller's job (see `record.rs`); the scanner only finds its bytes.
+//!
+//! What the decoder accepts beyond the plain `{"Records":[...]}` (the
+//! malformed objects in `tests/data/bad/` pin every case down):
+//!
+//! - uncompressed JSON (gzip is recognised by its magic bytes);
+//! - a gzip stream of several members (`cat a.gz b.gz`): every member is
+//!   read, as `gzip -d` does;
+//! - several log objects one after the other (`{"Records":[..]} {"Records":[..]}`,
+//!   which is what concatenating two gzipped logs gives): every record of
+//!   every object is read;
+//! - a UTF-8 byte order mark before the JSON.
+//!
+//! Problems with one record (not JSON, not an object, not UTF-8, nested too
+//! deeply, duplicate keys) are the record parser's to report: the scanner
+//! hands the record over and goes on to the next, so one bad record does not
+//! hide the others. Problems with the object (not gzip, not JSON, truncated,
+//! no `Records`, a record over the size limit, too much data) end the scan
+//! with a [`LogError`] that says what arrived; records read before it have
+//! been yielded.
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -12,6 +31,13 @@ use flate2::bufread::MultiGzDecoder;
 
 /// Bytes read from the source (or inflated) per refill.
 const READ_BUFFER: usize = 1 << 20;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Bytes read ahead from the start of the (inflated) content, to skip a
+/// byte order mark and to say what arrived when it is not a log.
+const HEAD_BYTES: usize = 64;
 
 /// Limits that protect a 128 MB Lambda from hostile or broken objects.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +70,9 @@ pub enum LogError {
     Truncated(&'static str),
     #[error("not a CloudTrail log: {0}")]
     NotCloudTrail(String),
-    #[error("not a CloudTrail log: no \"Records\" array")]
-    NoRecords,
+    /// The top-level object has no `Records`; the text says what it has.
+    #[error("not a CloudTrail log: no \"Records\" array ({0})")]
+    NoRecords(String),
     #[error("invalid JSON at byte {offset}: {what}")]
     Syntax { offset: u64, what: String },
     #[error("record {index} is larger than the limit of {limit} bytes")]
@@ -104,7 +131,9 @@ fn read_error(err: io::Error, is_gzip: bool, limit: u64) -> LogError {
     }
 }
 
-/// Counts decompressed bytes and refuses to go past the limit.
+/// Counts decompressed bytes and refuses to go past the limit. Every byte
+/// up to the limit is handed over (so the records in it are read); the
+/// error comes when there is more.
 struct Capped<R> {
     inner: R,
     read: u64,
@@ -113,11 +142,18 @@ struct Capped<R> {
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.limit {
-            return Err(io::Error::other(TooLarge));
+        let room = self.limit.saturating_sub(self.read);
+        if room == 0 {
+            // At the limit: the end of the data is fine, one byte more is not.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(TooLarge)),
+            };
         }
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(buf.get_mut(..len).unwrap_or_default())?;
+        self.read += n as u64;
         Ok(n)
     }
 }
@@ -126,26 +162,75 @@ impl<R: Read> Read for Capped<R> {
 #[error("decompressed size limit exceeded")]
 struct TooLarge;
 
+/// A reader that fails once with a stored error (then reports the end).
+/// Lets bytes read ahead be decoded before the error that followed them.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Reads up to `n` bytes, however short the reads of `r` are. Returns the
+/// bytes read and the error that stopped it, if one did.
+fn read_head(r: &mut impl Read, n: usize) -> (Vec<u8>, Option<io::Error>) {
+    let mut head = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                head.truncate(got);
+                return (head, Some(e));
+            }
+        }
+    }
+    head.truncate(got);
+    (head, None)
+}
+
 /// Opens a log object: detects gzip by its magic bytes (plain JSON is
-/// accepted too) and returns a record iterator.
+/// accepted too), skips a UTF-8 byte order mark, and returns a record
+/// iterator.
 pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
-    let mut raw = BufReader::with_capacity(READ_BUFFER, TaggedSource(source));
-    let is_gzip = match raw.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
-        Err(e) => return Records::failed(classify_io(e, false)),
+    let mut source = TaggedSource(source);
+    // Read the magic bytes even if the source hands them over one at a time.
+    let magic = match read_head(&mut source, GZIP_MAGIC.len()) {
+        (magic, None) => magic,
+        (_, Some(err)) => return Records::failed(classify_io(err, false)),
     };
+    let is_gzip = magic == GZIP_MAGIC;
+    let raw = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(magic).chain(source));
     let inner: Box<dyn Read + Send> = if is_gzip {
         Box::new(MultiGzDecoder::new(raw))
     } else {
         Box::new(raw)
     };
-    let capped = Capped {
+    let mut content = Capped {
         inner,
         read: 0,
         limit: limits.max_decompressed_bytes,
     };
+    let (mut head, err) = read_head(&mut content, HEAD_BYTES);
+    if head.starts_with(&UTF8_BOM) {
+        head.drain(..UTF8_BOM.len());
+    }
+    // An error in the first bytes comes after what was read before it, as
+    // it would without the read-ahead.
+    let rest: Box<dyn Read + Send> = match err {
+        Some(err) => Box::new(Failing(Some(err))),
+        None => Box::new(content),
+    };
+    let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(head.clone()).chain(rest));
     Records::new(
-        BufReader::with_capacity(READ_BUFFER, capped),
+        BufReader::with_capacity(READ_BUFFER, stream),
+        head,
         is_gzip,
         limits,
     )
@@ -153,13 +238,13 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
-    /// Before the top-level `{`.
+    /// Before the first top-level `{`.
     Start,
-    /// Inside the top-level object, before a key or `}`.
+    /// Inside a top-level object, before a key or `}`.
     TopKey,
-    /// Inside the `Records` array, before an element or `]`.
+    /// Inside a `Records` array, before an element or `]`.
     InRecords,
-    /// The top-level object is closed.
+    /// A top-level object is closed; another may follow.
     Done,
     /// An error was returned; the iterator is finished.
     Failed,
@@ -167,7 +252,10 @@ enum State {
 
 /// Iterator over the raw bytes of each record in a log object.
 pub struct Records {
-    reader: Option<BufReader<Capped<Box<dyn Read + Send>>>>,
+    reader: BufReader<Box<dyn Read + Send>>,
+    /// The first bytes of the content (after a byte order mark), to say what
+    /// arrived when it is not a log.
+    head: Vec<u8>,
     is_gzip: bool,
     limits: Limits,
     state: State,
@@ -175,42 +263,53 @@ pub struct Records {
     offset: u64,
     /// Records yielded so far.
     count: u64,
-    saw_records: bool,
+    /// `Records` arrays seen in the current top-level object.
+    records_arrays: u32,
+    /// The other keys of the current top-level object (the first few), for
+    /// the error when it has no `Records`.
+    other_keys: Vec<String>,
+    other_key_count: u64,
     /// After an element of `Records`, a `,` or `]` must follow.
     need_separator: bool,
+    /// A `,` was just read inside `Records`: a record must follow.
+    after_comma: bool,
     pending_error: Option<LogError>,
     record: Vec<u8>,
 }
 
+/// How many of the other top-level keys an error message lists.
+const KEYS_SHOWN: usize = 6;
+
 impl Records {
-    fn new(reader: BufReader<Capped<Box<dyn Read + Send>>>, is_gzip: bool, limits: Limits) -> Self {
+    fn new(
+        reader: BufReader<Box<dyn Read + Send>>,
+        head: Vec<u8>,
+        is_gzip: bool,
+        limits: Limits,
+    ) -> Self {
         Records {
-            reader: Some(reader),
+            reader,
+            head,
             is_gzip,
             limits,
             state: State::Start,
             offset: 0,
             count: 0,
-            saw_records: false,
+            records_arrays: 0,
+            other_keys: Vec::new(),
+            other_key_count: 0,
             need_separator: false,
+            after_comma: false,
             pending_error: None,
             record: Vec::new(),
         }
     }
 
     fn failed(err: LogError) -> Self {
-        Records {
-            reader: None,
-            is_gzip: false,
-            limits: Limits::default(),
-            state: State::Start,
-            offset: 0,
-            count: 0,
-            saw_records: false,
-            need_separator: false,
-            pending_error: Some(err),
-            record: Vec::new(),
-        }
+        let empty: Box<dyn Read + Send> = Box::new(io::empty());
+        let mut records = Records::new(BufReader::new(empty), Vec::new(), false, Limits::default());
+        records.pending_error = Some(err);
+        records
     }
 
     /// Whether the object was gzip-compressed.
@@ -224,6 +323,8 @@ impl Records {
     }
 
     /// Returns the next record's bytes. The slice is valid until the next call.
+    /// A record is any JSON value in `Records`; whether it is a valid
+    /// CloudTrail record is for the caller to decide.
     pub fn next_record(&mut self) -> Option<Result<&[u8], LogError>> {
         if let Some(err) = self.pending_error.take() {
             self.state = State::Failed;
@@ -247,36 +348,46 @@ impl Records {
         loop {
             match self.state {
                 State::Failed => return Ok(false),
-                State::Done => {
-                    return match self.peek_non_ws()? {
-                        None => Ok(false),
-                        Some(_) => Err(self.syntax("data after the end of the log object")),
-                    };
-                }
-                State::Start => match self.peek_non_ws()? {
-                    Some(b'{') => {
-                        self.bump();
-                        self.state = State::TopKey;
+                State::Done => match self.peek_non_ws()? {
+                    None => return Ok(false),
+                    // Concatenated log objects: read the next one too.
+                    Some(b'{') => self.begin_object(),
+                    Some(_) => {
+                        let rest = describe_bytes(self.fill()?);
+                        return Err(self.syntax(format!(
+                            "data after the end of the log object: it goes on with {rest}"
+                        )));
                     }
+                },
+                State::Start => match self.peek_non_ws()? {
+                    Some(b'{') if !self.looks_like_utf16() => self.begin_object(),
                     Some(b'[') => {
                         return Err(LogError::NotCloudTrail(
                             "the top level is a JSON array, not an object with \"Records\"".into(),
                         ))
                     }
-                    Some(_) => {
-                        return Err(LogError::NotCloudTrail(
-                            "the content is not a JSON object".into(),
-                        ))
+                    Some(b'"') => {
+                        let twice = self.content_head().starts_with(br#""{\"Records\""#);
+                        return Err(LogError::NotCloudTrail(format!(
+                            "the top level is a JSON string, not an object with \"Records\"{}",
+                            if twice {
+                                " (a log encoded as a JSON string)"
+                            } else {
+                                ""
+                            }
+                        )));
                     }
-                    None => return Err(LogError::NotCloudTrail("the object is empty".into())),
+                    Some(_) => return Err(LogError::NotCloudTrail(self.describe_content())),
+                    None => return Err(LogError::NotCloudTrail(self.describe_empty())),
                 },
                 State::TopKey => {
                     if !self.top_level_key()? {
                         continue;
                     }
                     self.state = State::InRecords;
-                    self.saw_records = true;
+                    self.records_arrays += 1;
                     self.need_separator = false;
+                    self.after_comma = false;
                 }
                 State::InRecords => {
                     if self.records_element()? {
@@ -287,14 +398,32 @@ impl Records {
         }
     }
 
+    /// Consumes a top-level `{`.
+    fn begin_object(&mut self) {
+        self.bump();
+        self.state = State::TopKey;
+        self.records_arrays = 0;
+        self.other_keys.clear();
+        self.other_key_count = 0;
+    }
+
     /// Handles one step inside the top-level object. Returns true when the
     /// `Records` array has just been entered.
     fn top_level_key(&mut self) -> Result<bool, LogError> {
         match self.peek_non_ws()? {
             Some(b'}') => {
                 self.bump();
-                if !self.saw_records {
-                    return Err(LogError::NoRecords);
+                match self.records_arrays {
+                    0 => return Err(LogError::NoRecords(self.describe_keys())),
+                    1 => {}
+                    n => {
+                        // Ambiguous JSON (a parser keeps one of them); every
+                        // record of every copy has been read.
+                        return Err(LogError::NotCloudTrail(format!(
+                            "\"Records\" appears {n} times in the top-level object \
+                             (the records of every copy were read)"
+                        )));
+                    }
                 }
                 self.state = State::Done;
                 Ok(false)
@@ -310,19 +439,22 @@ impl Records {
                     Some(_) => return Err(self.syntax("expected ':' after a key")),
                     None => return Err(LogError::Truncated("the top-level object")),
                 }
-                if key == b"Records" {
-                    match self.peek_non_ws()? {
+                if key == "Records" {
+                    return match self.peek_non_ws()? {
                         Some(b'[') => {
                             self.bump();
-                            return Ok(true);
+                            Ok(true)
                         }
-                        Some(_) => {
-                            return Err(LogError::NotCloudTrail(
-                                "\"Records\" is not an array".into(),
-                            ))
-                        }
-                        None => return Err(LogError::Truncated("the top-level object")),
-                    }
+                        Some(b) => Err(LogError::NotCloudTrail(format!(
+                            "\"Records\" is {}, not an array",
+                            json_type(b)
+                        ))),
+                        None => Err(LogError::Truncated("the top-level object")),
+                    };
+                }
+                self.other_key_count += 1;
+                if self.other_keys.len() < KEYS_SHOWN {
+                    self.other_keys.push(key);
                 }
                 if self.peek_non_ws()?.is_none() {
                     return Err(LogError::Truncated("the top-level object"));
@@ -338,6 +470,9 @@ impl Records {
     /// Handles one step inside `Records`. Returns true when a record was read.
     fn records_element(&mut self) -> Result<bool, LogError> {
         match self.peek_non_ws()? {
+            Some(b']') if self.after_comma => {
+                Err(self.syntax("a ',' in the Records array is followed by ']', not a record"))
+            }
             Some(b']') => {
                 self.bump();
                 self.state = State::TopKey;
@@ -346,34 +481,37 @@ impl Records {
             Some(b',') if self.need_separator => {
                 self.bump();
                 self.need_separator = false;
+                self.after_comma = true;
                 Ok(false)
-            }
-            Some(b'{') if !self.need_separator => {
-                self.capture_value()?;
-                self.need_separator = true;
-                Ok(true)
             }
             Some(_) if self.need_separator => {
                 Err(self.syntax("expected ',' or ']' after a record"))
             }
-            Some(_) => Err(LogError::NotCloudTrail(format!(
-                "record {} is not a JSON object",
-                self.count
+            Some(b @ (b',' | b':' | b'}')) => Err(self.syntax(format!(
+                "expected a record in the Records array, found '{}'",
+                char::from(b)
             ))),
+            Some(_) => {
+                // Any value: one that is not an object is an invalid record
+                // for the caller to count, not the end of the log.
+                self.capture_value()?;
+                self.need_separator = true;
+                self.after_comma = false;
+                Ok(true)
+            }
             None => Err(LogError::Truncated("the Records array")),
         }
     }
 
     fn fill(&mut self) -> Result<&[u8], LogError> {
         let (is_gzip, limit) = (self.is_gzip, self.limits.max_decompressed_bytes);
-        let reader = self.reader.as_mut().ok_or(LogError::NoRecords)?;
-        reader.fill_buf().map_err(|e| read_error(e, is_gzip, limit))
+        self.reader
+            .fill_buf()
+            .map_err(|e| read_error(e, is_gzip, limit))
     }
 
     fn consume(&mut self, n: usize) {
-        if let Some(reader) = self.reader.as_mut() {
-            reader.consume(n);
-        }
+        self.reader.consume(n);
         self.offset += n as u64;
     }
 
@@ -381,18 +519,12 @@ impl Records {
         self.consume(1);
     }
 
-    /// Skips whitespace (and a UTF-8 byte order mark at the very start) and
-    /// returns the next byte without consuming it.
+    /// Skips whitespace and returns the next byte without consuming it.
     fn peek_non_ws(&mut self) -> Result<Option<u8>, LogError> {
         loop {
-            let at_start = self.offset == 0;
             let buf = self.fill()?;
             if buf.is_empty() {
                 return Ok(None);
-            }
-            if at_start && buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                self.consume(3);
-                continue;
             }
             let skip = buf
                 .iter()
@@ -406,13 +538,97 @@ impl Records {
         }
     }
 
-    /// Reads a top-level key (a short string). Keys longer than 1 KiB are
-    /// not CloudTrail.
-    fn read_key(&mut self) -> Result<Vec<u8>, LogError> {
+    /// The first bytes of the content, from its first non-whitespace byte.
+    fn content_head(&self) -> &[u8] {
+        let start = self
+            .head
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(self.head.len());
+        self.head.get(start..).unwrap_or_default()
+    }
+
+    /// UTF-16 text without a byte order mark (`{` then a NUL byte, say).
+    fn looks_like_utf16(&self) -> bool {
+        utf16_without_bom(self.content_head())
+    }
+
+    /// Says what the content is, when it is not a JSON object.
+    fn describe_content(&self) -> String {
+        let head = self.content_head();
+        let subject = if self.is_gzip {
+            "the decompressed content"
+        } else {
+            "the object"
+        };
+        let (what, utf16) = if head.starts_with(&GZIP_MAGIC) {
+            (Some("gzip again (compressed twice)"), false)
+        } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+            (Some("UTF-16 text (it starts with a byte order mark)"), true)
+        } else if utf16_without_bom(head) {
+            (Some("UTF-16 text (no byte order mark)"), true)
+        } else if head.starts_with(b"PK\x03\x04") {
+            (Some("a zip archive"), false)
+        } else if head.starts_with(b"BZh") {
+            (Some("bzip2-compressed"), false)
+        } else if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+            (Some("zstd-compressed"), false)
+        } else if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
+            (Some("xz-compressed"), false)
+        } else {
+            (None, false)
+        };
+        let json = if utf16 { "UTF-8 JSON" } else { "JSON" };
+        let not = if self.is_gzip {
+            format!("not {json}")
+        } else {
+            format!("neither gzip nor {json}")
+        };
+        match what {
+            Some(what) => format!("{subject} is {what}, {not}"),
+            None => format!(
+                "{subject} is {not}: it starts with {}",
+                describe_bytes(head)
+            ),
+        }
+    }
+
+    /// Says what an object with no JSON value in it holds.
+    fn describe_empty(&self) -> String {
+        match (self.offset, self.is_gzip) {
+            (0, false) => "the object is empty (0 bytes)".into(),
+            (0, true) => "the gzip stream decompresses to 0 bytes".into(),
+            (n, false) => format!("the object holds only whitespace ({n} bytes)"),
+            (n, true) => format!("the decompressed content is only whitespace ({n} bytes)"),
+        }
+    }
+
+    /// Lists the keys of a top-level object that has no `Records`.
+    fn describe_keys(&self) -> String {
+        if self.other_key_count == 0 {
+            return "the top-level object is empty".into();
+        }
+        let mut keys = self.other_keys.join(", ");
+        let more = self.other_key_count - self.other_keys.len() as u64;
+        if more > 0 {
+            keys.push_str(&format!(" and {more} more"));
+        }
+        format!("its keys are {keys}")
+    }
+
+    /// Reads a top-level key (a short string) and decodes its escapes.
+    /// Keys longer than 1 KiB are not CloudTrail.
+    fn read_key(&mut self) -> Result<String, LogError> {
         self.record.clear();
         self.scan_value(Keep::Key)?;
-        let end = self.record.len().saturating_sub(1);
-        Ok(self.record.get(1..end).unwrap_or_default().to_vec())
+        // A key that does not decode is not "Records" (which is all that
+        // matters here): show it as it is.
+        Ok(
+            serde_json::from_slice::<String>(&self.record).unwrap_or_else(|_| {
+                let end = self.record.len().saturating_sub(1);
+                String::from_utf8_lossy(self.record.get(1..end).unwrap_or_default()).into_owned()
+            }),
+        )
     }
 
     fn capture_value(&mut self) -> Result<(), LogError> {
@@ -437,8 +653,8 @@ impl Records {
         let mut kept = 0usize;
         let (is_gzip, max_bytes) = (self.is_gzip, self.limits.max_decompressed_bytes);
         loop {
-            let reader = self.reader.as_mut().ok_or(LogError::NoRecords)?;
-            let buf = reader
+            let buf = self
+                .reader
                 .fill_buf()
                 .map_err(|e| read_error(e, is_gzip, max_bytes))?;
             if buf.is_empty() {
@@ -446,7 +662,7 @@ impl Records {
             }
             let (used, done) = scan.feed(buf);
             if keep != Keep::Nothing {
-                kept += used;
+                kept = kept.saturating_add(used);
                 if kept > limit {
                     return Err(if keep == Keep::Key {
                         self.syntax("a top-level key is implausibly long")
@@ -457,10 +673,10 @@ impl Records {
                         }
                     });
                 }
-                self.record.extend_from_slice(&buf[..used]);
+                self.record
+                    .extend_from_slice(buf.get(..used).unwrap_or_default());
             }
-            reader.consume(used);
-            self.offset += used as u64;
+            self.consume(used);
             if let Some(err) = scan.error.take() {
                 return Err(self.syntax(err));
             }
@@ -470,10 +686,73 @@ impl Records {
         }
     }
 
-    fn syntax(&self, what: &str) -> LogError {
+    fn syntax(&self, what: impl Into<String>) -> LogError {
         LogError::Syntax {
             offset: self.offset,
-            what: what.to_string(),
+            what: what.into(),
+        }
+    }
+}
+
+/// The JSON type a value starting with `b` has, for messages.
+fn json_type(b: u8) -> &'static str {
+    match b {
+        b'{' => "an object",
+        b'[' => "an array",
+        b'"' => "a string",
+        b'n' => "null",
+        b't' | b'f' => "a boolean",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => "something that is not JSON",
+    }
+}
+
+/// Two bytes of ASCII text in UTF-16 (either byte order), no byte order mark.
+fn utf16_without_bom(head: &[u8]) -> bool {
+    match head {
+        [a, 0, b, 0, ..] | [0, a, 0, b, ..] => a.is_ascii() && b.is_ascii() && *a != 0 && *b != 0,
+        _ => false,
+    }
+}
+
+/// Shows the first bytes of some data in a message: as text when they are
+/// text, else in hex.
+fn describe_bytes(bytes: &[u8]) -> String {
+    const TEXT: usize = 40;
+    const HEX: usize = 8;
+    let prefix = bytes.get(..TEXT).unwrap_or(bytes);
+    // A multi-byte character cut at the end of the prefix is still text.
+    let text = match std::str::from_utf8(prefix) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() => prefix
+            .get(..e.valid_up_to())
+            .and_then(|p| std::str::from_utf8(p).ok()),
+        Err(_) => None,
+    };
+    match text {
+        Some(text)
+            if !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            let mut shown = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '\n' => shown.push_str("\\n"),
+                    '\r' => shown.push_str("\\r"),
+                    '\t' => shown.push_str("\\t"),
+                    c => shown.push(c),
+                }
+            }
+            let more = if text.len() < bytes.len() { "…" } else { "" };
+            format!("`{shown}{more}`")
+        }
+        _ if bytes.is_empty() => "nothing".into(),
+        _ => {
+            let shown: Vec<String> = bytes.iter().take(HEX).map(|b| format!("{b:02x}")).collect();
+            let more = if bytes.len() > HEX { " …" } else { "" };
+            format!("bytes {}{more}", shown.join(" "))
         }
     }
 }
@@ -489,14 +768,17 @@ enum Keep {
 const MAX_KEY_BYTES: usize = 1024;
 
 /// Finds where one JSON value ends: tracks strings, escapes and nesting.
-/// Scalars (numbers, literals) end at the first delimiter, which is not
-/// consumed.
+/// Scalars (numbers, literals, garbage) end at the first delimiter, which
+/// is not consumed.
 #[derive(Default)]
 struct Scanner {
     started: bool,
-    depth: u32,
-    /// One bit per open container, set for arrays, so a `}` cannot close a
-    /// `[` (MAX_DEPTH bits).
+    /// Open containers. Only counted, not limited: a record nested too
+    /// deeply is the record parser's to reject (`record::MAX_DEPTH`), and
+    /// the scanner must find its end to go on with the next one.
+    depth: u64,
+    /// One bit per open container up to `TRACKED_DEPTH`, set for arrays, so
+    /// a `}` cannot close a `[`. Deeper brackets are only counted.
     arrays: u128,
     in_string: bool,
     escape: bool,
@@ -504,9 +786,8 @@ struct Scanner {
     error: Option<&'static str>,
 }
 
-/// Deeper nesting than this is not a CloudTrail record and would make a
-/// later recursive parse expensive.
-const MAX_DEPTH: u32 = 128;
+/// Nesting depth to which brackets are matched (the bits of `arrays`).
+const TRACKED_DEPTH: u64 = 128;
 
 impl Scanner {
     fn context(&self) -> &'static str {
@@ -519,16 +800,32 @@ impl Scanner {
         }
     }
 
+    fn open(&mut self, is_array: bool) {
+        if self.depth < TRACKED_DEPTH {
+            self.arrays = (self.arrays << 1) | u128::from(is_array);
+        }
+        self.depth += 1;
+    }
+
+    /// Closes a container; false when the bracket does not match.
+    fn close(&mut self, is_array: bool) -> bool {
+        if self.depth <= TRACKED_DEPTH {
+            if (self.arrays & 1 == 1) != is_array {
+                return false;
+            }
+            self.arrays >>= 1;
+        }
+        self.depth = self.depth.saturating_sub(1);
+        true
+    }
+
     /// Feeds bytes; returns how many belong to the value and whether it ended.
     fn feed(&mut self, buf: &[u8]) -> (usize, bool) {
         for (i, &b) in buf.iter().enumerate() {
             if !self.started {
                 self.started = true;
                 match b {
-                    b'{' | b'[' => {
-                        self.depth = 1;
-                        self.arrays = u128::from(b == b'[');
-                    }
+                    b'{' | b'[' => self.open(b == b'['),
                     b'"' => self.in_string = true,
                     _ => self.scalar = true,
                 }
@@ -555,21 +852,12 @@ impl Scanner {
             }
             match b {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => {
-                    if self.depth == MAX_DEPTH {
-                        self.error = Some("nesting is deeper than 128 levels");
-                        return (i + 1, true);
-                    }
-                    self.depth += 1;
-                    self.arrays = (self.arrays << 1) | u128::from(b == b'[');
-                }
+                b'{' | b'[' => self.open(b == b'['),
                 b'}' | b']' => {
-                    if (self.arrays & 1 == 1) != (b == b']') {
+                    if !self.close(b == b']') {
                         self.error = Some("a closing bracket does not match its opening one");
                         return (i + 1, true);
                     }
-                    self.arrays >>= 1;
-                    self.depth -= 1;
                     if self.depth == 0 {
                         return (i + 1, true);
                     }
@@ -586,8 +874,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn records_of(bytes: &[u8]) -> Result<Vec<String>, LogError> {
-        let mut records = open(io::Cursor::new(bytes.to_vec()), Limits::default());
+    fn records_with(bytes: &[u8], limits: Limits) -> Result<Vec<String>, LogError> {
+        let mut records = open(io::Cursor::new(bytes.to_vec()), limits);
         let mut out = Vec::new();
         while let Some(next) = records.next_record() {
             out.push(String::from_utf8_lossy(next?).into_owned());
@@ -595,10 +883,36 @@ mod tests {
         Ok(out)
     }
 
+    fn records_of(bytes: &[u8]) -> Result<Vec<String>, LogError> {
+        records_with(bytes, Limits::default())
+    }
+
+    /// The records read before the error, and the error.
+    fn until_error(bytes: &[u8]) -> (Vec<String>, LogError) {
+        let mut records = open(io::Cursor::new(bytes.to_vec()), Limits::default());
+        let mut out = Vec::new();
+        while let Some(next) = records.next_record() {
+            match next {
+                Ok(record) => out.push(String::from_utf8_lossy(record).into_owned()),
+                Err(err) => return (out, err),
+            }
+        }
+        panic!("no error in {:?}", String::from_utf8_lossy(bytes));
+    }
+
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(bytes).expect("write to Vec");
         enc.finish().expect("finish gzip")
+    }
+
+    /// Hands over one byte per read, as a slow network might.
+    struct Trickle(io::Cursor<Vec<u8>>);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
     }
 
     #[test]
@@ -619,6 +933,19 @@ mod tests {
                 &[r#"{"a":1}"#, r#"{"b":2}"#],
             ),
             ("\u{feff}{\"Records\":[{\"a\":1}]}", &[r#"{"a":1}"#]),
+            // An escaped key is still "Records".
+            (r#"{"Rec\u006frds":[{"a":1}]}"#, &[r#"{"a":1}"#]),
+            // Concatenated log objects: all of them are read.
+            (
+                "{\"Records\":[{\"a\":1}]}\n{\"Records\":[{\"b\":2}]} ",
+                &[r#"{"a":1}"#, r#"{"b":2}"#],
+            ),
+            // Elements that are not objects are handed over for the record
+            // parser to reject; the ones after them are still read.
+            (
+                r#"{"Records":[1, "a" ,null,[{}],tru,{"b":2}]}"#,
+                &["1", r#""a""#, "null", "[{}]", "tru", r#"{"b":2}"#],
+            ),
         ];
         for (input, want) in cases {
             let got = records_of(input.as_bytes()).expect(input);
@@ -631,12 +958,42 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_cloudtrail_log() {
         let cases: &[(&[u8], &str)] = &[
-            (b"", "the object is empty"),
+            (b"", "not a CloudTrail log: the object is empty (0 bytes)"),
+            (b" \n ", "the object holds only whitespace (3 bytes)"),
             (b"[{\"a\":1}]", "top level is a JSON array"),
-            (b"hello", "not a JSON object"),
-            (b"{\"digestEndTime\":\"x\"}", "no \"Records\" array"),
-            (b"{\"Records\":{}}", "\"Records\" is not an array"),
-            (b"{\"Records\":[1]}", "record 0 is not a JSON object"),
+            (b"\"x\"", "top level is a JSON string"),
+            (
+                b"hello",
+                "the object is neither gzip nor JSON: it starts with `hello`",
+            ),
+            (b"\x00\x01\x02", "it starts with bytes 00 01 02"),
+            (b"PK\x03\x04rest", "the object is a zip archive"),
+            (
+                b"\xff\xfe{\x00",
+                "the object is UTF-16 text (it starts with a byte order mark), \
+                 neither gzip nor UTF-8 JSON",
+            ),
+            (
+                b"{\x00\"\x00R\x00",
+                "UTF-16 text (no byte order mark), neither gzip nor UTF-8 JSON",
+            ),
+            (
+                b"{\"digestEndTime\":\"x\",\"logFiles\":[]}",
+                "no \"Records\" array (its keys are digestEndTime, logFiles)",
+            ),
+            (
+                b"{}",
+                "no \"Records\" array (the top-level object is empty)",
+            ),
+            (
+                b"{\"Records\":{}}",
+                "\"Records\" is an object, not an array",
+            ),
+            (b"{\"Records\":null}", "\"Records\" is null, not an array"),
+            (
+                b"{\"Records\":\"[]\"}",
+                "\"Records\" is a string, not an array",
+            ),
             (
                 b"{\"Records\":[{\"a\":1}",
                 "truncated: the object ends inside the Records array",
@@ -649,7 +1006,19 @@ mod tests {
                 b"{\"Records\":[{\"a\":1} {\"b\":2}]}",
                 "expected ',' or ']'",
             ),
-            (b"{\"Records\":[]} trailing", "data after the end"),
+            (
+                b"{\"Records\":[,{\"b\":2}]}",
+                "expected a record in the Records array, found ','",
+            ),
+            (b"{\"Records\":[}", "found '}'"),
+            (
+                b"{\"Records\":[{\"a\":1},]}",
+                "followed by ']', not a record",
+            ),
+            (
+                b"{\"Records\":[]} trailing",
+                "data after the end of the log object: it goes on with `trailing`",
+            ),
             (
                 b"{\"Records\":[{\"a\":[}]}",
                 "closing bracket does not match",
@@ -668,9 +1037,104 @@ mod tests {
     }
 
     #[test]
+    fn gzip_content_is_described_as_decompressed() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "the gzip stream decompresses to 0 bytes"),
+            (
+                b"\n\n",
+                "the decompressed content is only whitespace (2 bytes)",
+            ),
+            (
+                b"a,b,c\n1,2,3\n",
+                "the decompressed content is not JSON: it starts with `a,b,c\\n1,2,3\\n`",
+            ),
+            (&[0x1f, 0x8b, 8, 0], "gzip again (compressed twice)"),
+        ];
+        for (input, want) in cases {
+            let err = records_of(&gzip(input)).expect_err(&String::from_utf8_lossy(input));
+            assert!(err.to_string().contains(want), "got {err}, want {want}");
+        }
+    }
+
+    #[test]
+    fn long_content_is_shown_shortened() {
+        let text = "x".repeat(100);
+        let err = records_of(text.as_bytes()).expect_err("not json");
+        assert!(
+            err.to_string().ends_with(&format!("`{}…`", "x".repeat(40))),
+            "{err}"
+        );
+        assert_eq!(
+            describe_bytes(&[0xff; 20]),
+            "bytes ff ff ff ff ff ff ff ff …"
+        );
+        // A character cut by the 40-byte window is still text.
+        let cut = format!("{}é", "a".repeat(39));
+        assert_eq!(
+            describe_bytes(cut.as_bytes()),
+            format!("`{}…`", "a".repeat(39))
+        );
+    }
+
+    #[test]
+    fn errors_after_records_keep_the_records() {
+        let (got, err) = until_error(b"{\"Records\":[{\"a\":1}],\"Records\":[{\"b\":2}]}");
+        assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert!(
+            err.to_string()
+                .contains("\"Records\" appears 2 times in the top-level object"),
+            "{err}"
+        );
+        let (got, err) = until_error(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":[{\"b\":2}]} x");
+        assert_eq!(got.len(), 2);
+        assert!(err.to_string().contains("data after the end"), "{err}");
+        let (got, err) = until_error(b"{\"Records\":[{\"a\":1}]}{\"other\":[]}");
+        assert_eq!(got.len(), 1);
+        assert!(matches!(err, LogError::NoRecords(_)), "{err}");
+    }
+
+    #[test]
+    fn short_reads_change_nothing() {
+        let log = "\u{feff}{\"Records\":[{\"a\":1},{\"b\":2}]}";
+        for bytes in [log.as_bytes().to_vec(), gzip(log.as_bytes())] {
+            let mut records = open(Trickle(io::Cursor::new(bytes)), Limits::default());
+            let mut got = Vec::new();
+            while let Some(next) = records.next_record() {
+                got.push(String::from_utf8_lossy(next.expect("record")).into_owned());
+            }
+            assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#]);
+        }
+        let mut records = open(Trickle(io::Cursor::new(gzip(b"{}"))), Limits::default());
+        assert!(records.is_gzip());
+        assert!(records.next_record().is_some());
+    }
+
+    #[test]
+    fn a_gzip_of_several_members_is_read_whole() {
+        let log = br#"{"Records":[{"a":1},{"b":2}]}"#;
+        let (first, second) = log.split_at(15);
+        let mut bytes = gzip(first);
+        bytes.extend(gzip(second));
+        assert_eq!(
+            records_of(&bytes).expect("two members"),
+            [r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+    }
+
+    #[test]
     fn truncated_gzip_is_reported_as_truncated() {
         let full = gzip(br#"{"Records":[{"a":1},{"b":2}]}"#);
         let err = records_of(&full[..full.len() - 6]).expect_err("truncated gzip");
+        assert!(err.to_string().contains("truncated"), "{err}");
+        // Cut inside the first bytes the decoder reads ahead: the record
+        // before the cut is still read.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(br#"{"Records":[{"a":1},"#).expect("write");
+        enc.flush().expect("sync flush");
+        let mut cut = enc.get_ref().clone();
+        cut.extend_from_slice(&[0x4b, 0x4c]);
+        let (got, err) = until_error(&cut);
+        assert_eq!(got, [r#"{"a":1}"#]);
         assert!(err.to_string().contains("truncated"), "{err}");
     }
 
@@ -688,7 +1152,7 @@ mod tests {
     }
 
     #[test]
-    fn record_size_and_nesting_limits_hold() {
+    fn record_size_limit_holds_and_deep_records_are_handed_over() {
         let big = format!(r#"{{"Records":[{{"a":"{}"}}]}}"#, "x".repeat(4096));
         let limits = Limits {
             max_record_bytes: 1024,
@@ -704,13 +1168,18 @@ mod tests {
             "{err}"
         );
 
-        let deep = format!(
-            r#"{{"Records":[{{"a":{}{}}}]}}"#,
-            "[".repeat(200),
-            "]".repeat(200)
-        );
-        let err = records_of(deep.as_bytes()).expect_err("too deep");
-        assert!(err.to_string().contains("deeper than 128"), "{err}");
+        // Far deeper than the brackets the scanner matches: the record's
+        // end is still found, and the next record is read.
+        let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(r#"{{"Records":[{{"a":{nested}}},{{"b":2}}],"x":{nested}}}"#);
+        let got = records_of(deep.as_bytes()).expect("deep");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), 6 + nested.len());
+        assert_eq!(got[1], r#"{"b":2}"#);
+        // Mismatched brackets are caught within the tracked depth.
+        let bad = format!(r#"{{"Records":[{{"a":{}}}]}}"#, "[".repeat(100));
+        let err = records_of(bad.as_bytes()).expect_err("mismatch");
+        assert!(err.to_string().contains("does not match"), "{err}");
     }
 
     #[test]
@@ -723,6 +1192,37 @@ mod tests {
         let mut records = open(io::Cursor::new(gzip(body.as_bytes())), limits);
         let err = records.next_record().expect("one item").expect_err("bomb");
         assert!(matches!(err, LogError::TooLarge { .. }), "{err}");
+        // Even when the limit is inside the bytes read ahead.
+        let limits = Limits {
+            max_decompressed_bytes: 10,
+            ..Limits::default()
+        };
+        let err = records_with(&gzip(body.as_bytes()), limits).expect_err("bomb");
+        assert!(matches!(err, LogError::TooLarge { limit: 10 }), "{err}");
+        // Up to the limit exactly, everything is read; the records before
+        // the limit are read when it is passed.
+        let log = br#"{"Records":[{"a":1},{"b":2}]}"#;
+        for bytes in [log.to_vec(), gzip(log)] {
+            let exact = Limits {
+                max_decompressed_bytes: log.len() as u64,
+                ..Limits::default()
+            };
+            assert_eq!(records_with(&bytes, exact).expect("at the limit").len(), 2);
+            let mut records = open(
+                io::Cursor::new(bytes),
+                Limits {
+                    max_decompressed_bytes: log.len() as u64 - 1,
+                    ..Limits::default()
+                },
+            );
+            assert!(matches!(records.next_record(), Some(Ok(b"{\"a\":1}"))));
+            assert!(matches!(records.next_record(), Some(Ok(b"{\"b\":2}"))));
+            let err = records
+                .next_record()
+                .expect("error")
+                .expect_err("too large");
+            assert!(matches!(err, LogError::TooLarge { .. }), "{err}");
+        }
     }
 
     #[test]
@@ -738,6 +1238,28 @@ mod tests {
             .next_record()
             .expect("one item")
             .expect_err("broken");
+        assert!(err.is_transient(), "{err}");
+
+        // After the first bytes, inside the gzip stream.
+        struct BreaksAfter(io::Cursor<Vec<u8>>);
+        impl Read for BreaksAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let full = gzip(br#"{"Records":[{"a":1},{"b":2}]}"#);
+        let half = full[..full.len() / 2].to_vec();
+        let mut records = open(BreaksAfter(io::Cursor::new(half)), Limits::default());
+        let err = loop {
+            match records.next_record() {
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => break err,
+                None => panic!("no error"),
+            }
+        };
         assert!(err.is_transient(), "{err}");
     }
 }

@@ -2,26 +2,268 @@
 //! normalisation, and lenient field access for the few that alerts read.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use serde_json::Value;
 
+/// Records nested deeper than this (the record itself is level 1) are
+/// rejected. CloudTrail records nest a dozen levels at most; the limit stays
+/// below serde_json's own (127) so the message is ours, and bounds the
+/// recursion of everything that later walks the record.
+pub const MAX_DEPTH: usize = 100;
+
 /// The fields read from every record, to pick the rules worth running.
 /// Borrowed from the record's bytes (no allocation unless a string has
-/// escapes). Parsing it still checks the whole record is valid JSON.
-#[derive(Debug, Default, Deserialize)]
+/// escapes).
+///
+/// Parsing it checks the whole record, so that a record is either evaluated
+/// or reported invalid whatever rules are loaded (the full
+/// `serde_json::Value` is parsed only for records some rule may match, and
+/// must accept exactly what this accepts). Beyond what `Value` checks
+/// (valid JSON, every string UTF-8, numbers in range), it rejects:
+///
+/// - a record that is not a JSON object;
+/// - a record nested deeper than [`MAX_DEPTH`];
+/// - a duplicate key in any object of the record: `Value` would silently
+///   keep the last one, and a record whose meaning depends on the parser
+///   could hide what a rule looks for from it.
+#[derive(Debug, Default)]
 pub struct RecordHead<'a> {
-    #[serde(rename = "eventSource", borrow, default)]
     pub event_source: Lenient<'a>,
-    #[serde(rename = "eventName", borrow, default)]
     pub event_name: Lenient<'a>,
 }
 
+impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(HeadVisitor)
+    }
+}
+
+struct HeadVisitor;
+
+impl<'de> Visitor<'de> for HeadVisitor {
+    type Value = RecordHead<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a CloudTrail record (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut head = RecordHead::default();
+        let mut stack = KeyStack::new();
+        let mut keys = ObjectKeys::new(&stack);
+        while let Some(Key(key)) = map.next_key().map_err(clarify)? {
+            let field = match key.as_ref() {
+                "eventSource" => Some(&mut head.event_source),
+                "eventName" => Some(&mut head.event_name),
+                _ => None,
+            };
+            keys.insert(&mut stack, key)?;
+            match field {
+                Some(field) => *field = map.next_value().map_err(clarify)?,
+                None => map
+                    .next_value_seed(Strict {
+                        depth: 2,
+                        keys: &mut stack,
+                    })
+                    .map_err(clarify)?,
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// serde_json calls a string that is not UTF-8 an "invalid unicode code
+/// point"; say what it is. (Unit-tested, so a change of wording shows.)
+fn clarify<E: de::Error>(err: E) -> E {
+    if err.to_string().starts_with("invalid unicode code point") {
+        E::custom("a string is not valid UTF-8")
+    } else {
+        err
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The keys of the objects being walked, innermost last: one buffer for
+/// the whole record rather than one per object.
+type KeyStack<'a> = Vec<Cow<'a, str>>;
+
+/// Finds a duplicate key in one object. Its keys go on the shared stack from
+/// `base`; a 64-bit mask of key hashes spares the search for almost every
+/// new key; an object with many keys moves to a hash set, so that checking
+/// never takes quadratic time.
+struct ObjectKeys<'a> {
+    base: usize,
+    mask: u64,
+    set: Option<HashSet<Cow<'a, str>>>,
+}
+
+/// Keys an object may have before they move to a hash set.
+const KEYS_IN_LIST: usize = 32;
+
+impl<'a> ObjectKeys<'a> {
+    fn new(stack: &KeyStack<'a>) -> Self {
+        ObjectKeys {
+            base: stack.len(),
+            mask: 0,
+            set: None,
+        }
+    }
+
+    fn insert<E: de::Error>(
+        &mut self,
+        stack: &mut KeyStack<'a>,
+        key: Cow<'a, str>,
+    ) -> Result<(), E> {
+        if let Some(set) = self.set.as_mut() {
+            if set.contains(&key) {
+                return Err(duplicate(&key));
+            }
+            set.insert(key);
+            return Ok(());
+        }
+        // FNV-1a, folded to 6 bits.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let bit = 1u64 << ((hash ^ (hash >> 32)) & 63);
+        if self.mask & bit != 0
+            && stack
+                .get(self.base..)
+                .is_some_and(|keys| keys.contains(&key))
+        {
+            return Err(duplicate(&key));
+        }
+        self.mask |= bit;
+        stack.push(key);
+        if stack.len() - self.base > KEYS_IN_LIST {
+            self.set = Some(stack.drain(self.base..).collect());
+        }
+        Ok(())
+    }
+
+    /// Takes this object's keys off the stack.
+    fn finish(self, stack: &mut KeyStack<'a>) {
+        stack.truncate(self.base);
+    }
+}
+
+fn duplicate<E: de::Error>(key: &str) -> E {
+    let shown: String = key.chars().take(64).collect();
+    E::custom(format_args!("duplicate key {shown:?}"))
+}
+
+/// Walks a value inside a record, checking it as [`RecordHead`] says;
+/// keeps nothing. `depth` is the value's nesting level (the record is 1).
+struct Strict<'s, 'a> {
+    depth: usize,
+    keys: &'s mut KeyStack<'a>,
+}
+
+/// The nesting level of the values inside a container at `depth`.
+fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
+    if depth > MAX_DEPTH {
+        return Err(E::custom(format_args!(
+            "the record is nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    Ok(depth + 1)
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = enter(self.depth)?;
+        let stack = self.keys;
+        while seq
+            .next_element_seed(Strict {
+                depth,
+                keys: &mut *stack,
+            })
+            .map_err(clarify)?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = enter(self.depth)?;
+        let stack = self.keys;
+        let mut keys = ObjectKeys::new(stack);
+        while let Some(Key(key)) = map.next_key().map_err(clarify)? {
+            keys.insert(stack, key)?;
+            map.next_value_seed(Strict {
+                depth,
+                keys: &mut *stack,
+            })
+            .map_err(clarify)?;
+        }
+        keys.finish(stack);
+        Ok(())
+    }
+}
+
 /// A string field that tolerates other JSON types (real logs hold
-/// surprises): anything but a string reads as absent.
+/// surprises): anything but a string reads as absent. An object or array
+/// in its place is still checked as [`RecordHead`] says (it is a field of
+/// the record, so at level 2).
 #[derive(Debug, Default, PartialEq)]
 pub struct Lenient<'a>(pub Option<Cow<'a, str>>);
 
@@ -63,12 +305,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Lenient(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let mut keys = KeyStack::new();
+                Strict {
+                    depth: 2,
+                    keys: &mut keys,
+                }
+                .visit_seq(seq)?;
                 Ok(Lenient(None))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let mut keys = KeyStack::new();
+                Strict {
+                    depth: 2,
+                    keys: &mut keys,
+                }
+                .visit_map(map)?;
                 Ok(Lenient(None))
             }
         }
@@ -194,6 +446,141 @@ mod tests {
             serde_json::from_slice(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
         assert!(insight.event_source.as_deref().is_none());
         assert!(serde_json::from_slice::<RecordHead>(br#"{"eventName":"A","x":tru}"#).is_err());
+    }
+
+    fn head_error(bytes: &[u8]) -> String {
+        match serde_json::from_slice::<RecordHead>(bytes) {
+            Ok(head) => panic!("accepted {:?}: {head:?}", String::from_utf8_lossy(bytes)),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    /// What the head rejects, and that the full parse agrees on everything
+    /// but duplicate keys and depth (which only the head checks).
+    #[test]
+    fn head_checks_the_whole_record() {
+        let cases: &[(&[u8], &str, bool)] = &[
+            (
+                b"{\"a\":\"x\xff\"}",
+                "a string is not valid UTF-8 at line 1 column",
+                true,
+            ),
+            (
+                b"{\"a\":{\"b\":[\"\xc3\"]}}",
+                "a string is not valid UTF-8",
+                true,
+            ),
+            (b"{\"k\xfe\":1}", "a string is not valid UTF-8", true),
+            (
+                b"{\"eventName\":\"\xe9\"}",
+                "a string is not valid UTF-8",
+                true,
+            ),
+            (
+                b"{\"eventName\":[\"\xe9\"]}",
+                "a string is not valid UTF-8",
+                true,
+            ),
+            (b"{\"a\":\"\x00\"}", "control character", true),
+            (br#"{"a":"\ud800"}"#, "hex escape", true),
+            (br#"{"a":1e400}"#, "number out of range", true),
+            (b"{\"a\":tru}", "expected ident", true),
+            (b"{\"a\":1", "EOF while parsing", true),
+            (b"{\"a\":1} x", "trailing characters", true),
+            (
+                b"1",
+                "invalid type: integer `1`, expected a CloudTrail record (a JSON object)",
+                true,
+            ),
+            (b"\"s\"", "expected a CloudTrail record", true),
+            (b"null", "expected a CloudTrail record", true),
+            (b"[{}]", "expected a CloudTrail record", true),
+            (
+                br#"{"eventName":"A","eventName":"B"}"#,
+                "duplicate key \"eventName\" at line 1 column",
+                false,
+            ),
+            (
+                br#"{"eventName":"A","x":1,"eventName":7}"#,
+                "duplicate key \"eventName\"",
+                false,
+            ),
+            (br#"{"a":1,"a":1}"#, "duplicate key \"a\"", false),
+            (
+                br#"{"u":{"arn":"x","arn":"y"}}"#,
+                "duplicate key \"arn\"",
+                false,
+            ),
+            (
+                br#"{"u":[{"k":1},{"k":1,"k":2}]}"#,
+                "duplicate key \"k\"",
+                false,
+            ),
+            (
+                br#"{"eventSource":{"k":1,"k":2}}"#,
+                "duplicate key \"k\"",
+                false,
+            ),
+            // Escapes do not hide a duplicate.
+            (
+                br#"{"eventName":"A","event\u004eame":"B"}"#,
+                "duplicate key \"eventName\"",
+                false,
+            ),
+        ];
+        for (bytes, want, value_rejects) in cases {
+            let err = head_error(bytes);
+            assert!(
+                err.contains(want),
+                "{:?}: got {err}, want {want}",
+                String::from_utf8_lossy(bytes)
+            );
+            let value = serde_json::from_slice::<Value>(bytes);
+            // A record that is not an object parses as a Value, but the head
+            // rejects it first.
+            if *value_rejects && bytes.starts_with(b"{") {
+                assert!(
+                    value.is_err(),
+                    "Value accepts {:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited_without_deep_recursion() {
+        let nest = |levels: usize| {
+            format!(
+                "{{\"a\":{}{}}}",
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        serde_json::from_slice::<RecordHead>(nest(MAX_DEPTH).as_bytes()).expect("at the limit");
+        let err = head_error(nest(MAX_DEPTH + 1).as_bytes());
+        assert!(err.contains("nested deeper than 100 levels"), "{err}");
+        let err = head_error(nest(10_000).as_bytes());
+        assert!(err.contains("nested deeper than 100 levels"), "{err}");
+        let in_name = format!(
+            "{{\"eventName\":{}{}}}",
+            "{\"a\":".repeat(200),
+            "}".repeat(200)
+        );
+        assert!(head_error(in_name.as_bytes()).contains("nested deeper"));
+        // What the head accepts, the full parse accepts too.
+        serde_json::from_slice::<Value>(nest(MAX_DEPTH).as_bytes()).expect("Value at the limit");
+    }
+
+    #[test]
+    fn many_keys_are_checked_in_linear_time() {
+        let keys: Vec<String> = (0..50_000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let record = format!("{{\"o\":{{{}}}}}", keys.join(","));
+        serde_json::from_slice::<RecordHead>(record.as_bytes()).expect("distinct keys");
+        let record = format!("{{\"o\":{{{},\"k49999\":0}}}}", keys.join(","));
+        assert!(head_error(record.as_bytes()).contains("duplicate key \"k49999\""));
+        let record = format!("{{\"o\":{{{},\"k3\":0}}}}", keys.join(","));
+        assert!(head_error(record.as_bytes()).contains("duplicate key \"k3\""));
     }
 
     #[test]
