@@ -9,8 +9,6 @@ use std::time::Duration;
 use common::{notification, unique, Stack};
 use serde_json::json;
 use trailwatch::lambda::{Handler, InvocationError};
-use trailwatch::logfile::Limits;
-use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::sink::sns::SnsSink;
 use trailwatch::source::s3::S3Store;
 
@@ -18,22 +16,7 @@ const INVOKE_RULE_TITLE: &str =
     "Lambda Function Invoked By A Caller Other Than The Allowed Services";
 
 async fn handler(stack: &Stack) -> Handler {
-    let config = common::sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    Handler {
-        store: Arc::new(S3Store::new(s3)),
-        sink: Arc::new(SnsSink::new(
-            aws_sdk_sns::Client::new(&config),
-            stack.topic_arn.clone(),
-        )),
-        rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
-        limits: Limits::default(),
-        deadline_margin: std::time::Duration::ZERO,
-    }
+    common::moto_handler(stack).await
 }
 
 #[tokio::test]

@@ -200,3 +200,26 @@ pub fn notification(file: &str, bucket: &str) -> Value {
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(repo().join(path)).expect("read file")
 }
+
+/// The Lambda handler as the function builds it, on the moto S3 and SNS,
+/// publishing to the stack's topic, with the built-in rules and no deadline.
+pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
+    use std::sync::Arc;
+    use trailwatch::rules::{RuleConfig, RuleSet};
+    let config = sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    trailwatch::lambda::Handler {
+        store: Arc::new(trailwatch::source::s3::S3Store::new(s3)),
+        sink: Arc::new(trailwatch::sink::sns::SnsSink::new(
+            aws_sdk_sns::Client::new(&config),
+            stack.topic_arn.clone(),
+        )),
+        rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
+        limits: trailwatch::logfile::Limits::default(),
+        deadline_margin: Duration::ZERO,
+    }
+}
