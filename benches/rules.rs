@@ -53,7 +53,7 @@ use serde_json::Value;
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
 use trailwatch::record::{normalize_event_name, RecordHead};
-use trailwatch::rules::{IndexKey, RuleConfig, RuleSet};
+use trailwatch::rules::{KeyValues, RuleConfig, RuleSet, EVENT_NAME};
 
 /// Largest acceptable extra cost, for (b) vs (a) and (d) vs (c).
 const TARGET: f64 = 0.15;
@@ -498,7 +498,7 @@ fn synthetic_set(key: &'static str, label: &str, names: &[(String, String)]) -> 
         .rules()
         .iter()
         .filter(|rule| rule.meta.origin.starts_with("synthetic/"))
-        .filter(|rule| matches!(rule.index_key, IndexKey::EventName(_)))
+        .filter(|rule| rule.index_key.field() == Some(EVENT_NAME))
         .count();
     assert_eq!(
         synthetic_indexed,
@@ -599,11 +599,7 @@ impl RuleSetUnderTest {
         for record in corpus {
             let bytes = serde_json::to_vec(record).expect("serialises");
             let head: RecordHead = serde_json::from_slice(&bytes).expect("record head");
-            let name = head.event_name.as_deref().map(normalize_event_name);
-            let n = self
-                .rules
-                .candidates(head.event_source.as_deref(), name)
-                .len();
+            let n = self.rules.candidates(&KeyValues::of_head(&head)).len();
             parsed += usize::from(n > 0);
             candidates += n;
         }

@@ -2,6 +2,7 @@
 //! the record, rendered as an email a person reads top to bottom, as a
 //! subject line, and as JSON for machines.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -49,78 +50,167 @@ pub struct Alert {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
     /// The record as CloudTrail wrote it (for a threshold, the record that
-    /// reached it).
-    pub event: Value,
+    /// reached it), shared by the alerts on the same record.
+    #[serde(serialize_with = "shared_value")]
+    pub event: Arc<Value>,
     #[serde(skip)]
     rule: Arc<RuleMeta>,
 }
 
-impl Alert {
-    /// Builds an alert from a rule and the record as CloudTrail wrote it.
-    pub fn new(rule: &Arc<RuleMeta>, event: Value, source: &str) -> Alert {
-        let text = |pointer: &str| text_at(&event, pointer).map(|s| s.into_owned());
-        let event_id = text("/eventID");
-        let principal = text("/userIdentity/arn")
-            .or_else(|| text("/userIdentity/invokedBy"))
-            .or_else(|| text("/userIdentity/principalId"))
-            .or_else(|| text("/userIdentity/userName"));
-        let account = text("/recipientAccountId").or_else(|| text("/userIdentity/accountId"));
-        let alert_id = alert_id(&rule.id, event_id.as_deref().unwrap_or(source));
+/// A record that matched, as CloudTrail wrote it, and the log it came
+/// from: shared by every finding and alert on it, never copied.
+#[derive(Debug)]
+pub struct Record {
+    event: Arc<Value>,
+    source: Arc<str>,
+}
+
+impl Record {
+    pub fn new(event: Value, source: Arc<str>) -> Record {
+        Record {
+            event: Arc::new(event),
+            source,
+        }
+    }
+
+    fn text(&self, pointer: &str) -> Option<Cow<'_, str>> {
+        text_at(&self.event, pointer)
+    }
+
+    fn owned(&self, pointer: &str) -> Option<String> {
+        self.text(pointer).map(Cow::into_owned)
+    }
+
+    /// The principal alerts name: the caller's ARN, or failing that the
+    /// invoking service, principal id or user name.
+    pub fn principal(&self) -> Option<Cow<'_, str>> {
+        self.text("/userIdentity/arn")
+            .or_else(|| self.text("/userIdentity/invokedBy"))
+            .or_else(|| self.text("/userIdentity/principalId"))
+            .or_else(|| self.text("/userIdentity/userName"))
+    }
+
+    pub fn event_id(&self) -> Option<Cow<'_, str>> {
+        self.text("/eventID")
+    }
+
+    pub fn event_time(&self) -> Option<Cow<'_, str>> {
+        self.text("/eventTime")
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// One rule matched one record. Cheap to make and to keep (shared
+/// pointers to the rule and the record): the scan hands out findings, and
+/// the alert a person reads is built only for the findings that are sent.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: Arc<RuleMeta>,
+    pub record: Arc<Record>,
+    /// For a threshold (correlation) rule: what was counted.
+    pub threshold: Option<Threshold>,
+}
+
+impl Finding {
+    pub fn new(rule: &Arc<RuleMeta>, record: &Arc<Record>) -> Finding {
+        Finding {
+            rule: Arc::clone(rule),
+            record: Arc::clone(record),
+            threshold: None,
+        }
+    }
+
+    /// A threshold `hit` reached by `record`.
+    pub fn threshold(hit: CorrelationHit, record: &Arc<Record>) -> Finding {
+        Finding {
+            threshold: Some(Threshold {
+                // Counts are whole numbers of records.
+                count: hit.count.max(0.0) as u64,
+                window_secs: hit.timespan_secs,
+                group: hit.group,
+            }),
+            rule: hit.rule,
+            record: Arc::clone(record),
+        }
+    }
+
+    /// Who the finding is about: for a threshold grouped by an identity
+    /// field, the group's value; otherwise the record's principal.
+    pub fn principal(&self) -> Option<Cow<'_, str>> {
+        let grouped = self.threshold.as_ref().and_then(|t| {
+            t.group
+                .iter()
+                .find(|(field, _)| field.starts_with("userIdentity."))
+                .map(|(_, value)| Cow::Borrowed(value.as_str()))
+        });
+        grouped.or_else(|| self.record.principal())
+    }
+
+    /// Stable id of (rule, event): the same finding always has the same id,
+    /// so a retried invocation's duplicates can be recognised downstream.
+    /// A threshold's id is its group and the record that reached it.
+    pub fn alert_id(&self) -> String {
+        let event_id = self.record.event_id();
+        match &self.threshold {
+            None => alert_id(
+                &self.rule.id,
+                event_id.as_deref().unwrap_or(self.record.source()),
+            ),
+            Some(threshold) => {
+                let group: Vec<&str> = threshold.group.iter().map(|(_, v)| v.as_str()).collect();
+                let window_end = event_id.unwrap_or_default();
+                alert_id(
+                    &self.rule.id,
+                    &format!("{}\u{1f}{window_end}", group.join("\u{1f}")),
+                )
+            }
+        }
+    }
+
+    /// The alert a person reads.
+    pub fn alert(&self) -> Alert {
+        let rule = &self.rule;
+        let record = &self.record;
+        let text = |pointer: &str| record.owned(pointer);
         Alert {
-            alert_id,
+            alert_id: self.alert_id(),
             rule_id: rule.id.clone(),
             title: rule.title.clone(),
             severity: rule.level.as_str(),
             description: rule.description.clone(),
-            event_id,
+            event_id: text("/eventID"),
             event_source: text("/eventSource"),
             event_name: text("/eventName"),
             event_time: text("/eventTime"),
-            principal,
+            principal: self.principal().map(Cow::into_owned),
             principal_type: text("/userIdentity/type"),
             invoked_by: text("/userIdentity/invokedBy"),
             access_key_id: text("/userIdentity/accessKeyId"),
-            account,
+            account: text("/recipientAccountId").or_else(|| text("/userIdentity/accountId")),
             region: text("/awsRegion"),
             source_ip: text("/sourceIPAddress"),
             user_agent: text("/userAgent"),
             error_code: text("/errorCode"),
             error_message: text("/errorMessage"),
-            resources: resources_of(&event),
-            source: source.to_string(),
+            resources: resources_of(&record.event),
+            source: record.source().to_string(),
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
             rule_author: rule.author.clone(),
-            threshold: None,
-            event,
+            threshold: self.threshold.clone(),
+            event: Arc::clone(&record.event),
             rule: Arc::clone(rule),
         }
     }
+}
 
-    /// An alert for a threshold reached; `event` is the record that
-    /// reached it. The principal is the group's, when it is grouped by one.
-    pub fn threshold(hit: CorrelationHit, event: Value, source: &str) -> Alert {
-        let mut alert = Alert::new(&hit.rule, event, source);
-        let group_key: Vec<&str> = hit.group.iter().map(|(_, v)| v.as_str()).collect();
-        let window_end = alert.event_id.clone().unwrap_or_default();
-        alert.alert_id = alert_id(
-            &hit.rule.id,
-            &format!("{}\u{1f}{window_end}", group_key.join("\u{1f}")),
-        );
-        if let Some((_, principal)) = hit
-            .group
-            .iter()
-            .find(|(field, _)| field.starts_with("userIdentity."))
-        {
-            alert.principal = Some(principal.clone());
-        }
-        alert.threshold = Some(Threshold {
-            // Counts are whole numbers of records.
-            count: hit.count.max(0.0) as u64,
-            window_secs: hit.timespan_secs,
-            group: hit.group,
-        });
-        alert
+impl Alert {
+    /// Builds an alert from a rule and the record as CloudTrail wrote it.
+    pub fn new(rule: &Arc<RuleMeta>, event: Value, source: &str) -> Alert {
+        Finding::new(rule, &Arc::new(Record::new(event, Arc::from(source)))).alert()
     }
 
     /// An alert about a log object that cannot be read: a CloudTrail log
@@ -207,7 +297,7 @@ impl Alert {
             }
             None => out.push('\n'),
         }
-        let raw = serde_json::to_string_pretty(&self.event).unwrap_or_default();
+        let raw = serde_json::to_string_pretty(self.event.as_ref()).unwrap_or_default();
         let _ = writeln!(out, "\nRaw event:\n{raw}");
         out
     }
@@ -274,6 +364,13 @@ fn integrity_rule() -> &'static Arc<RuleMeta> {
             origin: "trailwatch".to_string(),
         })
     })
+}
+
+fn shared_value<S: serde::Serializer>(
+    value: &Arc<Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.as_ref().serialize(serializer)
 }
 
 /// FNV-1a 64 of rule id and event id: stable across runs and versions.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use trailwatch::alert::Alert;
+use trailwatch::alert::Finding;
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
-use trailwatch::rules::{IndexKey, RuleConfig, RuleSet};
+use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::source::fs::{expand, Input};
 
 #[derive(Parser)]
@@ -135,7 +135,8 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
     let (mut records, mut alerts) = (0u64, 0u64);
     // Thresholds count across all the files of one scan.
     let mut correlator = rules.correlations().correlator();
-    let mut print = |alert: Alert| {
+    let mut print = |finding: Finding| {
+        let alert = finding.alert();
         let written = match format {
             Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
             Format::Json => writeln!(stdout, "{}", alert.json()),
@@ -195,19 +196,15 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "{:<36}  {:<13} {:<11} TITLE  [ORIGIN]",
+        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]",
         "ID", "LEVEL", "INDEXED BY"
     );
     for rule in rules.rules() {
         let meta = &rule.meta;
-        let indexed = match &rule.index_key {
-            IndexKey::EventName(_) => "eventName",
-            IndexKey::EventSource(_) => "eventSource",
-            IndexKey::Always => "-",
-        };
+        let indexed = rule.index_key.field().unwrap_or("-");
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<11} {}  [{}]",
+            "{:<36}  {:<13} {:<17} {}  [{}]",
             meta.id, meta.level, indexed, meta.title, meta.origin
         );
     }
@@ -215,7 +212,7 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         let meta = &threshold.meta;
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<11} {}  [{}]",
+            "{:<36}  {:<13} {:<17} {}  [{}]",
             meta.id, meta.level, "threshold", meta.title, meta.origin
         );
     }

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::alert::Alert;
+use crate::alert::{Finding, Record};
 use crate::logfile::{self, Limits, LogError};
-use crate::record::{normalize_event_name, normalize_event_name_in, RecordHead};
-use crate::rules::{Correlator, RuleSet};
+use crate::record::{normalize_event_name_in, RecordHead};
+use crate::rules::{Correlator, KeyValues, RuleSet};
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -24,7 +25,7 @@ pub struct ScanReport {
     pub invalid: u64,
     /// Matches per rule id.
     pub matches: BTreeMap<String, u64>,
-    /// Alerts handed to the caller.
+    /// Findings handed to the caller (rules matched, thresholds reached).
     pub alerts: u64,
     /// The caller asked to stop before the end of the object.
     pub stopped: bool,
@@ -62,10 +63,11 @@ pub fn scan<R: Read + Send + 'static>(
     rules: &RuleSet,
     correlator: &mut Correlator,
     limits: Limits,
-    mut on_alert: impl FnMut(Alert) -> bool,
+    mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
     let mut report = ScanReport::default();
     let mut first_invalid: Option<(u64, String)> = None;
+    let label: Arc<str> = Arc::from(label);
     let mut records = logfile::open(source, limits);
     while let Some(next) = records.next_record() {
         let bytes = match next {
@@ -78,12 +80,12 @@ pub fn scan<R: Read + Send + 'static>(
         let index = report.records;
         report.records += 1;
         let mut context = Context {
-            label,
+            label: &label,
             rules,
             correlator: &mut *correlator,
             report: &mut report,
         };
-        match context.evaluate(bytes, &mut on_alert) {
+        match context.evaluate(bytes, &mut on_finding) {
             Ok(true) => report.evaluated += 1,
             Ok(false) => {
                 report.evaluated += 1;
@@ -110,7 +112,7 @@ pub fn scan<R: Read + Send + 'static>(
 
 /// What evaluating one record needs besides the record.
 struct Context<'a> {
-    label: &'a str,
+    label: &'a Arc<str>,
     rules: &'a RuleSet,
     correlator: &'a mut Correlator,
     report: &'a mut ScanReport,
@@ -121,14 +123,11 @@ impl Context<'_> {
     fn evaluate(
         &mut self,
         bytes: &[u8],
-        on_alert: &mut impl FnMut(Alert) -> bool,
+        on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, serde_json::Error> {
         // Most records have no candidate rule: read two fields and move on.
         let head: RecordHead = serde_json::from_slice(bytes)?;
-        let event_name = head.event_name.as_deref().map(normalize_event_name);
-        let candidates = self
-            .rules
-            .candidates(head.event_source.as_deref(), event_name);
+        let candidates = self.rules.candidates(&KeyValues::of_head(&head));
         if candidates.is_empty() {
             return Ok(true);
         }
@@ -158,22 +157,21 @@ impl Context<'_> {
         }
         // Alerts show the record as CloudTrail wrote it, version suffix and
         // all: the only change normalisation made was to eventName.
-        let mut original = event.clone();
-        if let (Some(raw), Some(name)) = (head.event_name.as_deref(), original.get_mut("eventName"))
-        {
+        if let (Some(raw), Some(name)) = (head.event_name.as_deref(), event.get_mut("eventName")) {
             *name = Value::from(raw);
         }
-        let alerts = hits
+        let record = Arc::new(Record::new(event, Arc::clone(self.label)));
+        let findings = hits
             .into_iter()
-            .map(|meta| Alert::new(meta, original.clone(), self.label))
+            .map(|meta| Finding::new(meta, &record))
             .chain(
                 thresholds
                     .into_iter()
-                    .map(|hit| Alert::threshold(hit, original.clone(), self.label)),
+                    .map(|hit| Finding::threshold(hit, &record)),
             );
-        for alert in alerts {
+        for finding in findings {
             self.report.alerts += 1;
-            if !on_alert(alert) {
+            if !on_finding(finding) {
                 return Ok(false);
             }
         }
@@ -184,6 +182,7 @@ impl Context<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::Alert;
     use crate::rules::RuleConfig;
     use std::io::Cursor;
 
@@ -200,8 +199,8 @@ mod tests {
             &rules,
             &mut rules.correlations().correlator(),
             Limits::default(),
-            |alert| {
-                alerts.push(alert);
+            |finding| {
+                alerts.push(finding.alert());
                 true
             },
         );

@@ -35,6 +35,10 @@ pub const MAX_DEPTH: usize = 100;
 pub struct RecordHead<'a> {
     pub event_source: Lenient<'a>,
     pub event_name: Lenient<'a>,
+    pub error_code: Lenient<'a>,
+    pub user_agent: Lenient<'a>,
+    /// `userIdentity.type`.
+    pub identity_type: Lenient<'a>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
@@ -60,17 +64,22 @@ impl<'de> Visitor<'de> for HeadVisitor {
             let field = match key.as_ref() {
                 "eventSource" => Some(&mut head.event_source),
                 "eventName" => Some(&mut head.event_name),
+                "errorCode" => Some(&mut head.error_code),
+                "userAgent" => Some(&mut head.user_agent),
                 _ => None,
             };
+            let identity = key == "userIdentity";
             keys.insert(&mut stack, key)?;
+            let value = Field {
+                depth: 2,
+                keys: &mut stack,
+                inner: identity.then_some("type"),
+            };
+            let found = map.next_value_seed(value).map_err(clarify)?;
             match field {
-                Some(field) => *field = map.next_value().map_err(clarify)?,
-                None => map
-                    .next_value_seed(Strict {
-                        depth: 2,
-                        keys: &mut stack,
-                    })
-                    .map_err(clarify)?,
+                Some(field) => *field = found,
+                None if identity => head.identity_type = found,
+                None => {}
             }
         }
         Ok(head)
@@ -273,58 +282,98 @@ impl Lenient<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LenientVisitor;
-        impl<'de> Visitor<'de> for LenientVisitor {
-            type Value = Lenient<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v))))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let mut keys = KeyStack::new();
-                Strict {
-                    depth: 2,
-                    keys: &mut keys,
-                }
-                .visit_seq(seq)?;
-                Ok(Lenient(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let mut keys = KeyStack::new();
-                Strict {
-                    depth: 2,
-                    keys: &mut keys,
-                }
-                .visit_map(map)?;
-                Ok(Lenient(None))
+/// Reads the value of one field of the record at `depth`, checking it as
+/// [`RecordHead`] says: a string is kept, anything else reads as absent.
+/// With `inner`, the field is an object and the string kept is the value
+/// of its key `inner` (`userIdentity` -> `type`).
+struct Field<'s, 'a> {
+    depth: usize,
+    keys: &'s mut KeyStack<'a>,
+    inner: Option<&'static str>,
+}
+
+impl<'s, 'a> Field<'s, 'a> {
+    fn strict(self) -> Strict<'s, 'a> {
+        Strict {
+            depth: self.depth,
+            keys: self.keys,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Field<'_, 'de> {
+    type Value = Lenient<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Field<'_, 'de> {
+    type Value = Lenient<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(self.text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(self.text(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.strict().visit_seq(seq)?;
+        Ok(Lenient(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(inner) = self.inner else {
+            self.strict().visit_map(map)?;
+            return Ok(Lenient(None));
+        };
+        let depth = enter(self.depth)?;
+        let stack = self.keys;
+        let mut keys = ObjectKeys::new(stack);
+        let mut found = Lenient(None);
+        while let Some(Key(key)) = map.next_key().map_err(clarify)? {
+            let wanted = key == inner;
+            keys.insert(stack, key)?;
+            let value = Field {
+                depth,
+                keys: &mut *stack,
+                inner: None,
+            };
+            let value = map.next_value_seed(value).map_err(clarify)?;
+            if wanted {
+                found = value;
             }
         }
-        deserializer.deserialize_any(LenientVisitor)
+        keys.finish(stack);
+        Ok(found)
+    }
+}
+
+impl<'a> Field<'_, 'a> {
+    /// A string where an object was expected is not what is looked for.
+    fn text(&self, value: Cow<'a, str>) -> Lenient<'a> {
+        Lenient(self.inner.is_none().then_some(value))
     }
 }
 
@@ -446,6 +495,36 @@ mod tests {
             serde_json::from_slice(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
         assert!(insight.event_source.as_deref().is_none());
         assert!(serde_json::from_slice::<RecordHead>(br#"{"eventName":"A","x":tru}"#).is_err());
+    }
+
+    #[test]
+    fn head_reads_the_index_fields_identity_type_nested() {
+        let head: RecordHead = serde_json::from_slice(
+            br#"{"userAgent":"TruffleHog","errorCode":"AccessDenied","userIdentity":{"arn":"a","type":"Root","x":{"type":"no"}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            (
+                head.user_agent.as_deref(),
+                head.error_code.as_deref(),
+                head.identity_type.as_deref()
+            ),
+            (Some("TruffleHog"), Some("AccessDenied"), Some("Root"))
+        );
+        for odd in [
+            &br#"{"userIdentity":"Root"}"#[..],
+            br#"{"userIdentity":["Root"]}"#,
+            br#"{"userIdentity":{"type":{"type":"Root"}}}"#,
+            br#"{"type":"Root"}"#,
+        ] {
+            let head: RecordHead = serde_json::from_slice(odd).expect("valid");
+            assert_eq!(head.identity_type.as_deref(), None, "{odd:?}");
+        }
+        // The identity object is checked like the rest of the record.
+        assert!(
+            head_error(br#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#)
+                .starts_with("duplicate key \"type\"")
+        );
     }
 
     fn head_error(bytes: &[u8]) -> String {

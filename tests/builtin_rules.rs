@@ -24,7 +24,7 @@ fn titles(rules: &RuleSet, record: Value) -> Vec<String> {
         &mut rules.correlations().correlator(),
         Limits::default(),
         |a| {
-            titles.push(a.title);
+            titles.push(a.rule.title.clone());
             true
         },
     );

@@ -73,7 +73,8 @@ fn the_rule_index_loses_no_match() {
         &rules,
         &mut rules.correlations().correlator(),
         Limits::default(),
-        |alert| {
+        |finding| {
+            let alert = finding.alert();
             // Thresholds are not per-record matches: compared elsewhere.
             if alert.threshold.is_none() {
                 indexed.insert((alert.rule_id, alert.event_id.unwrap_or_default()));

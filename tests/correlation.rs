@@ -88,7 +88,7 @@ fn scan_logs(rules: &RuleSet, logs: Vec<Vec<u8>>) -> Vec<Alert> {
             &mut correlator,
             Limits::default(),
             |a| {
-                alerts.push(a);
+                alerts.push(a.alert());
                 true
             },
         );

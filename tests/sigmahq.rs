@@ -237,7 +237,8 @@ fn alerting_rule_ids(rules: &RuleSet, event: &Value) -> Vec<(String, Option<Stri
         rules,
         &mut rules.correlations().correlator(),
         Limits::default(),
-        |alert| {
+        |finding| {
+            let alert = finding.alert();
             hits.push((alert.rule_id, alert.event_id));
             true
         },
@@ -393,8 +394,8 @@ fn alerts_from_sigmahq_rules_name_the_author() {
         &rules,
         &mut rules.correlations().correlator(),
         Limits::default(),
-        |alert| {
-            let text = alert.text();
+        |finding| {
+            let text = finding.alert().text();
             if text.contains("aws_root_account_usage.yml)") {
                 texts.push(text);
             }

@@ -113,8 +113,8 @@ impl Handler {
             // A closed channel means publishing failed: stop reading.
             // Objects are read one after another: the lock is never contended.
             let mut correlator = correlator.lock().unwrap_or_else(PoisonError::into_inner);
-            scan(reader, &label, &rules, &mut correlator, limits, |alert| {
-                tx.blocking_send(alert).is_ok()
+            scan(reader, &label, &rules, &mut correlator, limits, |finding| {
+                tx.blocking_send(finding.alert()).is_ok()
             })
         });
         let mut published = Published::default();

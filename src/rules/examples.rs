@@ -9,8 +9,8 @@ use rsigma_parser::exemplar::{
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
-use super::{Rule, RuleSet, Threshold};
-use crate::record::{normalize_event_name, normalize_event_name_in};
+use super::{KeyValues, Rule, RuleSet, Threshold};
+use crate::record::normalize_event_name_in;
 
 /// The time of an example sequence's offset 0 (each event's `eventTime` is
 /// this plus its offset): a fixed instant, so examples give the same
@@ -169,13 +169,8 @@ impl RuleSet {
                 let text = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 map.insert("eventTime".to_string(), Value::from(text));
             }
-            let source = event.get("eventSource").and_then(Value::as_str);
-            let name = event
-                .get("eventName")
-                .and_then(Value::as_str)
-                .map(normalize_event_name);
             let detections = self
-                .candidates(source, name)
+                .candidates(&KeyValues::of_value(&event))
                 .into_iter()
                 .filter(|rule| rule.feeds_correlation)
                 .filter_map(|rule| rule.evaluate(&event))

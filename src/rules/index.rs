@@ -1,54 +1,106 @@
-//! Which rules can match a record, decided from two cheap fields.
+//! Which rules can match a record, decided from a few cheap fields.
 //!
 //! Most records match no rule. Each rule is filed under the literal values
-//! it requires for `eventName` (normalised) or, failing that, for
-//! `eventSource`; a record is evaluated only against the rules filed under
-//! its own values plus the rules that require neither. The analysis is
+//! it requires for one of the [`KEY_FIELDS`] (the first it pins, in that
+//! order: `eventName` normalised, `eventSource`, `userIdentity.type`,
+//! `errorCode`, `userAgent`); a record is evaluated only against the rules
+//! filed under its own values plus the rules that pin none. The analysis is
 //! conservative: a rule is filed under a set of values only when its
 //! condition cannot be true without the field taking one of them.
+//!
+//! The fields are read as CloudTrail writes them, as strings (a field of
+//! another type reads as absent): `userIdentity.type: Root` is filed under
+//! `root`, and a record whose `userIdentity` is an array is not a candidate
+//! for it.
 
 use std::collections::{BTreeSet, HashMap};
 
 use rsigma_parser::{ConditionExpr, Detection, Modifier, Quantifier, SelectorPattern, SigmaRule};
 use rsigma_parser::{SigmaString, SigmaValue};
 
-use crate::record::normalize_event_name;
+use crate::record::{normalize_event_name, RecordHead};
 
 pub const EVENT_SOURCE: &str = "eventSource";
 pub const EVENT_NAME: &str = "eventName";
 
+/// The fields rules are filed under, most selective first.
+pub const KEY_FIELDS: [&str; 5] = [
+    EVENT_NAME,
+    EVENT_SOURCE,
+    "userIdentity.type",
+    "errorCode",
+    "userAgent",
+];
+
 /// How a rule is filed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexKey {
-    /// Candidates for records with one of these eventNames (lower-cased).
-    EventName(BTreeSet<String>),
-    /// Candidates for records with one of these eventSources (lower-cased).
-    EventSource(BTreeSet<String>),
+    /// Candidates for records whose field (one of [`KEY_FIELDS`]) has one
+    /// of these values (lower-cased).
+    Field {
+        field: &'static str,
+        values: BTreeSet<String>,
+    },
     /// Evaluated on every record.
     Always,
 }
 
 impl IndexKey {
     pub fn of(rule: &SigmaRule) -> IndexKey {
-        if let Some(names) = required_values(rule, EVENT_NAME) {
-            IndexKey::EventName(names)
-        } else if let Some(sources) = required_values(rule, EVENT_SOURCE) {
-            IndexKey::EventSource(sources)
-        } else {
-            IndexKey::Always
-        }
+        KEY_FIELDS
+            .iter()
+            .find_map(|field| {
+                required_values(rule, field).map(|values| IndexKey::Field { field, values })
+            })
+            .unwrap_or(IndexKey::Always)
     }
 
     pub fn is_indexed(&self) -> bool {
         !matches!(self, IndexKey::Always)
+    }
+
+    /// The field the rule is filed under, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            IndexKey::Field { field, .. } => Some(field),
+            IndexKey::Always => None,
+        }
+    }
+}
+
+/// A record's values of the [`KEY_FIELDS`], in that order, `eventName`
+/// normalised.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyValues<'a>(pub [Option<&'a str>; KEY_FIELDS.len()]);
+
+impl<'a> KeyValues<'a> {
+    pub fn of_head(head: &'a RecordHead<'_>) -> KeyValues<'a> {
+        KeyValues([
+            head.event_name.as_deref().map(normalize_event_name),
+            head.event_source.as_deref(),
+            head.identity_type.as_deref(),
+            head.error_code.as_deref(),
+            head.user_agent.as_deref(),
+        ])
+    }
+
+    /// The same values from a parsed record.
+    pub fn of_value(record: &'a serde_json::Value) -> KeyValues<'a> {
+        let text = |pointer: &str| record.pointer(pointer).and_then(serde_json::Value::as_str);
+        KeyValues([
+            text("/eventName").map(normalize_event_name),
+            text("/eventSource"),
+            text("/userIdentity/type"),
+            text("/errorCode"),
+            text("/userAgent"),
+        ])
     }
 }
 
 /// Rule positions by the literal values they require.
 #[derive(Debug, Default)]
 pub struct RuleIndex {
-    by_name: HashMap<String, Vec<usize>>,
-    by_source: HashMap<String, Vec<usize>>,
+    by_field: [HashMap<String, Vec<usize>>; KEY_FIELDS.len()],
     always: Vec<usize>,
 }
 
@@ -57,20 +109,14 @@ impl RuleIndex {
         let mut index = RuleIndex::default();
         for (position, key) in keys.into_iter().enumerate() {
             match key {
-                IndexKey::EventName(names) => {
-                    for name in names {
-                        index
-                            .by_name
-                            .entry(name.clone())
-                            .or_default()
-                            .push(position);
-                    }
-                }
-                IndexKey::EventSource(sources) => {
-                    for source in sources {
-                        index
-                            .by_source
-                            .entry(source.clone())
+                IndexKey::Field { field, values } => {
+                    let Some(slot) = KEY_FIELDS.iter().position(|f| f == field) else {
+                        index.always.push(position);
+                        continue;
+                    };
+                    for value in values {
+                        index.by_field[slot]
+                            .entry(value.clone())
                             .or_default()
                             .push(position);
                     }
@@ -82,15 +128,13 @@ impl RuleIndex {
     }
 
     /// Positions of the rules a record can match, in load order, each once.
-    /// `event_name` is already normalised.
-    pub fn candidates(&self, event_source: Option<&str>, event_name: Option<&str>) -> Vec<usize> {
-        let by_name = lookup(&self.by_name, event_name);
-        let by_source = lookup(&self.by_source, event_source);
-        let mut out: Vec<usize> =
-            Vec::with_capacity(by_name.len() + by_source.len() + self.always.len());
-        out.extend_from_slice(by_name);
-        out.extend_from_slice(by_source);
-        out.extend_from_slice(&self.always);
+    pub fn candidates(&self, record: &KeyValues<'_>) -> Vec<usize> {
+        let mut out: Vec<usize> = self.always.clone();
+        for (map, value) in self.by_field.iter().zip(record.0) {
+            if !map.is_empty() {
+                out.extend_from_slice(lookup(map, value));
+            }
+        }
         out.sort_unstable();
         out.dedup();
         out
@@ -249,12 +293,19 @@ mod tests {
         IndexKey::of(rule)
     }
 
+    fn filed(field: &'static str, values: &[&str]) -> IndexKey {
+        IndexKey::Field {
+            field,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
     fn names(values: &[&str]) -> IndexKey {
-        IndexKey::EventName(values.iter().map(|v| v.to_string()).collect())
+        filed(EVENT_NAME, values)
     }
 
     fn sources(values: &[&str]) -> IndexKey {
-        IndexKey::EventSource(values.iter().map(|v| v.to_string()).collect())
+        filed(EVENT_SOURCE, values)
     }
 
     #[test]
@@ -290,10 +341,32 @@ mod tests {
                 sources(&["x", "y"]),
             ),
             ("  a:\n    eventName: A\n  b:\n    errorCode: E\n  condition: a or b\n", IndexKey::Always),
+            (
+                "  a:\n    eventName: A\n    errorCode: E\n  b:\n    errorCode: F\n  condition: a or b\n",
+                filed("errorCode", &["e", "f"]),
+            ),
             ("  sel:\n    eventName|startswith: Put\n  condition: sel\n", IndexKey::Always),
             ("  sel:\n    eventName: 'Put*'\n  condition: sel\n", IndexKey::Always),
             ("  sel:\n    eventName: A\n  condition: not sel\n", IndexKey::Always),
-            ("  sel:\n    errorCode: AccessDenied\n  condition: sel\n", IndexKey::Always),
+            (
+                "  sel:\n    errorCode: AccessDenied\n  condition: sel\n",
+                filed("errorCode", &["accessdenied"]),
+            ),
+            (
+                "  sel:\n    errorCode: ['AccessDenied', '*Unauthorized']\n  condition: sel\n",
+                IndexKey::Always,
+            ),
+            (
+                "  sel:\n    userIdentity.type: Root\n  filter:\n    eventType: AwsServiceEvent\n  condition: sel and not filter\n",
+                filed("userIdentity.type", &["root"]),
+            ),
+            (
+                "  sel:\n    userIdentity.type: AssumedRole\n    userAgent: x\n  condition: sel\n",
+                filed("userIdentity.type", &["assumedrole"]),
+            ),
+            ("  sel:\n    userAgent: TruffleHog\n  condition: sel\n", filed("userAgent", &["trufflehog"])),
+            ("  sel:\n    userAgent|contains: TruffleHog\n  condition: sel\n", IndexKey::Always),
+            ("  sel:\n    userIdentity.type: Root\n  condition: not sel\n", IndexKey::Always),
             (
                 "  sel:\n    eventName|cased: CreateTopic\n  condition: sel\n",
                 names(&["createtopic"]),
@@ -304,6 +377,10 @@ mod tests {
         }
     }
 
+    fn record(source: Option<&'static str>, name: Option<&'static str>) -> KeyValues<'static> {
+        KeyValues([name, source, None, None, None])
+    }
+
     #[test]
     fn candidates_come_in_load_order_once() {
         let keys = [
@@ -311,17 +388,36 @@ mod tests {
             IndexKey::Always,
             sources(&["sns.amazonaws.com"]),
             names(&["createtopic", "deletetopic"]),
+            filed("userIdentity.type", &["root"]),
         ];
         let index = RuleIndex::new(&keys);
         assert_eq!(
-            index.candidates(Some("sns.amazonaws.com"), Some("CreateTopic")),
+            index.candidates(&record(Some("sns.amazonaws.com"), Some("createtopic"))),
             [0, 1, 2, 3]
         );
         assert_eq!(
-            index.candidates(Some("s3.amazonaws.com"), Some("DeleteTopic")),
+            index.candidates(&record(Some("s3.amazonaws.com"), Some("DeleteTopic"))),
             [1, 3]
         );
-        assert_eq!(index.candidates(None, None), [1]);
+        assert_eq!(index.candidates(&record(None, None)), [1]);
+        let root = KeyValues([Some("DeleteTopic"), None, Some("ROOT"), None, None]);
+        assert_eq!(index.candidates(&root), [1, 3, 4]);
+    }
+
+    #[test]
+    fn a_record_reads_the_same_keys_from_its_head_and_its_value() {
+        let bytes = br#"{"eventName":"GetFunction20150331","eventSource":"lambda.amazonaws.com","userIdentity":{"type":"Root"},"errorCode":"E","userAgent":"u"}"#;
+        let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
+        let value: serde_json::Value = serde_json::from_slice(bytes).expect("valid");
+        let want = [
+            Some("GetFunction"),
+            Some("lambda.amazonaws.com"),
+            Some("Root"),
+            Some("E"),
+            Some("u"),
+        ];
+        assert_eq!(KeyValues::of_head(&head).0, want);
+        assert_eq!(KeyValues::of_value(&value).0, want);
     }
 
     #[test]

@@ -19,8 +19,8 @@ use serde_json::Value;
 
 pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
 pub use examples::{Example, ExampleFailure, SequenceExample};
-pub use index::IndexKey;
 use index::RuleIndex;
+pub use index::{IndexKey, KeyValues, EVENT_NAME};
 pub use lint::{LintFinding, Problem};
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
@@ -256,12 +256,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The rules a record with these fields can match (`event_name`
-    /// already normalised), in load order. Empty for most records: then the
-    /// record need not be parsed further.
-    pub fn candidates(&self, event_source: Option<&str>, event_name: Option<&str>) -> Vec<&Rule> {
+    /// The rules a record with these key values can match, in load order.
+    /// Empty for most records: then the record need not be parsed further.
+    pub fn candidates(&self, record: &KeyValues<'_>) -> Vec<&Rule> {
         self.index
-            .candidates(event_source, event_name)
+            .candidates(record)
             .into_iter()
             .filter_map(|position| self.rules.get(position))
             .collect()
