@@ -59,8 +59,8 @@ use trailwatch::rules::{KeyValues, RuleConfig, RuleSet, EVENT_NAME};
 const TARGET: f64 = 0.15;
 
 /// SigmaHQ's "AWS STS AssumeRole Misuse": `userIdentity.type: AssumedRole`
-/// and a Role issuer, no eventName, so it runs on every record and matches
-/// every call made with a role session.
+/// and a Role issuer, no eventName: filed under `userIdentity.type`, it is a
+/// candidate for, and matches, every call made with a role session.
 const NOISY_SIGMAHQ_RULE: &str = "905d389b-b853-46d0-9d3d-dea0d3a3cd49";
 
 fn main() {
@@ -154,7 +154,7 @@ fn main() {
     let at = |key: &str| sets.iter().position(|set| set.key == key);
 
     println!(
-        "rule sets (indexed = filed under eventName/eventSource; unindexed = run on every record):"
+        "rule sets (indexed = filed under a key field; unindexed = run on every record):"
     );
     println!(
         "{:<3} {:<44} {:>6} {:>8} {:>10} {:>8} {:>13} {:>9}",
@@ -561,8 +561,8 @@ impl RuleSetUnderTest {
             &self.rules,
             &mut correlator,
             Limits::default(),
-            |alert| {
-                std::hint::black_box(&alert);
+            |finding| {
+                std::hint::black_box(&finding);
                 alerts += 1;
                 true
             },
