@@ -153,9 +153,7 @@ fn main() {
     }
     let at = |key: &str| sets.iter().position(|set| set.key == key);
 
-    println!(
-        "rule sets (indexed = filed under a key field; unindexed = run on every record):"
-    );
+    println!("rule sets (indexed = filed under a key field; unindexed = run on every record):");
     println!(
         "{:<3} {:<44} {:>6} {:>8} {:>10} {:>8} {:>13} {:>9}",
         "set", "rules", "total", "indexed", "unindexed", "load ms", "fully parsed", "cand/rec"

@@ -6,17 +6,18 @@ use async_trait::async_trait;
 
 use crate::alert::Alert;
 
-/// Publishing failed; the invocation must fail so Lambda retries.
+/// Publishing some alerts failed for good (after retries); the invocation,
+/// or the work items those alerts came from, must fail so Lambda retries.
 #[derive(Debug, thiserror::Error)]
-#[error("publishing alert {alert_id} ({rule_id}) failed: {message}")]
+#[error("publishing {} alert(s) failed (first: {}): {message}", failed.len(), failed.first().map(String::as_str).unwrap_or("-"))]
 pub struct SinkError {
-    pub alert_id: String,
-    pub rule_id: String,
+    /// The alert ids that were not delivered.
+    pub failed: Vec<String>,
     pub message: String,
 }
 
 #[async_trait]
 pub trait AlertSink: Send + Sync {
-    /// Delivers every alert or returns the first failure.
+    /// Delivers every alert it can; the error lists those it could not.
     async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError>;
 }

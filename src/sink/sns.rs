@@ -56,8 +56,7 @@ impl AlertSink for SnsSink {
                 }
             }
             request.send().await.map_err(|err| SinkError {
-                alert_id: alert.alert_id.clone(),
-                rule_id: alert.rule_id.clone(),
+                failed: vec![alert.alert_id.clone()],
                 message: aws_sdk_sns::error::DisplayErrorContext(&err).to_string(),
             })?;
         }
