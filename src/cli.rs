@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use trailwatch::alert::Finding;
+use trailwatch::alert::group::Grouper;
+use trailwatch::alert::{Alert, Finding};
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
 use trailwatch::rules::{RuleConfig, RuleSet};
@@ -33,9 +34,12 @@ enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
-        /// Output: a readable alert per finding, or one JSON document per line.
+        /// Output: the readable alert an email carries, or the JSON
+        /// document other subscribers get, one per line.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        grouping: GroupingArgs,
     },
     /// Work with the rules.
     Rules {
@@ -95,6 +99,19 @@ impl RuleArgs {
     }
 }
 
+/// How findings become alerts; by default as in the Lambda function: the
+/// findings of one rule for one principal are one alert, printed at the end.
+#[derive(clap::Args)]
+struct GroupingArgs {
+    /// Print every finding as its own alert, as soon as it is found.
+    #[arg(long, conflicts_with = "max_alerts")]
+    every_finding: bool,
+    /// Print at most N alerts (the most severe), then a summary of the rest,
+    /// like MAX_ALERTS_PER_INVOCATION in Lambda. Default: no limit.
+    #[arg(long, value_name = "N")]
+    max_alerts: Option<usize>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
@@ -108,7 +125,10 @@ pub fn run() -> ExitCode {
             paths,
             rules,
             format,
-        } => rules.load().map(|set| scan_paths(&paths, &set, format)),
+            grouping,
+        } => rules
+            .load()
+            .map(|set| scan_paths(&paths, &set, format, &grouping)),
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
             RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
@@ -118,7 +138,12 @@ pub fn run() -> ExitCode {
     result.unwrap_or_else(|code| code)
 }
 
-fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
+fn scan_paths(
+    paths: &[PathBuf],
+    rules: &RuleSet,
+    format: Format,
+    grouping: &GroupingArgs,
+) -> ExitCode {
     let expanded = expand(paths);
     let mut failed = expanded.errors.len();
     for (path, err) in &expanded.errors {
@@ -132,17 +157,21 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
         );
     }
     let mut stdout = io::stdout().lock();
-    let (mut records, mut alerts) = (0u64, 0u64);
-    // Thresholds count across all the files of one scan.
+    let (mut records, mut findings, mut alerts) = (0u64, 0u64, 0u64);
+    // Thresholds and groups span all the files of one scan.
     let mut correlator = rules.correlations().correlator();
-    let mut print = |finding: Finding| {
-        let alert = finding.alert();
-        let written = match format {
-            Format::Text => writeln!(stdout, "{}\n{}", alert.text(), "-".repeat(72)),
-            Format::Json => writeln!(stdout, "{}", alert.json()),
-        };
-        // stdout closed (e.g. piped into `head`): stop reading.
-        written.is_ok()
+    let mut grouper =
+        (!grouping.every_finding).then(|| Grouper::new(grouping.max_alerts.map(|n| n.max(1))));
+    let mut print = |finding: Finding| match grouper.as_mut() {
+        Some(grouper) => {
+            grouper.add(finding, 0);
+            true
+        }
+        None => {
+            alerts += 1;
+            // stdout closed (e.g. piped into `head`): stop reading.
+            print_alert(&mut stdout, format, &finding.alert())
+        }
     };
     for input in &expanded.inputs {
         let label = input.to_string();
@@ -172,7 +201,7 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
             },
         };
         records += report.records;
-        alerts += report.alerts;
+        findings += report.alerts;
         if report.stopped {
             return ExitCode::SUCCESS;
         }
@@ -181,8 +210,14 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
             failed += 1;
         }
     }
+    for grouped in grouper.map(Grouper::finish).unwrap_or_default() {
+        if !print_alert(&mut stdout, format, &grouped.alert) {
+            return ExitCode::SUCCESS;
+        }
+        alerts += 1;
+    }
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s), {alerts} alert(s), {failed} error(s)",
+        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {alerts} alert(s), {failed} error(s)",
         expanded.inputs.len()
     );
     if failed == 0 {
@@ -190,6 +225,15 @@ fn scan_paths(paths: &[PathBuf], rules: &RuleSet, format: Format) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Prints one alert; false when stdout is closed.
+fn print_alert(out: &mut impl Write, format: Format, alert: &Alert) -> bool {
+    let written = match format {
+        Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)),
+        Format::Json => writeln!(out, "{}", alert.json()),
+    };
+    written.is_ok()
 }
 
 fn list_rules(rules: &RuleSet) -> ExitCode {

@@ -26,7 +26,13 @@ pub struct LambdaConfig {
     /// `DEADLINE_MARGIN_SECS`: stop reading this long before the Lambda
     /// deadline (default 5 s), to publish and answer in time.
     pub deadline_margin: std::time::Duration,
+    /// `MAX_ALERTS_PER_INVOCATION`: alerts sent per invocation before the
+    /// rest become one summary (default 50; 0: no limit).
+    pub max_alerts: Option<usize>,
 }
+
+/// Alerts one invocation sends before holding the rest back.
+pub const DEFAULT_MAX_ALERTS: usize = 50;
 
 /// Splits a comma-separated list, dropping blanks.
 pub fn list(value: &str) -> Vec<String> {
@@ -82,7 +88,12 @@ impl LambdaConfig {
             Some(value) => number("DEADLINE_MARGIN_SECS", &value)?,
             None => 5,
         };
+        let max_alerts = match get("MAX_ALERTS_PER_INVOCATION") {
+            Some(value) => number("MAX_ALERTS_PER_INVOCATION", &value)?,
+            None => DEFAULT_MAX_ALERTS,
+        };
         Ok(LambdaConfig {
+            max_alerts: (max_alerts > 0).then_some(max_alerts),
             topic_arn,
             rules_s3,
             rules,
@@ -95,7 +106,7 @@ impl LambdaConfig {
 fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError {
         name,
-        message: format!("{value:?} is not a whole number of bytes"),
+        message: format!("{value:?} is not a whole number"),
     })
 }
 
@@ -132,6 +143,13 @@ mod tests {
         assert_eq!(config.limits.max_record_bytes, 1024);
         let defaults = LambdaConfig::from_env(env(&[("ALERT_TOPIC_ARN", topic)])).expect("valid");
         assert_eq!(defaults.rules.allowed_invokers, ["s3.amazonaws.com"]);
+        assert_eq!(defaults.max_alerts, Some(DEFAULT_MAX_ALERTS));
+        let unlimited = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", topic),
+            ("MAX_ALERTS_PER_INVOCATION", "0"),
+        ]))
+        .expect("valid");
+        assert_eq!(unlimited.max_alerts, None);
     }
 
     #[test]

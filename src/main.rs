@@ -79,6 +79,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         rules: Arc::new(rules),
         limits: config.limits,
         deadline_margin: config.deadline_margin,
+        max_alerts: config.max_alerts,
     });
     tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -57,17 +57,20 @@ fn scanning_the_bundled_samples_prints_the_expected_alerts() {
             assert!(alert.get(field).is_some(), "{field} missing in {alert}");
         }
     }
-    // The Invoke by IAM user alice alerts (twice: the sample and its copy
-    // under the key with a space); the Invoke by S3 never does.
+    // The Invoke by IAM user alice alerts, once for its two findings (the
+    // sample and its copy under the key with a space, grouped as the Lambda
+    // function groups them); the Invoke by S3 never does.
     let invokes = raised(
         &alerts,
         "Invoked By A Caller Other Than The Allowed Services",
     );
-    assert_eq!(invokes.len(), 2, "{invokes:#?}");
-    for alert in &invokes {
-        assert_eq!(alert["principal"], "arn:aws:iam::123456789012:user/alice");
-        assert_eq!(alert["severity"], "high");
-    }
+    assert_eq!(invokes.len(), 1, "{invokes:#?}");
+    assert_eq!(
+        invokes[0]["principal"],
+        "arn:aws:iam::123456789012:user/alice"
+    );
+    assert_eq!(invokes[0]["severity"], "high");
+    assert_eq!(invokes[0]["occurrences"]["count"], 2, "{invokes:#?}");
     assert!(alerts.iter().all(|a| a["invoked_by"] != "s3.amazonaws.com"));
     // Every documented sample raises what events/README.md says.
     let expect = [
@@ -99,6 +102,40 @@ fn scanning_the_bundled_samples_prints_the_expected_alerts() {
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("6 file(s)"), "{stderr}");
+}
+
+#[test]
+fn every_finding_prints_each_finding_and_max_alerts_holds_back_the_rest() {
+    let each = json_lines(&trailwatch(&[
+        "scan",
+        "--format",
+        "json",
+        "--every-finding",
+        "events/",
+    ]));
+    let grouped = json_lines(&trailwatch(&["scan", "--format", "json", "events/"]));
+    let invokes = |alerts: &[Value]| {
+        raised(
+            alerts,
+            "Invoked By A Caller Other Than The Allowed Services",
+        )
+        .len()
+    };
+    assert_eq!((invokes(&each), invokes(&grouped)), (2, 1));
+    assert!(each.iter().all(|a| a.get("occurrences").is_none()));
+
+    let capped = trailwatch(&["scan", "--format", "json", "--max-alerts", "2", "events/"]);
+    let capped_alerts = json_lines(&capped);
+    assert_eq!(capped_alerts.len(), 3, "2 alerts and the summary");
+    let summary = &capped_alerts[2];
+    assert_eq!(summary["rule_id"], "trailwatch-alerts-held-back");
+    assert_eq!(
+        summary["held_back"]["alerts"].as_u64(),
+        Some(grouped.len() as u64 - 2),
+        "{summary}"
+    );
+    let stderr = String::from_utf8_lossy(&capped.stderr);
+    assert!(stderr.contains(" 3 alert(s)"), "{stderr}");
 }
 
 #[test]

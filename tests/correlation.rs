@@ -2,20 +2,19 @@
 //! timespan, across the records of one object and across the objects of one
 //! invocation; time is the records' eventTime.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Cursor;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
+use common::memory::{Objects, Recorded};
 use serde_json::{json, Value};
 use trailwatch::alert::Alert;
 use trailwatch::lambda::Handler;
 use trailwatch::logfile::Limits;
-use trailwatch::object::ObjectRef;
 use trailwatch::pipeline::scan;
 use trailwatch::rules::{RuleConfig, RuleSet};
-use trailwatch::sink::{AlertSink, SinkError};
-use trailwatch::source::s3::{FetchError, ObjectBody, ObjectStore};
 
 const BURST: &str = "title: Denied Burst
 id: 11111111-2222-4333-8444-555555555555
@@ -169,34 +168,6 @@ fn a_correlation_naming_an_unknown_rule_stops_loading() {
     );
 }
 
-/// Objects in memory: the handler's S3 seam.
-struct Objects(HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl ObjectStore for Objects {
-    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
-        let bytes = self
-            .0
-            .get(&object.key)
-            .cloned()
-            .ok_or(FetchError::NotFound {
-                object: object.to_string(),
-            })?;
-        Ok(Box::new(Cursor::new(bytes)))
-    }
-}
-
-#[derive(Default)]
-struct Recorded(Mutex<Vec<Alert>>);
-
-#[async_trait]
-impl AlertSink for Recorded {
-    async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError> {
-        self.0.lock().expect("lock").extend_from_slice(alerts);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn thresholds_count_across_the_objects_of_one_invocation() {
     let records = denied("mallory", 20, 0, 5);
@@ -218,18 +189,25 @@ async fn thresholds_count_across_the_objects_of_one_invocation() {
         rules: Arc::new(rules_with(BURST)),
         limits: Limits::default(),
         deadline_margin: std::time::Duration::ZERO,
+        max_alerts: None,
     };
     let record = |key: &str| json!({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "logs"}, "object": {"key": key, "size": 100}}});
     let event = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/a.json.gz"), record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
     let summary = handler.handle(&event).await.expect("invocation").summary;
-    assert_eq!(summary.alerts, 21);
-    let alerts = sink.0.lock().expect("lock").clone();
+    // 20 denials by one principal: one grouped alert, and the threshold.
+    assert_eq!((summary.findings, summary.alerts), (21, 2));
+    let alerts = sink.delivered();
     assert_eq!(thresholds(&alerts).len(), 1);
+    let grouped = alerts
+        .iter()
+        .find_map(|a| a.occurrences.as_ref())
+        .expect("the denials grouped");
+    assert_eq!(grouped.count, 20);
 
     // A second invocation starts from zero: ten more calls are not twenty.
     let again = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});
     handler.handle(&again).await.expect("invocation");
-    assert_eq!(thresholds(&sink.0.lock().expect("lock")).len(), 1);
+    assert_eq!(thresholds(&sink.delivered()).len(), 1);
 }
 
 #[test]

@@ -341,6 +341,7 @@ fn handler(s3: &[&Arc<Rule>], sns: &[&Arc<Rule>]) -> Handler {
         rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("built-in rules")),
         limits: Limits::default(),
         deadline_margin: Duration::ZERO,
+        max_alerts: None,
     }
 }
 

@@ -10,7 +10,10 @@ use serde_json::Value;
 
 use crate::record::text_at;
 
+pub mod group;
+pub mod message;
 mod render;
+mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
 
 /// SNS subjects must be under 100 characters.

@@ -11,13 +11,15 @@
 
 mod read;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::alert::group::{Grouped, Grouper, Unit};
+use crate::alert::Alert;
 use crate::logfile::Limits;
 use crate::object::ObjectRef;
 use crate::rules::{Correlator, RuleSet};
@@ -43,6 +45,10 @@ pub struct InvocationSummary {
     pub records: u64,
     pub records_evaluated: u64,
     pub records_invalid: u64,
+    /// Rule matches and thresholds reached.
+    pub findings: u64,
+    /// Alerts delivered: findings grouped per rule and principal, plus a
+    /// summary of those held back by the per-invocation cap.
     pub alerts: u64,
     /// Objects that can never be read, with the reason.
     pub permanent_errors: Vec<String>,
@@ -81,6 +87,21 @@ pub struct QueueReply {
     pub batch_item_failures: Vec<ItemFailure>,
 }
 
+impl QueueReply {
+    /// Lists a message for redelivery, once.
+    fn fail(&mut self, message_id: &str) {
+        if !self
+            .batch_item_failures
+            .iter()
+            .any(|f| f.item_identifier == message_id)
+        {
+            self.batch_item_failures.push(ItemFailure {
+                item_identifier: message_id.to_string(),
+            });
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Serialize)]
 pub struct ItemFailure {
     #[serde(rename = "itemIdentifier")]
@@ -116,6 +137,9 @@ pub struct Handler {
     /// Stop reading this long before the Lambda deadline, to publish what
     /// was found and answer before Lambda cuts the invocation off.
     pub deadline_margin: Duration,
+    /// At most this many alerts per invocation, plus one summary of the
+    /// rest; `None`: no limit.
+    pub max_alerts: Option<usize>,
 }
 
 /// State of one invocation.
@@ -123,6 +147,10 @@ struct Invocation {
     summary: InvocationSummary,
     /// Thresholds count across all the objects of one invocation.
     correlator: Arc<Mutex<Correlator>>,
+    /// Findings wait here until every object has been read.
+    grouper: Arc<Mutex<Grouper>>,
+    /// The SQS message or task being processed (0 for a notification).
+    unit: Unit,
     /// When to stop reading, if there is a deadline.
     stop_at: Option<Instant>,
 }
@@ -151,16 +179,39 @@ impl Handler {
         let mut invocation = Invocation {
             summary: InvocationSummary::default(),
             correlator: Arc::new(Mutex::new(self.rules.correlations().correlator())),
+            grouper: Arc::new(Mutex::new(Grouper::new(self.max_alerts))),
+            unit: 0,
             stop_at: deadline.map(|deadline| self.stop_at(deadline)),
         };
+        // Alerts go out once every object has been read, so that one rule's
+        // findings for one principal are one alert; a failed delivery fails
+        // exactly the messages or tasks whose findings it carried.
         let reply = match trigger {
             Trigger::Notification(notification) => {
                 self.notification(&notification, &mut invocation).await;
+                self.deliver(&mut invocation).await;
                 Reply::Summary
             }
-            Trigger::Queue(messages) => Reply::Queue(self.queue(&messages, &mut invocation).await),
+            Trigger::Queue(messages) => {
+                let mut reply = self.queue(&messages, &mut invocation).await;
+                for unit in self.deliver(&mut invocation).await {
+                    if let Some(message) = messages.get(unit) {
+                        reply.fail(&message.message_id);
+                    }
+                }
+                Reply::Queue(reply)
+            }
             Trigger::BatchOperations(job) => {
-                Reply::BatchOperations(self.batch(&job, &mut invocation).await)
+                let mut results = self.batch(&job, &mut invocation).await;
+                let failed = self.deliver(&mut invocation).await;
+                for unit in failed {
+                    if let Some(result) = results.get_mut(unit) {
+                        result.result_code = ResultCode::TemporaryFailure;
+                        result.result_string =
+                            last_error(&invocation.summary, ResultCode::TemporaryFailure);
+                    }
+                }
+                Reply::BatchOperations(job.respond(results))
             }
         };
         let summary = invocation.summary;
@@ -200,13 +251,12 @@ impl Handler {
 
     async fn queue(&self, messages: &[QueueMessage], inv: &mut Invocation) -> QueueReply {
         let mut reply = QueueReply::default();
-        for message in messages {
+        for (unit, message) in messages.iter().enumerate() {
+            inv.unit = unit;
             match &message.content {
                 Ok(notification) => {
                     if !self.notification(notification, inv).await {
-                        reply.batch_item_failures.push(ItemFailure {
-                            item_identifier: message.message_id.clone(),
-                        });
+                        reply.fail(&message.message_id);
                     }
                 }
                 // Redelivering the same body cannot help: report, do not list.
@@ -220,16 +270,18 @@ impl Handler {
         reply
     }
 
-    async fn batch(&self, job: &BatchJob, inv: &mut Invocation) -> BatchResponse {
+    /// One result per task, in order.
+    async fn batch(&self, job: &BatchJob, inv: &mut Invocation) -> Vec<TaskResult> {
         let mut results = Vec::with_capacity(job.tasks.len());
-        for task in &job.tasks {
+        for (unit, task) in job.tasks.iter().enumerate() {
+            inv.unit = unit;
             let (result_code, result_string) = match &task.object {
                 Ok(object) => {
-                    let before = inv.summary.alerts;
+                    let before = inv.summary.findings;
                     let code = self.object(object, inv).await;
                     let text = match code {
                         ResultCode::Succeeded => {
-                            format!("{object}: {} alert(s)", inv.summary.alerts - before)
+                            format!("{object}: {} finding(s)", inv.summary.findings - before)
                         }
                         _ => last_error(&inv.summary, code),
                     };
@@ -246,7 +298,43 @@ impl Handler {
                 result_string,
             });
         }
-        job.respond(results)
+        results
+    }
+
+    /// Sends the invocation's alerts; returns the units whose alerts could
+    /// not be delivered (their failure is recorded as transient).
+    async fn deliver(&self, inv: &mut Invocation) -> BTreeSet<Unit> {
+        let grouper = std::mem::replace(
+            &mut *inv.grouper.lock().unwrap_or_else(PoisonError::into_inner),
+            Grouper::new(self.max_alerts),
+        );
+        let grouped = grouper.finish();
+        if grouped.is_empty() {
+            return BTreeSet::new();
+        }
+        let alerts: Vec<Alert> = grouped.iter().map(|g| g.alert.clone()).collect();
+        let Err(err) = self.sink.publish(&alerts).await else {
+            inv.summary.alerts += alerts.len() as u64;
+            return BTreeSet::new();
+        };
+        let failed: BTreeSet<&str> = err.failed.iter().map(String::as_str).collect();
+        inv.summary.alerts += alerts
+            .iter()
+            .filter(|a| !failed.contains(a.alert_id.as_str()))
+            .count() as u64;
+        let undelivered: Vec<Grouped> = grouped
+            .into_iter()
+            .filter(|g| failed.contains(g.alert.alert_id.as_str()))
+            .collect();
+        // Name the objects whose findings did not reach anyone.
+        let sources: BTreeSet<&str> = undelivered
+            .iter()
+            .map(|g| g.alert.source.as_str())
+            .collect();
+        let message = format!("{}: {err}", Vec::from_iter(sources).join(", "));
+        tracing::error!(class = "transient", "{message}");
+        inv.summary.transient_errors.push(message);
+        undelivered.into_iter().flat_map(|g| g.units).collect()
     }
 
     /// Reads one object; the answer says whether it must be retried.

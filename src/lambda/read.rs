@@ -1,30 +1,17 @@
-//! One object: open it, scan it on a blocking thread, publish its alerts
-//! as they are found, and classify what went wrong.
+//! One object: open it, scan it on a blocking thread, hand its findings to
+//! the invocation's grouper, and classify what went wrong.
 
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
 use super::{Handler, Invocation, Outcome};
 use crate::alert::Alert;
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanReport};
-use crate::rules::Correlator;
-use crate::sink::SinkError;
 use crate::source::s3::ObjectBody;
-
-/// Alerts published per call to the sink.
-const ALERT_BATCH: usize = 10;
-
-/// What publishing an object's alerts did.
-#[derive(Default)]
-struct Published {
-    sent: u64,
-    error: Option<SinkError>,
-}
 
 impl Handler {
     /// Reads one object and publishes its alerts. `Err` is a transient
@@ -57,16 +44,14 @@ impl Handler {
                     .await
             }
         };
-        let (report, published) = self
-            .scan_and_publish(object, body, Arc::clone(&inv.correlator), inv.stop_at)
-            .await?;
+        let report = self.scan(object, body, inv).await?;
         let summary = &mut inv.summary;
         summary.objects_read += 1;
         summary.bytes_read += object.size.unwrap_or_default();
         summary.records += report.records;
         summary.records_evaluated += report.evaluated;
         summary.records_invalid += report.invalid;
-        summary.alerts += published.sent;
+        summary.findings += report.alerts;
         tracing::info!(
             bucket = %object.bucket,
             key = %object.key,
@@ -74,12 +59,9 @@ impl Handler {
             records = report.records,
             evaluated = report.evaluated,
             invalid = report.invalid,
-            alerts = published.sent,
+            findings = report.alerts,
             "object read"
         );
-        if let Some(err) = published.error {
-            return Err(format!("{object}: {err}"));
-        }
         match report.error {
             Some(err) if err.is_transient() => Err(format!("{object}: {err}")),
             Some(err) => {
@@ -91,55 +73,38 @@ impl Handler {
     }
 
     /// Runs the synchronous core on a blocking thread over the streaming
-    /// body, so the object is never held whole, and publishes alerts as
-    /// they are found, in batches, through a bounded channel: memory stays
-    /// flat however many records match.
-    async fn scan_and_publish(
+    /// body, so the object is never held whole. Findings are small (shared
+    /// pointers) and are grouped as they come: memory grows with the number
+    /// of distinct alerts, not with the number of matches.
+    async fn scan(
         &self,
         object: &ObjectRef,
         body: ObjectBody,
-        correlator: Arc<Mutex<Correlator>>,
-        stop_at: Option<Instant>,
-    ) -> Result<(ScanReport, Published), String> {
+        inv: &Invocation,
+    ) -> Result<ScanReport, String> {
         let reader = UntilDeadline {
             inner: SyncIoBridge::new(body),
-            stop_at,
+            stop_at: inv.stop_at,
         };
         let rules = Arc::clone(&self.rules);
         let label = object.to_string();
         let limits = self.limits;
-        let (tx, mut rx) = mpsc::channel::<Alert>(ALERT_BATCH * 4);
-        let scanning = tokio::task::spawn_blocking(move || {
-            // A closed channel means publishing failed: stop reading.
-            // Objects are read one after another: the lock is never contended.
+        let (correlator, grouper, unit) = (
+            Arc::clone(&inv.correlator),
+            Arc::clone(&inv.grouper),
+            inv.unit,
+        );
+        tokio::task::spawn_blocking(move || {
+            // Objects are read one after another: the locks are never contended.
             let mut correlator = correlator.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut grouper = grouper.lock().unwrap_or_else(PoisonError::into_inner);
             scan(reader, &label, &rules, &mut correlator, limits, |finding| {
-                tx.blocking_send(finding.alert()).is_ok()
+                grouper.add(finding, unit);
+                true
             })
-        });
-        let mut published = Published::default();
-        let mut batch = Vec::with_capacity(ALERT_BATCH);
-        loop {
-            let next = rx.recv().await;
-            let done = next.is_none();
-            batch.extend(next);
-            if batch.len() == ALERT_BATCH || (done && !batch.is_empty()) {
-                if let Err(err) = self.sink.publish(&batch).await {
-                    published.error = Some(err);
-                    rx.close();
-                    break;
-                }
-                published.sent += batch.len() as u64;
-                batch.clear();
-            }
-            if done {
-                break;
-            }
-        }
-        let report = scanning
-            .await
-            .map_err(|err| format!("{object}: the scan task failed: {err}"))?;
-        Ok((report, published))
+        })
+        .await
+        .map_err(|err| format!("{object}: the scan task failed: {err}"))
     }
 
     /// Reports an object that can never be read: a log line, and an

@@ -1,4 +1,6 @@
-//! Where alerts go: an SNS topic under Lambda (`sns.rs`), stdout in the CLI.
+//! Where alerts go: an SNS topic under Lambda (`sns.rs`: `PublishBatch`,
+//! entry-level retries, one message per alert cut to the SNS size limit),
+//! stdout in the CLI.
 
 pub mod sns;
 

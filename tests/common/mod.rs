@@ -3,6 +3,8 @@
 //! to the alert topic, which is how a test reads the alerts).
 #![allow(dead_code)]
 
+pub mod memory;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -221,5 +223,6 @@ pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
         rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
         limits: trailwatch::logfile::Limits::default(),
         deadline_margin: Duration::ZERO,
+        max_alerts: None,
     }
 }

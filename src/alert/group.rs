@@ -1,0 +1,271 @@
+//! Findings become alerts a person can read: the findings of one rule for
+//! one principal are one alert with a count, and past a cap the rest are
+//! one summary alert. A burst of 2,000 denied calls is one email, not 2,000.
+//!
+//! Each finding comes with the work unit it belongs to (the SQS message or
+//! Batch Operations task it was read for), so that when an alert cannot be
+//! delivered exactly the units behind it are retried.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::json;
+
+use super::{Alert, Finding, HeldBack, HeldBackRule, Occurrences, MAX_GROUPED_EVENT_IDS};
+use crate::rules::{Level, RuleMeta};
+
+/// The id summary alerts carry in place of a rule id.
+pub const HELD_BACK_RULE_ID: &str = "trailwatch-alerts-held-back";
+
+/// A work unit: the index of the SQS message or task in the event (0 for
+/// a plain notification).
+pub type Unit = usize;
+
+/// An alert ready to send, and the units whose findings it reports.
+#[derive(Debug)]
+pub struct Grouped {
+    pub alert: Alert,
+    pub units: BTreeSet<Unit>,
+}
+
+/// Rule id and principal (or, with none, the log object).
+type Key = (String, String);
+
+/// The findings of one invocation (or one CLI run), grouped.
+#[derive(Debug)]
+pub struct Grouper {
+    /// At most this many alerts, plus one summary; `None`: no cap.
+    cap: Option<usize>,
+    groups: HashMap<Key, Group>,
+    arrivals: u64,
+    held: Held,
+}
+
+#[derive(Debug)]
+struct Group {
+    first: Finding,
+    arrival: u64,
+    count: u64,
+    first_time: Option<String>,
+    last_time: Option<String>,
+    event_ids: Vec<String>,
+    units: BTreeSet<Unit>,
+}
+
+/// What the cap kept out, counted per rule.
+#[derive(Debug, Default)]
+struct Held {
+    keys: HashSet<Key>,
+    rules: HashMap<String, HeldBackRule>,
+    units: BTreeSet<Unit>,
+    findings: u64,
+}
+
+impl Grouper {
+    pub fn new(cap: Option<usize>) -> Grouper {
+        Grouper {
+            cap,
+            groups: HashMap::new(),
+            arrivals: 0,
+            held: Held::default(),
+        }
+    }
+
+    /// Findings taken so far, sent or held back.
+    pub fn findings(&self) -> u64 {
+        self.groups.values().map(|g| g.count).sum::<u64>() + self.held.findings
+    }
+
+    pub fn add(&mut self, finding: Finding, unit: Unit) {
+        let key = key_of(&finding);
+        if let Some(group) = self.groups.get_mut(&key) {
+            group.add(&finding, unit);
+            return;
+        }
+        if self.held.keys.contains(&key) {
+            self.held.add(key, &finding, unit, false);
+            return;
+        }
+        if self.cap.is_some_and(|cap| self.groups.len() >= cap) {
+            // Full: a more severe finding takes the place of the least
+            // severe, most recent alert; otherwise it is held back.
+            match self.least_severe_below(finding.rule.level) {
+                Some(evicted) => self.evict(evicted),
+                None => {
+                    self.held.add(key, &finding, unit, true);
+                    return;
+                }
+            }
+        }
+        self.arrivals += 1;
+        let group = Group::new(finding, self.arrivals, unit);
+        self.groups.insert(key, group);
+    }
+
+    fn least_severe_below(&self, level: Level) -> Option<Key> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.first.rule.level < level)
+            .min_by_key(|(_, g)| (g.first.rule.level, std::cmp::Reverse(g.arrival)))
+            .map(|(key, _)| key.clone())
+    }
+
+    fn evict(&mut self, key: Key) {
+        if let Some(group) = self.groups.remove(&key) {
+            self.held.add_group(key, group);
+        }
+    }
+
+    /// The alerts to send, in the order their first finding arrived, then
+    /// the summary of what was held back, if anything was.
+    pub fn finish(self) -> Vec<Grouped> {
+        let mut groups: Vec<Group> = self.groups.into_values().collect();
+        groups.sort_by_key(|g| g.arrival);
+        let mut out: Vec<Grouped> = groups.into_iter().map(Group::into_alert).collect();
+        if let Some(summary) = self.held.into_alert(self.cap.unwrap_or_default()) {
+            out.push(summary);
+        }
+        out
+    }
+}
+
+fn key_of(finding: &Finding) -> Key {
+    let who = finding
+        .principal()
+        .map(|p| p.into_owned())
+        .unwrap_or_else(|| finding.record.source().to_string());
+    (finding.rule.id.clone(), who)
+}
+
+impl Group {
+    fn new(finding: Finding, arrival: u64, unit: Unit) -> Group {
+        let mut group = Group {
+            first: finding.clone(),
+            arrival,
+            count: 0,
+            first_time: None,
+            last_time: None,
+            event_ids: Vec::new(),
+            units: BTreeSet::new(),
+        };
+        group.add(&finding, unit);
+        group
+    }
+
+    fn add(&mut self, finding: &Finding, unit: Unit) {
+        self.count += 1;
+        self.units.insert(unit);
+        if let Some(time) = finding.record.event_time() {
+            // CloudTrail's eventTime is ISO 8601 UTC: text order is time order.
+            if self.first_time.as_deref().is_none_or(|t| *time < *t) {
+                self.first_time = Some(time.to_string());
+            }
+            if self.last_time.as_deref().is_none_or(|t| *time > *t) {
+                self.last_time = Some(time.into_owned());
+            }
+        }
+        if self.event_ids.len() < MAX_GROUPED_EVENT_IDS {
+            if let Some(id) = finding.record.event_id() {
+                self.event_ids.push(id.into_owned());
+            }
+        }
+    }
+
+    fn into_alert(self) -> Grouped {
+        let mut alert = self.first.alert();
+        if self.count > 1 {
+            alert.occurrences = Some(Occurrences {
+                count: self.count,
+                first_time: self.first_time,
+                last_time: self.last_time,
+                event_ids: self.event_ids,
+            });
+        }
+        Grouped {
+            alert,
+            units: self.units,
+        }
+    }
+}
+
+impl Held {
+    fn add(&mut self, key: Key, finding: &Finding, unit: Unit, new_alert: bool) {
+        let rule = self.rule(&finding.rule);
+        rule.findings += 1;
+        rule.alerts += u64::from(new_alert);
+        self.findings += 1;
+        self.units.insert(unit);
+        self.keys.insert(key);
+    }
+
+    fn add_group(&mut self, key: Key, group: Group) {
+        let rule = self.rule(&group.first.rule);
+        rule.findings += group.count;
+        rule.alerts += 1;
+        self.findings += group.count;
+        self.units.extend(group.units);
+        self.keys.insert(key);
+    }
+
+    fn rule(&mut self, meta: &RuleMeta) -> &mut HeldBackRule {
+        self.rules
+            .entry(meta.id.clone())
+            .or_insert_with(|| HeldBackRule {
+                rule_id: meta.id.clone(),
+                title: meta.title.clone(),
+                severity: meta.level.as_str(),
+                alerts: 0,
+                findings: 0,
+            })
+    }
+
+    fn into_alert(self, cap: usize) -> Option<Grouped> {
+        if self.rules.is_empty() {
+            return None;
+        }
+        let mut rules: Vec<HeldBackRule> = self.rules.into_values().collect();
+        rules.sort_by(|a, b| b.alerts.cmp(&a.alerts).then(a.rule_id.cmp(&b.rule_id)));
+        let held_back = HeldBack {
+            alerts: rules.iter().map(|r| r.alerts).sum(),
+            findings: self.findings,
+            cap,
+            rules,
+        };
+        let event = json!({ "held_back": &held_back });
+        let mut alert = Alert::new(held_back_rule(), event, "this invocation");
+        alert.title = format!(
+            "{} More Alerts Held Back: The Limit Of {cap} Alerts Per Invocation Was Reached",
+            held_back.alerts
+        );
+        alert.held_back = Some(held_back);
+        Some(Grouped {
+            alert,
+            units: self.units,
+        })
+    }
+}
+
+fn held_back_rule() -> &'static Arc<RuleMeta> {
+    static RULE: OnceLock<Arc<RuleMeta>> = OnceLock::new();
+    RULE.get_or_init(|| {
+        Arc::new(RuleMeta {
+            id: HELD_BACK_RULE_ID.to_string(),
+            title: "Alerts Held Back".to_string(),
+            level: Level::High,
+            description: "More distinct alerts (rule and principal) were found in one \
+                invocation than MAX_ALERTS_PER_INVOCATION allows. The most severe were sent; \
+                the rest are counted here, by rule. Many alerts at once can be an attack in \
+                progress or a noisy rule: look at the log objects of this invocation with \
+                `trailwatch scan`, tune or disable the noisy rule, or raise the limit."
+                .to_string(),
+            falsepositives: vec!["A rule that matches routine activity".to_string()],
+            references: Vec::new(),
+            tags: Vec::new(),
+            author: Some("trailwatch".to_string()),
+            origin: "trailwatch".to_string(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+use super::*;
+use crate::alert::Record;
+use serde_json::Value;
+
+fn rule(id: &str, level: Level) -> Arc<RuleMeta> {
+    Arc::new(RuleMeta {
+        id: id.to_string(),
+        title: format!("Rule {id}"),
+        level,
+        description: String::new(),
+        falsepositives: Vec::new(),
+        references: Vec::new(),
+        tags: Vec::new(),
+        author: None,
+        origin: "test".to_string(),
+    })
+}
+
+/// A finding of `rule` for `user` at second `second` of the hour.
+fn finding(rule: &Arc<RuleMeta>, user: &str, second: u32) -> Finding {
+    let event: Value = json!({
+        "eventID": format!("{user}-{second}"),
+        "eventTime": format!("2026-11-23T08:00:{second:02}Z"),
+        "userIdentity": {"arn": format!("arn:aws:iam::1:user/{user}")},
+    });
+    Finding::new(rule, &Arc::new(Record::new(event, Arc::from("s3://b/k"))))
+}
+
+fn summary(grouped: &[Grouped]) -> Vec<(String, String, u64)> {
+    grouped
+        .iter()
+        .map(|g| {
+            let a = &g.alert;
+            let count = a.occurrences.as_ref().map_or(1, |o| o.count);
+            (
+                a.rule_id.clone(),
+                a.principal.clone().unwrap_or_default(),
+                count,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn findings_of_one_rule_for_one_principal_are_one_alert() {
+    let (a, b) = (rule("a", Level::Low), rule("b", Level::High));
+    let mut grouper = Grouper::new(None);
+    // Out of time order: first and last come from the times, not arrival.
+    for second in (0..25).rev() {
+        grouper.add(finding(&a, "alice", second), 0);
+    }
+    for second in 0..3 {
+        grouper.add(finding(&a, "bob", second), 1);
+    }
+    grouper.add(finding(&b, "alice", 30), 1);
+    assert_eq!(grouper.findings(), 29);
+    let out = grouper.finish();
+    let alice = "arn:aws:iam::1:user/alice".to_string();
+    let bob = "arn:aws:iam::1:user/bob".to_string();
+    assert_eq!(
+        summary(&out),
+        [
+            ("a".to_string(), alice.clone(), 25),
+            ("a".to_string(), bob, 3),
+            ("b".to_string(), alice, 1),
+        ]
+    );
+    let grouped = out[0].alert.occurrences.as_ref().expect("grouped");
+    assert_eq!(grouped.first_time.as_deref(), Some("2026-11-23T08:00:00Z"));
+    assert_eq!(grouped.last_time.as_deref(), Some("2026-11-23T08:00:24Z"));
+    assert_eq!(grouped.event_ids.len(), MAX_GROUPED_EVENT_IDS);
+    assert_eq!(grouped.event_ids[0], "alice-24");
+    // The alert describes its first finding, and keeps that finding's id.
+    assert_eq!(out[0].alert.event_id.as_deref(), Some("alice-24"));
+    assert_eq!(out[0].alert.alert_id, finding(&a, "alice", 24).alert_id());
+    assert!(out[2].alert.occurrences.is_none(), "a single finding");
+    assert_eq!(
+        out.iter().map(|g| g.units.clone()).collect::<Vec<_>>(),
+        [
+            BTreeSet::from([0]),
+            BTreeSet::from([1]),
+            BTreeSet::from([1])
+        ]
+    );
+}
+
+#[test]
+fn past_the_cap_the_most_severe_are_sent_and_the_rest_summarised() {
+    let low = rule("low", Level::Low);
+    let medium = rule("medium", Level::Medium);
+    let critical = rule("critical", Level::Critical);
+    let mut grouper = Grouper::new(Some(2));
+    grouper.add(finding(&medium, "m", 0), 0);
+    grouper.add(finding(&low, "l1", 1), 0);
+    // Full: a critical finding replaces the least severe alert (l1)...
+    grouper.add(finding(&critical, "c", 2), 1);
+    // ...whose later findings, and new low ones, are held back.
+    grouper.add(finding(&low, "l1", 3), 2);
+    grouper.add(finding(&low, "l2", 4), 2);
+    grouper.add(finding(&low, "l2", 5), 2);
+    // An existing alert still counts its findings.
+    grouper.add(finding(&medium, "m", 6), 3);
+    assert_eq!(grouper.findings(), 7);
+    let out = grouper.finish();
+    let ids: Vec<&str> = out.iter().map(|g| g.alert.rule_id.as_str()).collect();
+    assert_eq!(ids, ["medium", "critical", HELD_BACK_RULE_ID]);
+    let held = out[2].alert.held_back.as_ref().expect("summary");
+    assert_eq!((held.alerts, held.findings, held.cap), (2, 4, 2));
+    assert_eq!(
+        held.rules
+            .iter()
+            .map(|r| (r.rule_id.as_str(), r.alerts, r.findings))
+            .collect::<Vec<_>>(),
+        [("low", 2, 4)]
+    );
+    assert!(out[2].alert.title.starts_with("2 More Alerts Held Back"));
+    assert_eq!(out[2].units, BTreeSet::from([0, 2]));
+    assert_eq!(out[0].units, BTreeSet::from([0, 3]));
+}
+
+#[test]
+fn a_full_grouper_holds_back_findings_no_more_severe_than_its_alerts() {
+    let high = rule("high", Level::High);
+    let mut grouper = Grouper::new(Some(1));
+    grouper.add(finding(&high, "a", 0), 0);
+    grouper.add(finding(&high, "b", 1), 0);
+    let out = grouper.finish();
+    assert_eq!(summary(&out)[0].1, "arn:aws:iam::1:user/a");
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn without_findings_there_is_nothing_to_send() {
+    assert!(Grouper::new(Some(0)).finish().is_empty());
+}
+
+#[test]
+fn thresholds_group_by_their_principal() {
+    let burst = rule("burst", Level::Medium);
+    let mut grouper = Grouper::new(None);
+    for (second, user) in [(0, "x"), (1, "y")] {
+        let mut f = finding(&burst, user, second);
+        f.threshold = Some(crate::alert::Threshold {
+            count: 20,
+            window_secs: 300,
+            group: vec![(
+                "userIdentity.arn".into(),
+                "arn:aws:iam::1:user/mallory".into(),
+            )],
+        });
+        grouper.add(f, 0);
+    }
+    let out = grouper.finish();
+    assert_eq!(
+        summary(&out),
+        [(
+            "burst".to_string(),
+            "arn:aws:iam::1:user/mallory".to_string(),
+            2
+        )]
+    );
+}

@@ -1,0 +1,568 @@
+//! One alert as one SNS message: `MessageStructure=json`, an `email` part
+//! in plain text for email subscribers and a `default` JSON document for
+//! every other protocol (SQS, Lambda, HTTPS), message attributes for
+//! subscription filter policies, and never over the SNS size limit.
+//!
+//! What SNS counts against its 256 KiB (262,144 bytes) limit is the whole
+//! message: the `Message` parameter as sent (here the JSON object that holds
+//! both parts, with its quoting and escapes), plus each message attribute's
+//! name, data type and value. The subject is counted here too, to be safe.
+//! A `PublishBatch` call is held to the same limit for the sum of its
+//! entries. An alert that does not fit is cut, never dropped: first the raw
+//! event (in both parts, with a note saying so), then, for absurdly large
+//! fields, the fields themselves (with a note in the description).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::Alert;
+use crate::rules::RuleMeta;
+
+/// The most SNS accepts in one message, and in one `PublishBatch` call.
+pub const SNS_MAX_BYTES: usize = 262_144;
+
+/// What one message may take: the SNS limit less 1 KiB of margin.
+pub const MESSAGE_BUDGET: usize = SNS_MAX_BYTES - 1024;
+
+/// `PublishBatch` entry ids: at most 80 characters.
+const MAX_ENTRY_ID_CHARS: usize = 80;
+
+/// Attribute values are short facts (severity, rule id, account, region,
+/// event source); a longer one is cut so it cannot crowd out the alert.
+const MAX_ATTRIBUTE_BYTES: usize = 256;
+
+/// Rounds of shrinking the raw event before giving it up altogether.
+const RAW_ROUNDS: usize = 4;
+
+/// The data type of every attribute sent.
+pub const ATTRIBUTE_TYPE: &str = "String";
+
+/// One alert ready for `Publish` or a `PublishBatch` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnsMessage {
+    /// A valid batch entry id (letters, digits, `-`, `_`; at most 80): the
+    /// alert id unless that has other characters. Equal alerts have equal
+    /// ids, so a batch must not hold two of them.
+    pub id: String,
+    /// Printable ASCII, under 100 characters.
+    pub subject: String,
+    /// The `MessageStructure=json` body: `{"default": document, "email": text}`.
+    pub message: String,
+    /// Name and (non-empty) value of each `String` message attribute.
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl SnsMessage {
+    /// The bytes SNS counts for this message (see the module comment).
+    pub fn size(&self) -> usize {
+        let attributes: usize = self
+            .attributes
+            .iter()
+            .map(|(name, value)| name.len() + ATTRIBUTE_TYPE.len() + value.len())
+            .sum();
+        self.message.len() + self.subject.len() + attributes
+    }
+}
+
+/// The body SNS fans out: `default` for SQS, Lambda, HTTPS and the rest,
+/// `email` for email subscriptions.
+#[derive(Serialize)]
+struct Body<'a> {
+    default: &'a str,
+    email: &'a str,
+}
+
+/// The SNS message for `alert`, at most [`MESSAGE_BUDGET`] bytes as SNS
+/// counts them: whole if it fits, else with the raw event cut, else (for
+/// fields of absurd size) with every long field cut too.
+pub fn sns_message(alert: &Alert) -> SnsMessage {
+    let frame = Frame {
+        id: entry_id(&alert.alert_id),
+        subject: alert.subject(),
+        attributes: attributes(alert),
+    };
+    let mut last = match fit(alert, &frame) {
+        Ok(message) => return message,
+        Err(floor) => floor,
+    };
+    for caps in CUTS {
+        let cut = cut_fields(alert, caps);
+        last = match fit(&cut, &frame) {
+            Ok(message) => return message,
+            Err(floor) => floor,
+        };
+    }
+    // Not reached: the last cuts leave a few kilobytes. Sent anyway, SNS
+    // refuses it and the sink reports the alert as undelivered.
+    tracing::error!(
+        alert_id = %alert.alert_id,
+        rule_id = %alert.rule_id,
+        bytes = last.size(),
+        "alert does not fit in an SNS message even when cut"
+    );
+    last
+}
+
+/// What does not change while an alert is cut to size.
+struct Frame {
+    id: String,
+    subject: String,
+    attributes: Vec<(&'static str, String)>,
+}
+
+impl Frame {
+    fn render(&self, alert: &Alert, raw_limit: usize) -> SnsMessage {
+        let email = alert.email(raw_limit);
+        let document = alert.document(raw_limit);
+        let body = Body {
+            default: &document,
+            email: &email,
+        };
+        SnsMessage {
+            id: self.id.clone(),
+            subject: self.subject.clone(),
+            // Serialising two strings cannot fail.
+            message: serde_json::to_string(&body).unwrap_or_default(),
+            attributes: self.attributes.clone(),
+        }
+    }
+}
+
+/// `alert` whole, or with its raw event cut as little as needed (the size
+/// is measured, not estimated); `Err` with the raw event left out when even
+/// that is too big.
+fn fit(alert: &Alert, frame: &Frame) -> Result<SnsMessage, SnsMessage> {
+    let whole = frame.render(alert, usize::MAX);
+    if whole.size() <= MESSAGE_BUDGET {
+        return Ok(whole);
+    }
+    let floor = frame.render(alert, 0);
+    if floor.size() > MESSAGE_BUDGET {
+        return Err(floor);
+    }
+    // The raw event appears twice (pretty in the email, compact in the
+    // document) and JSON escaping inside the body can grow it: scale the
+    // limit by what the event's bytes actually cost, with a tenth spare.
+    let room = MESSAGE_BUDGET - floor.size();
+    let mut limit = serde_json::to_string_pretty(alert.event.as_ref())
+        .map(|raw| raw.len())
+        .unwrap_or(MESSAGE_BUDGET);
+    let mut current = whole;
+    for _ in 0..RAW_ROUNDS {
+        let cost = current.size().saturating_sub(floor.size()).max(1);
+        let scaled = (limit as u128 * room as u128 / cost as u128) * 9 / 10;
+        limit = usize::try_from(scaled).unwrap_or(0).min(limit.saturating_sub(1));
+        if limit == 0 {
+            break;
+        }
+        current = frame.render(alert, limit);
+        if current.size() <= MESSAGE_BUDGET {
+            return Ok(current);
+        }
+    }
+    Ok(floor)
+}
+
+/// How far to cut the fields of an alert too big even without its raw
+/// event: each text to `text` bytes, the description to `description`,
+/// each list to `items` entries. Applied in order until one fits; the last
+/// leaves a few kilobytes whatever the alert holds.
+#[derive(Clone, Copy)]
+struct Caps {
+    text: usize,
+    description: usize,
+    items: usize,
+}
+
+const CUTS: [Caps; 3] = [
+    Caps {
+        text: 4096,
+        description: 16 * 1024,
+        items: 50,
+    },
+    Caps {
+        text: 256,
+        description: 1024,
+        items: 10,
+    },
+    Caps {
+        text: 64,
+        description: 256,
+        items: 0,
+    },
+];
+
+/// Marks the end of a cut field.
+const CUT_MARK: &str = " [cut]";
+
+/// Ends the description of an alert whose fields were cut.
+const CUT_NOTE: &str = "[This alert was too large for one SNS message (256 KB): long fields \
+    were cut and end with \"[cut]\". The log object holds the full record.]";
+
+/// A copy of `alert` with every long field cut to `caps`, and a note at
+/// the end of the description saying so.
+fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
+    let mut cut = alert.clone();
+    let text = |value: &mut String| cut_text(value, caps.text);
+    let optional = |value: &mut Option<String>| {
+        if let Some(value) = value {
+            cut_text(value, caps.text);
+        }
+    };
+    let list = |values: &mut Vec<String>| {
+        values.truncate(caps.items);
+        for value in values.iter_mut() {
+            cut_text(value, caps.text);
+        }
+    };
+    text(&mut cut.alert_id);
+    text(&mut cut.rule_id);
+    text(&mut cut.title);
+    text(&mut cut.source);
+    for value in [
+        &mut cut.event_id,
+        &mut cut.event_source,
+        &mut cut.event_name,
+        &mut cut.event_time,
+        &mut cut.principal,
+        &mut cut.principal_type,
+        &mut cut.invoked_by,
+        &mut cut.session_issuer,
+        &mut cut.access_key_id,
+        &mut cut.account,
+        &mut cut.region,
+        &mut cut.source_ip,
+        &mut cut.user_agent,
+        &mut cut.error_code,
+        &mut cut.error_message,
+        &mut cut.rule_author,
+    ] {
+        optional(value);
+    }
+    list(&mut cut.resources);
+    list(&mut cut.falsepositives);
+    list(&mut cut.references);
+    if let Some(threshold) = &mut cut.threshold {
+        threshold.group.truncate(caps.items);
+        for (field, value) in &mut threshold.group {
+            text(field);
+            text(value);
+        }
+    }
+    if let Some(occurrences) = &mut cut.occurrences {
+        optional(&mut occurrences.first_time);
+        optional(&mut occurrences.last_time);
+        list(&mut occurrences.event_ids);
+    }
+    if let Some(held_back) = &mut cut.held_back {
+        held_back.rules.truncate(caps.items);
+        for rule in &mut held_back.rules {
+            text(&mut rule.rule_id);
+            text(&mut rule.title);
+        }
+    }
+    let mut origin = alert.rule.origin.clone();
+    if cut_text(&mut origin, caps.text) {
+        cut.rule = Arc::new(RuleMeta {
+            origin,
+            ..(*alert.rule).clone()
+        });
+    }
+    cut_text(&mut cut.description, caps.description);
+    if !cut.description.is_empty() {
+        cut.description.push_str("\n\n");
+    }
+    cut.description.push_str(CUT_NOTE);
+    cut
+}
+
+/// Cuts `value` to at most `max` bytes (on a character boundary) and marks
+/// it; says whether it did.
+fn cut_text(value: &mut String, max: usize) -> bool {
+    if value.len() <= max {
+        return false;
+    }
+    value.truncate(floor_char_boundary(value, max));
+    value.push_str(CUT_MARK);
+    true
+}
+
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// A valid `PublishBatch` entry id for this alert id: other characters
+/// become `_`, at most 80 characters, never empty.
+fn entry_id(alert_id: &str) -> String {
+    let id: String = alert_id
+        .chars()
+        .take(MAX_ENTRY_ID_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.is_empty() {
+        "alert".to_string()
+    } else {
+        id
+    }
+}
+
+/// The routing attributes subscription filter policies match on. SNS
+/// refuses empty values, and SQS (which receives them with raw delivery)
+/// refuses most control characters: those become spaces, values are
+/// trimmed and cut to a sane length, and empty ones are left out.
+fn attributes(alert: &Alert) -> Vec<(&'static str, String)> {
+    [
+        ("severity", Some(alert.severity)),
+        ("rule_id", Some(alert.rule_id.as_str())),
+        ("account", alert.account.as_deref()),
+        ("region", alert.region.as_deref()),
+        ("event_source", alert.event_source.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        let clean: String = value?
+            .chars()
+            .map(|c| {
+                if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let clean = clean.trim();
+        let clean = &clean[..floor_char_boundary(clean, MAX_ATTRIBUTE_BYTES)];
+        let clean = clean.trim_end();
+        (!clean.is_empty()).then(|| (name, clean.to_string()))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Level, RuleMeta};
+    use serde_json::{json, Value};
+
+    fn rule() -> Arc<RuleMeta> {
+        Arc::new(RuleMeta {
+            id: "rule-1".into(),
+            title: "Lambda function invoked by a principal other than S3".into(),
+            level: Level::High,
+            description: "Why.".into(),
+            falsepositives: vec!["Tests".into()],
+            references: vec!["https://example.com".into()],
+            tags: vec![],
+            author: Some("Jane Doe".into()),
+            origin: "builtin/x.yml".into(),
+        })
+    }
+
+    fn event() -> Value {
+        json!({
+            "eventID": "e-1", "eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
+            "eventTime": "2026-11-23T08:15:02Z", "awsRegion": "us-east-1",
+            "recipientAccountId": "123456789012", "sourceIPAddress": "203.0.113.7",
+            "userAgent": "agent", "userIdentity": {"type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/alice", "accessKeyId": "AKIAEXAMPLE"}
+        })
+    }
+
+    /// The two parts of the body: (default document, email text).
+    fn parts(message: &SnsMessage) -> (Value, String) {
+        let body: Value = serde_json::from_str(&message.message).expect("body is JSON");
+        let keys: Vec<&String> = body.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["default", "email"]);
+        let document = body["default"].as_str().expect("default is a string");
+        let document = serde_json::from_str(document).expect("default is a JSON document");
+        let email = body["email"].as_str().expect("email is a string").to_string();
+        (document, email)
+    }
+
+    fn attribute<'a>(message: &'a SnsMessage, name: &str) -> Option<&'a str> {
+        message
+            .attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_normal_alert_is_sent_whole() {
+        let alert = Alert::new(&rule(), event(), "s3://b/k");
+        let message = sns_message(&alert);
+        assert_eq!(message.id, alert.alert_id);
+        assert_eq!(message.subject, alert.subject());
+        let (document, email) = parts(&message);
+        assert_eq!(email, alert.text());
+        assert_eq!(document, serde_json::from_str::<Value>(&alert.json()).unwrap());
+        assert_eq!(document["event"], event());
+        assert!(!email.contains("[raw event truncated:"));
+        assert_eq!(
+            message.attributes,
+            [
+                ("severity", "high".to_string()),
+                ("rule_id", "rule-1".to_string()),
+                ("account", "123456789012".to_string()),
+                ("region", "us-east-1".to_string()),
+                ("event_source", "lambda.amazonaws.com".to_string()),
+            ]
+        );
+        assert!(message.size() < 4096, "{}", message.size());
+    }
+
+    #[test]
+    fn size_counts_message_subject_and_attributes() {
+        let message = SnsMessage {
+            id: "a".into(),
+            subject: "12345".into(),
+            message: "1234567890".into(),
+            attributes: vec![("region", "eu-west-1".into())],
+        };
+        assert_eq!(message.size(), 10 + 5 + "region".len() + 6 + "eu-west-1".len());
+    }
+
+    #[test]
+    fn a_huge_record_is_cut_to_fit_and_keeps_the_facts() {
+        let mut record = event();
+        record["requestParameters"] = json!({ "blob": "x".repeat(300 * 1024) });
+        let alert = Alert::new(&rule(), record, "s3://b/k");
+        let message = sns_message(&alert);
+        assert!(
+            message.size() <= MESSAGE_BUDGET,
+            "{} bytes",
+            message.size()
+        );
+        assert!(message.message.len() + message.subject.len() <= SNS_MAX_BYTES);
+        let (document, email) = parts(&message);
+        assert_eq!(document["rule_id"], "rule-1");
+        assert_eq!(document["alert_id"], alert.alert_id.as_str());
+        assert_eq!(document["principal"], "arn:aws:iam::123456789012:user/alice");
+        assert!(email.starts_with("[HIGH] Lambda function invoked"), "{email:.200}");
+        assert!(email.contains("Rule: rule-1 (builtin/x.yml) by Jane Doe"));
+        if render_truncates() {
+            assert!(email.contains("\n[raw event truncated:"), "{email:.2000}");
+            assert!(document["event_truncated"]["bytes"].as_u64() > Some(300 * 1024));
+            // As much of the raw event as fits: well over half the budget.
+            assert!(message.size() > MESSAGE_BUDGET / 2, "{}", message.size());
+        }
+        assert_eq!(message.attributes.len(), 5);
+    }
+
+    #[test]
+    fn a_record_of_escapes_is_measured_not_guessed() {
+        // Quotes and control characters grow when escaped, twice over.
+        let mut record = event();
+        record["requestParameters"] = json!({ "q": "\"\u{1}\\".repeat(60 * 1024) });
+        let alert = Alert::new(&rule(), record, "s3://b/k");
+        let message = sns_message(&alert);
+        assert!(message.size() <= MESSAGE_BUDGET, "{}", message.size());
+        let (document, _) = parts(&message);
+        assert_eq!(document["rule_id"], "rule-1");
+    }
+
+    #[test]
+    fn huge_title_and_description_are_cut_not_dropped() {
+        let mut meta = (*rule()).clone();
+        meta.title = "T".repeat(1024 * 1024);
+        meta.description = "D".repeat(1024 * 1024);
+        let mut record = event();
+        record["userAgent"] = json!("u".repeat(200 * 1024));
+        let alert = Alert::new(&Arc::new(meta), record, "s3://b/k");
+        let message = sns_message(&alert);
+        assert!(message.size() <= MESSAGE_BUDGET, "{}", message.size());
+        let (document, email) = parts(&message);
+        assert_eq!(document["rule_id"], "rule-1");
+        assert_eq!(document["alert_id"], alert.alert_id.as_str());
+        let description = document["description"].as_str().expect("description");
+        assert!(description.starts_with("DDDD"), "{description:.100}");
+        assert!(description.ends_with(CUT_NOTE), "{description:.100}");
+        assert!(email.contains("[cut]") && email.contains(CUT_NOTE));
+        assert_eq!(message.subject.len(), super::super::MAX_SUBJECT_CHARS);
+    }
+
+    #[test]
+    fn every_field_huge_still_fits() {
+        let big = "\u{1}\"é".repeat(100 * 1024);
+        let mut meta = (*rule()).clone();
+        meta.title = big.clone();
+        meta.description = big.clone();
+        meta.origin = big.clone();
+        meta.author = Some(big.clone());
+        meta.falsepositives = vec![big.clone(); 20];
+        meta.references = vec![big.clone(); 20];
+        meta.id = big.clone();
+        let record = json!({
+            "eventID": big, "eventSource": big, "eventName": big, "eventTime": big,
+            "awsRegion": big, "recipientAccountId": big, "sourceIPAddress": big,
+            "userAgent": big, "errorCode": big, "errorMessage": big,
+            "userIdentity": {"type": big, "arn": big, "accessKeyId": big, "invokedBy": big},
+            "resources": vec![json!({"ARN": big}); 30],
+        });
+        let alert = Alert::new(&Arc::new(meta), record, &big);
+        let message = sns_message(&alert);
+        assert!(message.size() <= MESSAGE_BUDGET, "{}", message.size());
+        let (document, _) = parts(&message);
+        assert!(document["rule_id"].as_str().is_some());
+        assert!(message.id.len() <= MAX_ENTRY_ID_CHARS);
+        for (name, value) in &message.attributes {
+            assert!(!value.is_empty() && value.len() <= MAX_ATTRIBUTE_BYTES, "{name}");
+            assert!(!value.chars().any(char::is_control), "{name}: {value:?}");
+        }
+    }
+
+    #[test]
+    fn attribute_values_are_never_empty() {
+        let mut record = event();
+        record["awsRegion"] = json!("");
+        record["eventSource"] = json!(" \n\t ");
+        record.as_object_mut().unwrap().remove("recipientAccountId");
+        record["userIdentity"]
+            .as_object_mut()
+            .unwrap()
+            .remove("accountId");
+        let message = sns_message(&Alert::new(&rule(), record, "s3://b/k"));
+        let names: Vec<&str> = message.attributes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["severity", "rule_id"]);
+        assert!(message.attributes.iter().all(|(_, v)| !v.is_empty()));
+        assert_eq!(attribute(&message, "severity"), Some("high"));
+    }
+
+    #[test]
+    fn entry_ids_are_valid_batch_ids() {
+        assert_eq!(entry_id("0123456789abcdef"), "0123456789abcdef");
+        assert_eq!(entry_id("a b/c:é"), "a_b_c__");
+        assert_eq!(entry_id(""), "alert");
+        assert_eq!(entry_id(&"x".repeat(200)).len(), MAX_ENTRY_ID_CHARS);
+    }
+
+    #[test]
+    fn cut_text_keeps_characters_whole() {
+        let mut text = "ééé".to_string();
+        assert!(cut_text(&mut text, 3));
+        assert_eq!(text, format!("é{CUT_MARK}"));
+        let mut short = "abc".to_string();
+        assert!(!cut_text(&mut short, 3));
+        assert_eq!(short, "abc");
+    }
+
+    /// Whether render.rs cuts the raw event yet (it is being written).
+    fn render_truncates() -> bool {
+        let mut record = event();
+        record["blob"] = json!("x".repeat(1000));
+        Alert::new(&rule(), record, "s")
+            .email(100)
+            .contains("[raw event truncated:")
+    }
+}
