@@ -8,6 +8,7 @@
 //! serde's JSON escaping only.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -94,25 +95,36 @@ impl Alert {
     /// `event` is `null` and `event_truncated` holds its size (`bytes`) and
     /// its first `raw_limit` bytes cut on a character boundary (`excerpt`).
     pub fn document(&self, raw_limit: usize) -> String {
-        // Serialising strings, numbers and a Value cannot fail; should it,
-        // the document is still JSON.
-        let Ok(Value::Object(fields)) = serde_json::to_value(self) else {
+        let event = serde_json::to_string(self.event.as_ref()).unwrap_or_default();
+        let truncated = event.len() > raw_limit;
+        // A cut event is left out before the alert becomes a Value, so a
+        // large record is not copied only to be dropped. Serialising
+        // strings, numbers and a Value cannot fail; should it, the document
+        // is still JSON.
+        let fields = if truncated {
+            let shell = Alert {
+                event: Arc::new(Value::Null),
+                ..self.clone()
+            };
+            serde_json::to_value(&shell)
+        } else {
+            serde_json::to_value(self)
+        };
+        let Ok(Value::Object(fields)) = fields else {
             return "{}".to_string();
         };
-        let event = serde_json::to_string(self.event.as_ref()).unwrap_or_default();
         let mut doc = Map::with_capacity(fields.len() + 2);
         for (key, value) in fields {
             let after_severity = key == "severity";
-            if key == "event" && event.len() > raw_limit {
-                doc.insert(key, Value::Null);
-                let excerpt = cut_bytes(&event, raw_limit);
-                let truncated = json!({ "bytes": event.len(), "excerpt": excerpt });
-                doc.insert("event_truncated".to_string(), truncated);
-            } else {
-                doc.insert(key, value);
-            }
+            let after_event = key == "event";
+            doc.insert(key, value);
             if after_severity {
                 doc.insert("summary".to_string(), Value::String(self.summary()));
+            }
+            if after_event && truncated {
+                let excerpt = cut_bytes(&event, raw_limit);
+                let cut = json!({ "bytes": event.len(), "excerpt": excerpt });
+                doc.insert("event_truncated".to_string(), cut);
             }
         }
         serde_json::to_string(&doc).unwrap_or_else(|_| "{}".to_string())
@@ -147,7 +159,7 @@ impl Alert {
     fn push_context(&self, sentence: &mut String) {
         if let Some(first) = self.resources.first() {
             let _ = write!(sentence, " on {first}");
-            match self.resources.len() - 1 {
+            match self.resources.len().saturating_sub(1) {
                 0 => {}
                 1 => sentence.push_str(" and 1 more resource"),
                 more => {

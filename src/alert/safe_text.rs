@@ -11,14 +11,16 @@
 //!   NEL and the 8-bit CSI);
 //! - the Unicode line and paragraph separators U+2028 and U+2029;
 //! - bidirectional controls: U+061C, U+200E, U+200F, U+202A..U+202E,
-//!   U+2066..U+2069 (U+202E turns `exe.gnp` into what reads as `png.exe`);
-//! - invisible characters: zero-width space, non-joiner and joiner
-//!   (U+200B..U+200D), word joiner and invisible operators (U+2060..U+2064),
-//!   and the BOM / zero-width no-break space U+FEFF.
+//!   U+2066..U+2069 (after U+202E, `gnp.exe` displays as `exe.png`);
+//! - invisible characters: soft hyphen U+00AD, Mongolian vowel separator
+//!   U+180E, zero-width space, non-joiner and joiner (U+200B..U+200D), word
+//!   joiner and invisible operators (U+2060..U+2064), the BOM / zero-width
+//!   no-break space U+FEFF, and the tag characters U+E0000..U+E007F (which
+//!   can smuggle invisible ASCII).
 //!
 //! In the email, each unsafe character is replaced by a visible escape
-//! (`\r`, `\n`, `\t`, otherwise `\uXXXX` in lower-case hex, as JSON writes
-//! it), so the reader sees that the value carried it and what it was; a
+//! (`\r`, `\n`, `\t`, otherwise `\uXXXX` in lower-case hex as JSON writes
+//! it, a UTF-16 surrogate pair for a tag character), so the reader sees that the value carried it and what it was; a
 //! backslash already in a value is left alone (the escape is for the eye,
 //! not to be decoded). In the subject, where every character counts, they
 //! become a space (controls, separators) or are dropped (bidi and invisible
@@ -46,20 +48,34 @@ fn is_bidi(c: char) -> bool {
 }
 
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200d}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{feff}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
-/// Appends the visible escape of `c`: `\r`, `\n`, `\t` or `\uXXXX`. Every
-/// unsafe character is in the Basic Multilingual Plane, so four hex digits
-/// (one JSON escape) always suffice.
+/// Appends the visible escape of `c`: `\r`, `\n`, `\t` or its JSON
+/// escape.
 fn push_escape(out: &mut String, c: char) {
     match c {
         '\r' => out.push_str("\\r"),
         '\n' => out.push_str("\\n"),
         '\t' => out.push_str("\\t"),
-        _ => {
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
-        }
+        _ => push_json_escape(out, c),
+    }
+}
+
+/// Appends `\uXXXX` for `c`, two of them (a surrogate pair) outside the
+/// Basic Multilingual Plane, as JSON spells any character.
+fn push_json_escape(out: &mut String, c: char) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        let _ = write!(out, "\\u{unit:04x}");
     }
 }
 
@@ -67,15 +83,7 @@ fn push_escape(out: &mut String, c: char) {
 /// visible escape, so the value can never start a new line, forge a header,
 /// turn the text right-to-left or send a terminal escape.
 pub(crate) fn one_line(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if is_unsafe(c) {
-            push_escape(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    rewrite(value, |_| false, push_escape)
 }
 
 /// Trusted text that may span lines (a rule's description): its line
@@ -97,15 +105,40 @@ pub(crate) fn lines(text: &str) -> String {
 /// ASCII), where an escape means the same character. The layout's own
 /// newlines are kept.
 pub(crate) fn json_text(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c != '\n' && is_unsafe(c) {
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
-        } else {
-            out.push(c);
+    rewrite(json, |c| c == '\n', push_json_escape)
+}
+
+/// `text` with each unsafe character not kept by `keep` replaced by what
+/// `escape` writes. It runs over whole records, so it scans bytes, decodes
+/// only those that can start an unsafe character, and copies the runs
+/// between them whole.
+fn rewrite(text: &str, keep: impl Fn(char) -> bool, escape: impl Fn(&mut String, char)) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, &byte) in text.as_bytes().iter().enumerate() {
+        if !may_start_unsafe(byte) {
+            continue;
+        }
+        // `at` is where a character starts: every byte that can start an
+        // unsafe one is a leading byte.
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+            continue;
+        };
+        if is_unsafe(c) && !keep(c) {
+            out.push_str(text.get(copied..at).unwrap_or_default());
+            escape(&mut out, c);
+            copied = at + c.len_utf8();
         }
     }
+    out.push_str(text.get(copied..).unwrap_or_default());
     out
+}
+
+/// Whether `byte` can be the first byte of an unsafe character in UTF-8:
+/// C0 and DEL; 0xC2 (C1 controls, U+00AD); 0xD8 (U+061C); 0xE1 (U+180E);
+/// 0xE2 (U+200B..U+206F); 0xEF (U+FEFF); 0xF3 (tag characters).
+fn may_start_unsafe(byte: u8) -> bool {
+    byte < 0x20 || matches!(byte, 0x7f | 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3)
 }
 
 /// A subject line: unsafe characters become a space (controls and
@@ -184,9 +217,23 @@ mod tests {
                 "zero\\u200bwidth\\ufeff\\u2060",
             ),
             ("back\\slash stays", "back\\slash stays"),
+            ("soft\u{ad}hy\u{180e}phen", "soft\\u00adhy\\u180ephen"),
+            ("tag\u{e0041}\u{e007f}", "tag\\udb40\\udc41\\udb40\\udc7f"),
         ];
         for (value, want) in cases {
             assert_eq!(one_line(value), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn every_unsafe_character_starts_with_a_byte_the_scan_decodes() {
+        let mut utf8 = [0u8; 4];
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_unsafe(c))
+        {
+            let first = c.encode_utf8(&mut utf8).as_bytes()[0];
+            assert!(may_start_unsafe(first), "{c:?}");
         }
     }
 
@@ -200,7 +247,7 @@ mod tests {
 
     #[test]
     fn json_text_escapes_what_serde_leaves_and_means_the_same() {
-        let value = serde_json::json!({"k\u{202e}": "a\u{7f}\u{85}\u{2028}\u{200b}\u{1b}\r\n é"});
+        let value = serde_json::json!({"k\u{202e}": "a\u{7f}\u{85}\u{2028}\u{200b}\u{1b}\r\n é\u{e0041}😀"});
         let pretty = serde_json::to_string_pretty(&value).expect("json");
         let safe = json_text(&pretty);
         assert!(!safe.chars().any(|c| c != '\n' && is_unsafe(c)), "{safe}");
