@@ -121,15 +121,16 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
 
     let alerts = stack.alerts(1, Duration::from_secs(20)).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    let (subject, body) = &alerts[0];
+    let (subject, doc) = &alerts[0];
     assert_eq!(
         subject,
-        "[HIGH] Lambda Function Invoked By A Caller Other Than The Allowed Services - user/alice"
+        "[HIGH] Lambda Function Invoked By A Caller Other Than The Allowed Services — user/alice"
     );
-    assert!(
-        body.contains("arn:aws:iam::123456789012:user/alice (IAMUser)"),
-        "{body}"
+    assert_eq!(
+        doc["principal"], "arn:aws:iam::123456789012:user/alice",
+        "{doc}"
     );
+    assert_eq!(doc["principal_type"], "IAMUser", "{doc}");
 
     // The URL-encoded key (a space and `=`) is fetched and read.
     let output = invoke(port, "events/s3-encoded-key.json");
@@ -144,5 +145,11 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
         1,
         "the key with a space raises its own alert: {alerts:#?}"
     );
-    assert!(alerts[0].1.contains("/backfill run=1/"), "{}", alerts[0].1);
+    assert!(
+        alerts[0].1["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("/backfill run=1/")),
+        "{}",
+        alerts[0].1
+    );
 }

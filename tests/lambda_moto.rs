@@ -33,24 +33,22 @@ async fn invoke_by_iam_user_alerts_and_invoke_by_s3_does_not() {
     assert_eq!(summary.records_evaluated, 2);
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    let (subject, body) = &alerts[0];
-    assert_eq!(subject, &format!("[HIGH] {INVOKE_RULE_TITLE} - user/alice"));
-    assert!(
-        body.contains("Who:         arn:aws:iam::123456789012:user/alice (IAMUser)"),
-        "{body}"
+    let (subject, doc) = &alerts[0];
+    assert_eq!(subject, &format!("[HIGH] {INVOKE_RULE_TITLE} — user/alice"));
+    assert_eq!(doc["principal"], "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(doc["principal_type"], "IAMUser");
+    assert_eq!(
+        (&doc["event_name"], &doc["event_source"]),
+        (&json!("Invoke"), &json!("lambda.amazonaws.com"))
     );
     assert!(
-        body.contains("What:        Invoke on lambda.amazonaws.com"),
-        "{body}"
+        doc["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!("s3://{}/AWSLogs/", stack.bucket))),
+        "{doc}"
     );
-    assert!(
-        body.contains(&format!("Log object:  s3://{}/AWSLogs/", stack.bucket)),
-        "{body}"
-    );
-    assert!(
-        !body.contains("\"invokedBy\": \"s3.amazonaws.com\""),
-        "the S3 invoke must not alert: {body}"
-    );
+    // The sample's other Invoke, by S3, raised nothing.
+    assert_eq!(doc["event"]["userIdentity"]["type"], "IAMUser", "{doc}");
 }
 
 #[tokio::test]
@@ -73,10 +71,10 @@ async fn several_objects_are_all_read_and_digest_and_folder_skipped() {
     assert_eq!(alerts.len() as u64, summary.alerts);
     let subjects: Vec<&str> = alerts.iter().map(|(s, _)| s.as_str()).collect();
     for want in [
-        "[LOW] AWS API Call Denied By Authorization - user/bob",
-        "[MEDIUM] Lambda Function Created, Modified, Deleted Or Its Permissions Changed - user/bob",
-        "[INFORMATIONAL] SNS Topic Created - user/bob",
-        "[MEDIUM] Amazon Lex Bot, Alias Or Version Created, Updated Or Deleted - user/carol",
+        "[LOW] AWS API Call Denied By Authorization — user/bob",
+        "[MEDIUM] Lambda Function Created, Modified, Deleted Or Its Permissions Changed — user/bob",
+        "[INFORMATIONAL] SNS Topic Created — user/bob",
+        "[MEDIUM] Amazon Lex Bot, Alias Or Version Created, Updated Or Deleted — user/carol",
     ] {
         assert!(subjects.contains(&want), "{want} in {subjects:#?}");
     }
@@ -97,7 +95,13 @@ async fn url_encoded_key_with_space_and_equals_is_fetched() {
     assert!(summary.permanent_errors.is_empty(), "{summary:?}");
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0].1.contains("/backfill run=1/"), "{}", alerts[0].1);
+    assert!(
+        alerts[0].1["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("/backfill run=1/")),
+        "{}",
+        alerts[0].1
+    );
 }
 
 fn created(bucket: &str, key: &str, size: u64) -> serde_json::Value {
@@ -172,7 +176,10 @@ async fn sns_failure_fails_the_invocation_so_lambda_retries() {
         .await
         .expect_err("SNS failure must fail the invocation");
     assert!(matches!(err, InvocationError::Transient(_)), "{err}");
-    assert!(err.to_string().contains("publishing alert"), "{err}");
+    assert!(
+        err.to_string().contains("publishing 1 alert(s) failed"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -212,12 +219,14 @@ async fn s3_unreachable_fails_the_invocation() {
 
 #[tokio::test]
 async fn many_matches_are_all_published_in_batches() {
+    // 25 principals, so 25 alerts (one principal's would be grouped): three
+    // PublishBatch calls.
     let stack = Stack::new(&unique("logs")).await;
     let records: Vec<serde_json::Value> = (0..25)
         .map(|i| {
             json!({"eventID": format!("e-{i}"), "eventSource": "sns.amazonaws.com",
                    "eventName": "CreateTopic", "userIdentity": {"type": "IAMUser",
-                   "arn": "arn:aws:iam::123456789012:user/bob"}})
+                   "arn": format!("arn:aws:iam::123456789012:user/bob{i}")}})
         })
         .collect();
     let body = json!({ "Records": records }).to_string().into_bytes();
@@ -232,4 +241,41 @@ async fn many_matches_are_all_published_in_batches() {
     assert_eq!((summary.records, summary.alerts), (25, 25), "{summary:?}");
     let alerts = stack.alerts(25, Duration::from_secs(20)).await;
     assert_eq!(alerts.len(), 25);
+    let mut ids: Vec<&str> = alerts
+        .iter()
+        .filter_map(|(_, doc)| doc["event_id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 25, "each record once: {ids:?}");
+}
+
+#[tokio::test]
+async fn one_principal_s_many_matches_are_one_alert_with_a_count() {
+    let stack = Stack::new(&unique("logs")).await;
+    let records: Vec<serde_json::Value> = (0..25)
+        .map(|i| {
+            json!({"eventID": format!("e-{i}"), "eventSource": "sns.amazonaws.com",
+                   "eventTime": format!("2026-11-23T08:00:{i:02}Z"),
+                   "eventName": "CreateTopic", "userIdentity": {"type": "IAMUser",
+                   "arn": "arn:aws:iam::123456789012:user/bob"}})
+        })
+        .collect();
+    let body = json!({ "Records": records }).to_string().into_bytes();
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/one.json";
+    stack.put(key, body.clone()).await;
+    let summary = handler(&stack)
+        .await
+        .handle(&created(&stack.bucket, key, body.len() as u64))
+        .await
+        .expect("invocation succeeds")
+        .summary;
+    assert_eq!((summary.findings, summary.alerts), (25, 1), "{summary:?}");
+    let alerts = stack.alerts(1, Duration::from_secs(20)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let occurrences = &alerts[0].1["occurrences"];
+    assert_eq!(occurrences["count"], 25);
+    assert_eq!(occurrences["first_time"], "2026-11-23T08:00:00Z");
+    assert_eq!(occurrences["last_time"], "2026-11-23T08:00:24Z");
+    assert_eq!(occurrences["event_ids"].as_array().map(Vec::len), Some(10));
 }

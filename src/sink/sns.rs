@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use aws_sdk_sns::Client;
 
@@ -99,7 +100,10 @@ impl SnsSink {
             Ok(output) => output,
             Err(err) => {
                 // The SDK has already retried what was worth retrying.
-                let message = aws_sdk_sns::error::DisplayErrorContext(&err).to_string();
+                let message = match err.code() {
+                    Some(code) => format!("{code}: {}", err.message().unwrap_or_default()),
+                    None => aws_sdk_sns::error::DisplayErrorContext(&err).to_string(),
+                };
                 failures.extend(sent.into_iter().map(|index| {
                     (
                         index,

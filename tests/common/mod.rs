@@ -138,10 +138,10 @@ impl Stack {
         }
     }
 
-    /// Alerts that reached the queue: (subject, message) of each SNS
-    /// envelope. Waits until `want` arrived or `wait` passed, then drains a
+    /// Alerts that reached the queue: the subject and the JSON document
+    /// (the message's `default` part) of each SNS envelope. Waits until `want` arrived or `wait` passed, then drains a
     /// little longer so that extra alerts are seen too.
-    pub async fn alerts(&self, want: usize, wait: Duration) -> Vec<(String, String)> {
+    pub async fn alerts(&self, want: usize, wait: Duration) -> Vec<(String, Value)> {
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
         loop {
@@ -162,9 +162,10 @@ impl Stack {
             for message in messages {
                 let envelope: Value =
                     serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
+                let document = envelope["Message"].as_str().unwrap_or_default();
                 got.push((
                     envelope["Subject"].as_str().unwrap_or_default().to_string(),
-                    envelope["Message"].as_str().unwrap_or_default().to_string(),
+                    serde_json::from_str(document).expect("the alert's JSON document"),
                 ));
                 if let Some(handle) = message.receipt_handle() {
                     let _ = self
