@@ -222,22 +222,7 @@ async fn many_matches_are_all_published_in_batches() {
     // 25 principals, so 25 alerts (one principal's would be grouped): three
     // PublishBatch calls.
     let stack = Stack::new(&unique("logs")).await;
-    let records: Vec<serde_json::Value> = (0..25)
-        .map(|i| {
-            json!({"eventID": format!("e-{i}"), "eventSource": "sns.amazonaws.com",
-                   "eventName": "CreateTopic", "userIdentity": {"type": "IAMUser",
-                   "arn": format!("arn:aws:iam::123456789012:user/bob{i}")}})
-        })
-        .collect();
-    let body = json!({ "Records": records }).to_string().into_bytes();
-    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/many.json";
-    stack.put(key, body.clone()).await;
-    let summary = handler(&stack)
-        .await
-        .handle(&created(&stack.bucket, key, body.len() as u64))
-        .await
-        .expect("invocation succeeds")
-        .summary;
+    let summary = handle_create_topics(&stack, "many", |i| format!("bob{i}")).await;
     assert_eq!((summary.records, summary.alerts), (25, 25), "{summary:?}");
     let alerts = stack.alerts(25, Duration::from_secs(20)).await;
     assert_eq!(alerts.len(), 25);
@@ -250,26 +235,36 @@ async fn many_matches_are_all_published_in_batches() {
     assert_eq!(ids.len(), 25, "each record once: {ids:?}");
 }
 
-#[tokio::test]
-async fn one_principal_s_many_matches_are_one_alert_with_a_count() {
-    let stack = Stack::new(&unique("logs")).await;
+/// Uploads a log of 25 CreateTopic calls (one a second from 08:00:00), the
+/// i-th by user `user(i)`, and hands the handler its notification.
+async fn handle_create_topics(
+    stack: &Stack,
+    name: &str,
+    user: impl Fn(usize) -> String,
+) -> trailwatch::lambda::InvocationSummary {
     let records: Vec<serde_json::Value> = (0..25)
         .map(|i| {
             json!({"eventID": format!("e-{i}"), "eventSource": "sns.amazonaws.com",
                    "eventTime": format!("2026-11-23T08:00:{i:02}Z"),
                    "eventName": "CreateTopic", "userIdentity": {"type": "IAMUser",
-                   "arn": "arn:aws:iam::123456789012:user/bob"}})
+                   "arn": format!("arn:aws:iam::123456789012:user/{}", user(i))}})
         })
         .collect();
     let body = json!({ "Records": records }).to_string().into_bytes();
-    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/one.json";
-    stack.put(key, body.clone()).await;
-    let summary = handler(&stack)
+    let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/23/{name}.json");
+    stack.put(&key, body.clone()).await;
+    handler(stack)
         .await
-        .handle(&created(&stack.bucket, key, body.len() as u64))
+        .handle(&created(&stack.bucket, &key, body.len() as u64))
         .await
         .expect("invocation succeeds")
-        .summary;
+        .summary
+}
+
+#[tokio::test]
+async fn one_principal_s_many_matches_are_one_alert_with_a_count() {
+    let stack = Stack::new(&unique("logs")).await;
+    let summary = handle_create_topics(&stack, "one", |_| "bob".to_string()).await;
     assert_eq!((summary.findings, summary.alerts), (25, 1), "{summary:?}");
     let alerts = stack.alerts(1, Duration::from_secs(20)).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");

@@ -71,58 +71,6 @@ fn alert(i: usize, blob: usize) -> Alert {
     )
 }
 
-/// A queue subscribed to the topic (raw delivery off), with this filter
-/// policy if any; its URL.
-async fn subscribe_queue(stack: &Stack, filter_policy: Option<&str>) -> String {
-    let queue_url = stack
-        .sqs
-        .create_queue()
-        .queue_name(unique("filtered"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let queue_arn = stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue arn");
-    let subscription = stack
-        .sns
-        .subscribe()
-        .topic_arn(&stack.topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .return_subscription_arn(true)
-        .send()
-        .await
-        .expect("subscribe queue")
-        .subscription_arn
-        .expect("subscription arn");
-    if let Some(policy) = filter_policy {
-        stack
-            .sns
-            .set_subscription_attributes()
-            .subscription_arn(&subscription)
-            .attribute_name("FilterPolicy")
-            .attribute_value(policy)
-            .send()
-            .await
-            .expect("set the filter policy");
-    }
-    queue_url
-}
-
 /// The SNS envelopes that reached a queue: waits until `want` arrived or
 /// `wait` passed, then drains a little longer so extra ones are seen too.
 async fn envelopes(stack: &Stack, queue_url: &str, want: usize, wait: Duration) -> Vec<Value> {
@@ -183,7 +131,14 @@ fn attributes(envelope: &Value) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn alerts_arrive_as_json_documents_with_routing_attributes() {
     let stack = Stack::new(&unique("sns-publish")).await;
-    let filtered = subscribe_queue(&stack, Some(HIGH_AND_CRITICAL)).await;
+    let filtered = common::subscribe_queue(
+        &stack.sns,
+        &stack.sqs,
+        &stack.topic_arn,
+        "filtered",
+        Some(HIGH_AND_CRITICAL),
+    )
+    .await;
     let alerts: Vec<Alert> = (0..23).map(|i| alert(i, 0)).collect();
     SnsSink::new(stack.sns.clone(), stack.topic_arn.clone())
         .publish(&alerts)

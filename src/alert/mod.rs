@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::record::text_at;
 
+#[cfg(test)]
+mod fixtures;
 pub mod group;
 pub mod message;
 mod render;

@@ -58,6 +58,59 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A new queue subscribed to the topic (raw delivery off), with this
+/// filter policy if any; its URL.
+pub async fn subscribe_queue(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    topic_arn: &str,
+    name: &str,
+    filter_policy: Option<&str>,
+) -> String {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue arn");
+    let subscription = sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .return_subscription_arn(true)
+        .send()
+        .await
+        .expect("subscribe queue")
+        .subscription_arn
+        .expect("subscription arn");
+    if let Some(policy) = filter_policy {
+        sns.set_subscription_attributes()
+            .subscription_arn(&subscription)
+            .attribute_name("FilterPolicy")
+            .attribute_value(policy)
+            .send()
+            .await
+            .expect("set the filter policy");
+    }
+    queue_url
+}
+
 impl Stack {
     pub async fn new(bucket: &str) -> Stack {
         let config = sdk_config().await;
@@ -81,34 +134,7 @@ impl Stack {
             .expect("create topic")
             .topic_arn
             .expect("topic arn");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique("inbox"))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue arn");
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .expect("subscribe queue");
+        let queue_url = subscribe_queue(&sns, &sqs, &topic_arn, "inbox", None).await;
         Stack {
             s3,
             sns,

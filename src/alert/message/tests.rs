@@ -1,30 +1,6 @@
 use super::*;
-use crate::rules::{Level, RuleMeta};
+use crate::alert::fixtures::{event, rule};
 use serde_json::{json, Value};
-
-fn rule() -> Arc<RuleMeta> {
-    Arc::new(RuleMeta {
-        id: "rule-1".into(),
-        title: "Lambda function invoked by a principal other than S3".into(),
-        level: Level::High,
-        description: "Why.".into(),
-        falsepositives: vec!["Tests".into()],
-        references: vec!["https://example.com".into()],
-        tags: vec![],
-        author: Some("Jane Doe".into()),
-        origin: "builtin/x.yml".into(),
-    })
-}
-
-fn event() -> Value {
-    json!({
-        "eventID": "e-1", "eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
-        "eventTime": "2026-11-23T08:15:02Z", "awsRegion": "us-east-1",
-        "recipientAccountId": "123456789012", "sourceIPAddress": "203.0.113.7",
-        "userAgent": "agent", "userIdentity": {"type": "IAMUser",
-        "arn": "arn:aws:iam::123456789012:user/alice", "accessKeyId": "AKIAEXAMPLE"}
-    })
-}
 
 /// The two parts of the body: (default document, email text).
 fn parts(message: &SnsMessage) -> (Value, String) {

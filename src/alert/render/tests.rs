@@ -1,37 +1,10 @@
 use super::*;
+use crate::alert::fixtures::{event, rule};
 use crate::alert::{HeldBackRule, Occurrences};
-use crate::rules::{Level, RuleMeta};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 const HOSTILE_AGENT: &str = "evil\r\nBcc: x\u{1b}[2J\u{202e}gnp.exe";
-
-fn rule() -> Arc<RuleMeta> {
-    Arc::new(RuleMeta {
-        id: "rule-1".into(),
-        title: "Lambda function invoked by a principal other than S3".into(),
-        level: Level::High,
-        description: "Why.\nSecond line of why.".into(),
-        falsepositives: vec!["Tests".into()],
-        references: vec!["https://example.com".into()],
-        tags: vec![],
-        author: Some("Jane Doe".into()),
-        origin: "builtin/x.yml".into(),
-    })
-}
-
-fn event() -> Value {
-    json!({
-        "eventID": "e-1", "eventSource": "lambda.amazonaws.com", "eventName": "Invoke",
-        "eventTime": "2026-11-23T08:15:02Z", "awsRegion": "us-east-1",
-        "recipientAccountId": "123456789012", "sourceIPAddress": "203.0.113.7",
-        "userAgent": "aws-cli/2.22.5", "userIdentity": {"type": "IAMUser",
-        "arn": "arn:aws:iam::123456789012:user/alice", "accessKeyId": "AKIAEXAMPLE"},
-        "requestParameters": {"functionName": "f", "invocationType": "RequestResponse"},
-        "errorCode": "AccessDenied", "errorMessage": "not allowed",
-        "resources": [{"type": "AWS::Lambda::Function", "ARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}]
-    })
-}
 
 /// The event with attacker-chosen text in every free-form field.
 fn hostile_event() -> Value {
