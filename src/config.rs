@@ -29,6 +29,12 @@ pub struct LambdaConfig {
     /// `MAX_ALERTS_PER_INVOCATION`: alerts sent per invocation before the
     /// rest become one summary (default 50; 0: no limit).
     pub max_alerts: Option<usize>,
+    /// `DEDUP_TABLE`: the DynamoDB table that remembers sent alerts, so a
+    /// retried invocation does not send them again; `None`: no dedup.
+    pub dedup_table: Option<String>,
+    /// `DEDUP_TTL_HOURS`: how long a sent alert is remembered (default 7
+    /// days).
+    pub dedup_ttl: std::time::Duration,
 }
 
 /// Alerts one invocation sends before holding the rest back.
@@ -92,7 +98,24 @@ impl LambdaConfig {
             Some(value) => number("MAX_ALERTS_PER_INVOCATION", &value)?,
             None => DEFAULT_MAX_ALERTS,
         };
+        let dedup_table = get("DEDUP_TABLE")
+            .map(|table| table.trim().to_string())
+            .filter(|table| !table.is_empty());
+        let dedup_ttl = match get("DEDUP_TTL_HOURS") {
+            Some(value) => match number::<u64>("DEDUP_TTL_HOURS", &value)? {
+                0 => {
+                    return Err(ConfigError {
+                        name: "DEDUP_TTL_HOURS",
+                        message: "must be at least 1 (unset DEDUP_TABLE to turn dedup off)".into(),
+                    })
+                }
+                hours => std::time::Duration::from_secs(hours.saturating_mul(3600)),
+            },
+            None => crate::dedup::DEFAULT_TTL,
+        };
         Ok(LambdaConfig {
+            dedup_table,
+            dedup_ttl,
             max_alerts: (max_alerts > 0).then_some(max_alerts),
             topic_arn,
             rules_s3,
@@ -150,6 +173,15 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(unlimited.max_alerts, None);
+        assert_eq!(defaults.dedup_table, None);
+        let dedup = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", topic),
+            ("DEDUP_TABLE", " trailwatch-sent "),
+            ("DEDUP_TTL_HOURS", "24"),
+        ]))
+        .expect("valid");
+        assert_eq!(dedup.dedup_table.as_deref(), Some("trailwatch-sent"));
+        assert_eq!(dedup.dedup_ttl.as_secs(), 24 * 3600);
     }
 
     #[test]
@@ -173,6 +205,17 @@ mod tests {
         .expect_err("bad uri");
         assert!(
             err.to_string().starts_with("configuration: RULES_S3_URI:"),
+            "{err}"
+        );
+        let err = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("DEDUP_TABLE", "t"),
+            ("DEDUP_TTL_HOURS", "0"),
+        ]))
+        .expect_err("zero ttl");
+        assert!(
+            err.to_string()
+                .starts_with("configuration: DEDUP_TTL_HOURS:"),
             "{err}"
         );
     }

@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod aws;
 pub mod config;
+pub mod dedup;
 pub mod lambda;
 pub mod logfile;
 pub mod object;

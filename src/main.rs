@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use trailwatch::config::LambdaConfig;
+use trailwatch::dedup::dynamodb::DynamoLedger;
+use trailwatch::dedup::Ledger;
 use trailwatch::lambda::Handler;
 use trailwatch::rules::RuleSet;
 use trailwatch::sink::sns::SnsSink;
@@ -80,8 +82,12 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         limits: config.limits,
         deadline_margin: config.deadline_margin,
         max_alerts: config.max_alerts,
+        ledger: config.dedup_table.clone().map(|table| {
+            let client = trailwatch::aws::dynamodb_client(&sdk);
+            Arc::new(DynamoLedger::new(client, table, config.dedup_ttl)) as Arc<dyn Ledger>
+        }),
     });
-    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, "ready");
+    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move {

@@ -77,6 +77,7 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
     // The sample notifications name this bucket.
     let stack = Stack::new("trailwatch-test-logs").await;
     stack.upload_sample_logs().await;
+    let dedup_table = common::create_dedup_table().await;
     let port = free_port();
     let _watch = Watch(
         cargo()
@@ -93,6 +94,7 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
             .arg(port.to_string())
             .current_dir(common::repo())
             .env("ALERT_TOPIC_ARN", &stack.topic_arn)
+            .env("DEDUP_TABLE", &dedup_table)
             .env("AWS_ENDPOINT_URL", common::endpoint())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -152,4 +154,18 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
         "{}",
         alerts[0].1
     );
+
+    // S3 delivers the first notification again: the table remembers its
+    // alert, which is not sent twice.
+    let output = invoke(port, "events/s3-one-object.json");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary JSON");
+    assert_eq!(
+        (&summary["alerts"], &summary["alerts_suppressed"]),
+        (&serde_json::json!(0), &serde_json::json!(1)),
+        "{summary}"
+    );
+    let alerts = stack.alerts(1, Duration::from_secs(3)).await;
+    assert!(alerts.is_empty(), "sent again: {alerts:#?}");
 }

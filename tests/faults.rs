@@ -1,4 +1,4 @@
-//! S3 and SNS faults through the real SDK clients, whose HTTP is answered
+//! S3, SNS and DynamoDB faults through the real SDK clients, whose HTTP is answered
 //! from memory: the SDK's own retries, error parsing and classification
 //! run as in Lambda, without a network or a moto server. SNS is
 //! `PublishBatch`: whole calls that fail (retried by the SDK) and single
@@ -30,6 +30,8 @@ use aws_smithy_runtime_api::http::StatusCode;
 use serde_json::{json, Value};
 use trailwatch::alert::message::SNS_MAX_BYTES;
 use trailwatch::alert::Alert;
+use trailwatch::dedup::dynamodb::DynamoLedger;
+use trailwatch::dedup::Ledger;
 use trailwatch::lambda::{
     Handler, InvocationError, InvocationSummary, ItemFailure, QueueReply, Reply,
 };
@@ -63,6 +65,8 @@ struct Seen {
     method: String,
     uri: String,
     body: String,
+    /// The operation of a JSON-protocol request (`x-amz-target`, DynamoDB).
+    target: String,
     /// The form fields of a query-protocol request (SNS), decoded.
     fields: Vec<(String, String)>,
 }
@@ -89,6 +93,11 @@ impl Seen {
             method: request.method().to_string(),
             uri: request.uri().to_string(),
             body: form_decode(&raw),
+            target: request
+                .headers()
+                .get("x-amz-target")
+                .unwrap_or_default()
+                .to_string(),
             fields,
         }
     }
@@ -428,6 +437,24 @@ fn sns_throttled() -> Answer {
     )
 }
 
+/// DynamoDB's throttling answer (JSON protocol: HTTP 400 and a `__type`).
+fn dynamodb_throttled() -> Answer {
+    Answer::fixed(
+        400,
+        "application/x-amz-json-1.0",
+        br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#
+            .to_vec(),
+    )
+}
+
+fn dynamodb_ok() -> Answer {
+    Answer::fixed(200, "application/x-amz-json-1.0", b"{}".to_vec())
+}
+
+fn any_put_item(seen: &Seen) -> bool {
+    seen.target == "DynamoDB_20120810.PutItem"
+}
+
 // ---------------------------------------------------------------------------
 // Clients, handler, events.
 
@@ -467,6 +494,23 @@ fn sns_sink(sns: &[&Arc<Rule>]) -> SnsSink {
         .with_retry(SINK_ATTEMPTS as u32, Duration::from_millis(1))
 }
 
+/// A dedup ledger on the mock DynamoDB.
+fn ledger(dynamodb: &[&Arc<Rule>]) -> Arc<dyn Ledger> {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .retry_config(retry_config())
+        .retry_partition(retry_partition("dynamodb"))
+        .http_client(MockHttp::new(dynamodb))
+        .build();
+    Arc::new(DynamoLedger::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "sent-alerts".to_string(),
+        Duration::from_secs(3600),
+    ))
+}
+
 fn handler(s3: &[&Arc<Rule>], sns: &[&Arc<Rule>]) -> Handler {
     let s3 = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -483,6 +527,7 @@ fn handler(s3: &[&Arc<Rule>], sns: &[&Arc<Rule>]) -> Handler {
         limits: Limits::default(),
         deadline_margin: Duration::ZERO,
         max_alerts: None,
+        ledger: None,
     }
 }
 
@@ -823,6 +868,65 @@ async fn sns_throttling_once_is_retried_and_the_alert_delivered() {
         subjects(&publish),
         [ALICE_SUBJECT],
         "delivered on the retry"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_once_is_retried_and_the_alert_recorded() {
+    let key = log_key("DedupThrot01");
+    let get = Rule::always("GetObject", get_object(&key), s3_object(&invoke_log()));
+    let publish = Rule::always("Publish", any_publish, sns_published());
+    let throttled = Rule::sequence(
+        "PutItem: throttled once",
+        any_put_item,
+        vec![dynamodb_throttled()],
+    );
+    let put = Rule::always("PutItem", any_put_item, dynamodb_ok());
+    let mut handler = handler(&[&get], &[&publish]);
+    handler.ledger = Some(ledger(&[&throttled, &put]));
+    let response = handler
+        .handle(&notification(&[&key]))
+        .await
+        .expect("the retried claim succeeds");
+
+    assert_read_one_alert(&response.summary);
+    assert_eq!(response.summary.alerts_unchecked, 0);
+    assert_eq!(subjects(&publish), [ALICE_SUBJECT]);
+    // The claim (retried by the SDK), then the record of the alert sent.
+    let bodies: Vec<String> = put.seen().into_iter().map(|seen| seen.body).collect();
+    assert_eq!(bodies.len(), 2, "{bodies:#?}");
+    assert!(bodies[0].contains("ConditionExpression"), "{}", bodies[0]);
+    assert!(
+        bodies[1].contains(r#""state":{"S":"sent"}"#),
+        "{}",
+        bodies[1]
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_throttled_past_the_retries_sends_the_alert_unchecked() {
+    let key = log_key("DedupThrot02");
+    let get = Rule::always("GetObject", get_object(&key), s3_object(&invoke_log()));
+    let publish = Rule::always("Publish", any_publish, sns_published());
+    let throttled = Rule::always("PutItem: throttled", any_put_item, dynamodb_throttled());
+    let mut handler = handler(&[&get], &[&publish]);
+    handler.ledger = Some(ledger(&[&throttled]));
+    let response = handler
+        .handle(&notification(&[&key]))
+        .await
+        .expect("the dedup table never fails an invocation");
+
+    assert_read_one_alert(&response.summary);
+    assert_eq!(response.summary.alerts_unchecked, 1);
+    assert_eq!(
+        subjects(&publish),
+        [ALICE_SUBJECT],
+        "sent without the check"
+    );
+    assert_eq!(
+        throttled.num_calls(),
+        MAX_ATTEMPTS,
+        "only the claim, retried"
     );
 }
 

@@ -64,6 +64,7 @@ fn handler(objects: &[(&str, Vec<Value>)], sink: &Arc<Recorded>, cap: Option<usi
         limits: Limits::default(),
         deadline_margin: Duration::ZERO,
         max_alerts: cap,
+        ledger: None,
     }
 }
 

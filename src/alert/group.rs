@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::json;
 
-use super::{Alert, Finding, HeldBack, HeldBackRule, Occurrences, MAX_GROUPED_EVENT_IDS};
+use super::{
+    alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, MAX_GROUPED_EVENT_IDS,
+};
 use crate::rules::{Level, RuleMeta};
 
 /// The id summary alerts carry in place of a rule id.
@@ -59,6 +61,10 @@ struct Held {
     rules: HashMap<String, HeldBackRule>,
     units: BTreeSet<Unit>,
     findings: u64,
+    /// The held alerts' ids, combined in any order: the summary's own id,
+    /// the same for the same findings and different for different ones
+    /// (dedup must not take one storm's summary for another's).
+    ids: u64,
 }
 
 impl Grouper {
@@ -193,6 +199,9 @@ impl Held {
         let rule = self.rule(&finding.rule);
         rule.findings += 1;
         rule.alerts += u64::from(new_alert);
+        if new_alert {
+            self.ids = self.ids.wrapping_add(fnv1a(finding.alert_id().as_bytes()));
+        }
         self.findings += 1;
         self.units.insert(unit);
         self.keys.insert(key);
@@ -202,6 +211,9 @@ impl Held {
         let rule = self.rule(&group.first.rule);
         rule.findings += group.count;
         rule.alerts += 1;
+        self.ids = self
+            .ids
+            .wrapping_add(fnv1a(group.first.alert_id().as_bytes()));
         self.findings += group.count;
         self.units.extend(group.units);
         self.keys.insert(key);
@@ -233,6 +245,7 @@ impl Held {
         };
         let event = json!({ "held_back": &held_back });
         let mut alert = Alert::new(held_back_rule(), event, "this invocation");
+        alert.alert_id = alert_id(HELD_BACK_RULE_ID, &format!("{:016x}", self.ids));
         alert.title = format!(
             "{} More Alerts Held Back: The Limit Of {cap} Alerts Per Invocation Was Reached",
             held_back.alerts

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::record::text_at;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod group;
 pub mod message;
 mod render;
@@ -348,12 +348,18 @@ fn shared_value<S: serde::Serializer>(
 
 /// FNV-1a 64 of rule id and event id: stable across runs and versions.
 fn alert_id(rule_id: &str, event_id: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in rule_id.bytes().chain([0u8]).chain(event_id.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    let bytes: Vec<u8> = rule_id
+        .bytes()
+        .chain([0u8])
+        .chain(event_id.bytes())
+        .collect();
+    format!("{:016x}", fnv1a(&bytes))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn resources_of(event: &Value) -> Vec<String> {

@@ -13,17 +13,18 @@ mod read;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
+use crate::dedup::{self, Ledger};
 use crate::logfile::Limits;
 use crate::object::ObjectRef;
 use crate::rules::{Correlator, RuleSet};
-use crate::sink::AlertSink;
+use crate::sink::{AlertSink, SinkError};
 use crate::source::s3::ObjectStore;
 use crate::trigger::{
     self, BatchJob, BatchResponse, Notification, QueueMessage, ResultCode, TaskResult, Trigger,
@@ -50,6 +51,12 @@ pub struct InvocationSummary {
     /// Alerts delivered: findings grouped per rule and principal, plus a
     /// summary of those held back by the per-invocation cap.
     pub alerts: u64,
+    /// Alerts not sent because an earlier (or concurrent) invocation sent
+    /// them: S3 redelivery, Lambda retries (`DEDUP_TABLE`).
+    pub alerts_suppressed: u64,
+    /// Alerts sent without the dedup check, the table being unreachable;
+    /// some may be duplicates.
+    pub alerts_unchecked: u64,
     /// Objects that can never be read, with the reason.
     pub permanent_errors: Vec<String>,
     /// Integrity alerts sent for those objects.
@@ -140,6 +147,9 @@ pub struct Handler {
     /// At most this many alerts per invocation, plus one summary of the
     /// rest; `None`: no limit.
     pub max_alerts: Option<usize>,
+    /// Where sent alert ids are remembered across invocations
+    /// (`DEDUP_TABLE`); `None`: every alert found is sent.
+    pub ledger: Option<Arc<dyn Ledger>>,
 }
 
 /// State of one invocation.
@@ -153,6 +163,8 @@ struct Invocation {
     unit: Unit,
     /// When to stop reading, if there is a deadline.
     stop_at: Option<Instant>,
+    /// Until when this invocation's dedup claims hold: its deadline.
+    lease_until: SystemTime,
 }
 
 /// How one object ended, when it did not need a retry.
@@ -182,6 +194,7 @@ impl Handler {
             grouper: Arc::new(Mutex::new(Grouper::new(self.max_alerts))),
             unit: 0,
             stop_at: deadline.map(|deadline| self.stop_at(deadline)),
+            lease_until: lease_until(deadline),
         };
         // Alerts go out once every object has been read, so that one rule's
         // findings for one principal are one alert; a failed delivery fails
@@ -313,15 +326,12 @@ impl Handler {
             return BTreeSet::new();
         }
         let alerts: Vec<Alert> = grouped.iter().map(|g| g.alert.clone()).collect();
-        let Err(err) = self.sink.publish(&alerts).await else {
-            inv.summary.alerts += alerts.len() as u64;
+        let (sent, result) = self.send(&alerts, inv).await;
+        inv.summary.alerts += sent;
+        let Err(err) = result else {
             return BTreeSet::new();
         };
         let failed: BTreeSet<&str> = err.failed.iter().map(String::as_str).collect();
-        inv.summary.alerts += alerts
-            .iter()
-            .filter(|a| !failed.contains(a.alert_id.as_str()))
-            .count() as u64;
         let undelivered: Vec<Grouped> = grouped
             .into_iter()
             .filter(|g| failed.contains(g.alert.alert_id.as_str()))
@@ -337,6 +347,21 @@ impl Handler {
         undelivered.into_iter().flat_map(|g| g.units).collect()
     }
 
+    /// Publishes alerts not sent before (with a ledger); returns how many
+    /// were delivered, and those that were not.
+    async fn send(&self, alerts: &[Alert], inv: &mut Invocation) -> (u64, Result<(), SinkError>) {
+        let delivery = dedup::publish_once(
+            self.sink.as_ref(),
+            self.ledger.as_ref(),
+            alerts,
+            inv.lease_until,
+        )
+        .await;
+        inv.summary.alerts_suppressed += delivery.suppressed;
+        inv.summary.alerts_unchecked += delivery.unchecked;
+        (delivery.sent, delivery.failed.map_or(Ok(()), Err))
+    }
+
     /// Reads one object; the answer says whether it must be retried.
     async fn object(&self, object: &ObjectRef, inv: &mut Invocation) -> ResultCode {
         match self.process(object, inv).await {
@@ -349,6 +374,16 @@ impl Handler {
             }
         }
     }
+}
+
+/// Claims last until the invocation's deadline (a second more, for the
+/// clocks); without one, as long as Lambda's longest timeout.
+fn lease_until(deadline: Option<Instant>) -> SystemTime {
+    const LONGEST_INVOCATION: Duration = Duration::from_secs(15 * 60);
+    let left = deadline.map_or(LONGEST_INVOCATION, |deadline| {
+        deadline.saturating_duration_since(Instant::now())
+    });
+    SystemTime::now() + left + Duration::from_secs(1)
 }
 
 /// The reason recorded for the object that just failed.

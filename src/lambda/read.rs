@@ -120,11 +120,9 @@ impl Handler {
         tracing::error!(bucket = %object.bucket, key = %object.key, class = "permanent", kind = class, cause, "object cannot be read; skipped");
         let label = object.to_string();
         let alert = Alert::integrity(&label, class, cause);
-        self.sink
-            .publish(std::slice::from_ref(&alert))
-            .await
-            .map_err(|err| format!("{label}: sending the integrity alert failed: {err}"))?;
-        inv.summary.integrity_alerts += 1;
+        let (sent, result) = self.send(std::slice::from_ref(&alert), inv).await;
+        result.map_err(|err| format!("{label}: sending the integrity alert failed: {err}"))?;
+        inv.summary.integrity_alerts += sent;
         inv.summary
             .permanent_errors
             .push(format!("{label}: {cause}"));

@@ -207,6 +207,47 @@ impl Stack {
     }
 }
 
+/// A dedup table (`DEDUP_TABLE`) as template.yaml makes it: key `alert_id`, TTL on `expires_at`.
+pub async fn create_dedup_table() -> String {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = unique("sent-alerts");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("alert_id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("alert_id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    client
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("ttl");
+    table
+}
+
 /// (local path, S3 key) of every sample log, from events/objects.tsv.
 pub fn sample_objects() -> Vec<(PathBuf, String)> {
     let text = std::fs::read_to_string(repo().join("events/objects.tsv")).expect("objects.tsv");
@@ -251,5 +292,6 @@ pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
         limits: trailwatch::logfile::Limits::default(),
         deadline_margin: Duration::ZERO,
         max_alerts: None,
+        ledger: None,
     }
 }

@@ -129,6 +129,26 @@ fn a_full_grouper_holds_back_findings_no_more_severe_than_its_alerts() {
     assert_eq!(out.len(), 2);
 }
 
+/// Dedup remembers the summary by its id: the same held-back alerts give
+/// the same id (a retry), other ones another (the next storm).
+#[test]
+fn a_summary_is_known_by_the_alerts_it_holds_back() {
+    let high = rule("high", Level::High);
+    let summary_id = |users: &[&str]| {
+        let mut grouper = Grouper::new(Some(1));
+        for (second, user) in users.iter().enumerate() {
+            grouper.add(finding(&high, user, second as u32), 0);
+        }
+        let out = grouper.finish();
+        assert_eq!(out.len(), 2, "{users:?}");
+        out[1].alert.alert_id.clone()
+    };
+    let first = summary_id(&["a", "b", "c"]);
+    assert_eq!(summary_id(&["a", "b", "c"]), first);
+    assert_ne!(summary_id(&["a", "b", "d"]), first);
+    assert_ne!(summary_id(&["a", "b"]), first);
+}
+
 #[test]
 fn without_findings_there_is_nothing_to_send() {
     assert!(Grouper::new(Some(0)).finish().is_empty());
