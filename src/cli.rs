@@ -40,6 +40,10 @@ enum Command {
         format: Format,
         #[command(flatten)]
         grouping: GroupingArgs,
+        /// Threads per log object: 1 inflates and parses on one thread, 2
+        /// inflates on a second one. Default: the CPUs available, at most 2.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
     /// Work with the rules.
     Rules {
@@ -126,9 +130,16 @@ pub fn run() -> ExitCode {
             rules,
             format,
             grouping,
-        } => rules
-            .load()
-            .map(|set| scan_paths(&paths, &set, format, &grouping)),
+            threads,
+        } => {
+            let limits = Limits {
+                threads: threads.map_or(0, usize::from),
+                ..Limits::default()
+            };
+            rules
+                .load()
+                .map(|set| scan_paths(&paths, &set, format, &grouping, limits))
+        }
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
             RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
@@ -143,6 +154,7 @@ fn scan_paths(
     rules: &RuleSet,
     format: Format,
     grouping: &GroupingArgs,
+    limits: Limits,
 ) -> ExitCode {
     let expanded = expand(paths);
     let mut failed = expanded.errors.len();
@@ -181,7 +193,7 @@ fn scan_paths(
                 &label,
                 rules,
                 &mut correlator,
-                Limits::default(),
+                limits,
                 &mut print,
             ),
             Input::File(path) => match std::fs::File::open(path) {
@@ -190,7 +202,7 @@ fn scan_paths(
                     &label,
                     rules,
                     &mut correlator,
-                    Limits::default(),
+                    limits,
                     &mut print,
                 ),
                 Err(err) => {

@@ -47,6 +47,11 @@ pub struct Limits {
     pub max_record_bytes: usize,
     /// Largest decompressed object accepted (a gzip bomb stops here).
     pub max_decompressed_bytes: u64,
+    /// Threads that read one object: 1 inflates and parses on the calling
+    /// thread; 2 or more inflate on a thread of their own while the calling
+    /// thread splits, parses and evaluates. 0: as many as the machine has
+    /// (Lambda gives one vCPU below about 1.8 GB of memory), at most 2.
+    pub threads: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +59,7 @@ impl Default for Limits {
         Limits {
             max_record_bytes: 16 << 20,
             max_decompressed_bytes: 8 << 30,
+            threads: 0,
         }
     }
 }

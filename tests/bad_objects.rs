@@ -45,6 +45,7 @@ const fn case(file: &'static str, counts: (u64, u64, u64), alerts: u64, want: Wa
         limits: Limits {
             max_record_bytes: 16 << 20,
             max_decompressed_bytes: 8 << 30,
+            threads: 0,
         },
         counts,
         alerts,
@@ -62,6 +63,7 @@ impl Case {
         self.limits = Limits {
             max_record_bytes,
             max_decompressed_bytes,
+            threads: 0,
         };
         self
     }
