@@ -15,6 +15,7 @@ pub mod dedup;
 pub mod lambda;
 pub mod logfile;
 pub mod object;
+pub mod pipe;
 pub mod pipeline;
 pub mod record;
 pub mod rules;

@@ -29,8 +29,13 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
+use crate::pipe;
+
 /// Bytes read from the source (or inflated) per refill.
 const READ_BUFFER: usize = 1 << 20;
+
+/// Inflated chunks (of `READ_BUFFER`) the inflate thread may be ahead.
+const INFLATED_AHEAD: usize = 3;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -233,13 +238,38 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
         Some(err) => Box::new(Failing(Some(err))),
         None => Box::new(content),
     };
-    let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(head.clone()).chain(rest));
+    let stream = io::Cursor::new(head.clone()).chain(rest);
     Records::new(
-        BufReader::with_capacity(READ_BUFFER, stream),
+        reader(stream, is_gzip, limits.threads),
         head,
         is_gzip,
         limits,
     )
+}
+
+/// Inflating takes as long as everything after it: with a second CPU it
+/// gets a thread of its own and the records are split, parsed and
+/// evaluated while the next megabytes inflate.
+fn reader(
+    stream: impl Read + Send + 'static,
+    is_gzip: bool,
+    threads: usize,
+) -> Box<dyn BufRead + Send> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    if is_gzip && threads >= 2 {
+        return match pipe::spawn("trailwatch-inflate", stream, READ_BUFFER, INFLATED_AHEAD) {
+            Ok(pipe) => Box::new(pipe),
+            // The machine is out of threads: a transient failure (retry),
+            // not a fault of the object.
+            Err(err) => Box::new(BufReader::new(Failing(Some(io::Error::other(
+                SourceReadError(err),
+            ))))),
+        };
+    }
+    Box::new(BufReader::with_capacity(READ_BUFFER, stream))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -258,7 +288,7 @@ enum State {
 
 /// Iterator over the raw bytes of each record in a log object.
 pub struct Records {
-    reader: BufReader<Box<dyn Read + Send>>,
+    reader: Box<dyn BufRead + Send>,
     /// The first bytes of the content (after a byte order mark), to say what
     /// arrived when it is not a log.
     head: Vec<u8>,
@@ -287,12 +317,7 @@ pub struct Records {
 const KEYS_SHOWN: usize = 6;
 
 impl Records {
-    fn new(
-        reader: BufReader<Box<dyn Read + Send>>,
-        head: Vec<u8>,
-        is_gzip: bool,
-        limits: Limits,
-    ) -> Self {
+    fn new(reader: Box<dyn BufRead + Send>, head: Vec<u8>, is_gzip: bool, limits: Limits) -> Self {
         Records {
             reader,
             head,
@@ -312,8 +337,7 @@ impl Records {
     }
 
     fn failed(err: LogError) -> Self {
-        let empty: Box<dyn Read + Send> = Box::new(io::empty());
-        let mut records = Records::new(BufReader::new(empty), Vec::new(), false, Limits::default());
+        let mut records = Records::new(Box::new(io::empty()), Vec::new(), false, Limits::default());
         records.pending_error = Some(err);
         records
     }

@@ -332,10 +332,15 @@ fn scan_with<R: Read + Send + 'static>(
 fn every_bad_object_gives_what_is_expected() {
     let rules = rules();
     let mut failures = Vec::new();
-    for case in CASES {
+    // Inflating on the calling thread or on a thread of its own: the same.
+    for (case, threads) in CASES.iter().flat_map(|c| [(c, 1), (c, 2)]) {
         let file = std::fs::File::open(bad_dir().join(case.file))
             .unwrap_or_else(|e| panic!("{}: {e}", case.file));
-        let report = scan_with(file, case.file, &rules, case.limits);
+        let limits = Limits {
+            threads,
+            ..case.limits
+        };
+        let report = scan_with(file, case.file, &rules, limits);
         let counts = (report.records, report.evaluated, report.invalid);
         let error = report
             .error
@@ -356,10 +361,7 @@ fn every_bad_object_gives_what_is_expected() {
             }
         };
         if let Some(problem) = problem {
-            failures.push(format!(
-                "{} (limits {:?}): {problem}",
-                case.file, case.limits
-            ));
+            failures.push(format!("{} (limits {limits:?}): {problem}", case.file));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -430,51 +432,57 @@ fn a_source_failing_mid_stream_is_transient() {
     // The first gzip member (two records) arrives, then the connection drops.
     let log = bad_file("concatenated-logs.json.gz");
     let first_member = log.len() / 2;
-    let cases: Vec<(&str, Box<dyn Read + Send>, u64)> = vec![
-        (
-            "gzip",
-            Box::new(DropsAfter {
-                bytes: Cursor::new(log[..first_member].to_vec()),
-            }),
-            2,
-        ),
-        // Wrapped by the caller too: still recognised.
-        (
-            "gzip, tagged",
-            Box::new(TaggedSource(DropsAfter {
-                bytes: Cursor::new(log[..first_member].to_vec()),
-            })),
-            2,
-        ),
-        (
-            "plain JSON",
-            Box::new(DropsAfter {
-                bytes: Cursor::new(bad_file("plain-uncompressed.json")[..1000].to_vec()),
-            }),
-            1,
-        ),
-        (
-            "at the first byte",
-            Box::new(DropsAfter {
-                bytes: Cursor::new(Vec::new()),
-            }),
-            0,
-        ),
-    ];
-    for (what, source, records) in cases {
-        let report = scan_with(source, what, &rules, Limits::default());
-        let error = report.error.as_ref().expect("an error");
-        assert!(error.is_transient(), "{what}: {error}");
-        assert_eq!(
-            error.to_string(),
-            "reading the object failed: connection reset by peer",
-            "{what}"
-        );
-        assert_eq!(
-            (report.records, report.evaluated, report.invalid),
-            (records, records, 0),
-            "{what}"
-        );
+    for threads in [1, 2] {
+        let cases: Vec<(&str, Box<dyn Read + Send>, u64)> = vec![
+            (
+                "gzip",
+                Box::new(DropsAfter {
+                    bytes: Cursor::new(log[..first_member].to_vec()),
+                }),
+                2,
+            ),
+            // Wrapped by the caller too: still recognised.
+            (
+                "gzip, tagged",
+                Box::new(TaggedSource(DropsAfter {
+                    bytes: Cursor::new(log[..first_member].to_vec()),
+                })),
+                2,
+            ),
+            (
+                "plain JSON",
+                Box::new(DropsAfter {
+                    bytes: Cursor::new(bad_file("plain-uncompressed.json")[..1000].to_vec()),
+                }),
+                1,
+            ),
+            (
+                "at the first byte",
+                Box::new(DropsAfter {
+                    bytes: Cursor::new(Vec::new()),
+                }),
+                0,
+            ),
+        ];
+        for (what, source, records) in cases {
+            let limits = Limits {
+                threads,
+                ..Limits::default()
+            };
+            let report = scan_with(source, what, &rules, limits);
+            let error = report.error.as_ref().expect("an error");
+            assert!(error.is_transient(), "{what}: {error}");
+            assert_eq!(
+                error.to_string(),
+                "reading the object failed: connection reset by peer",
+                "{what}"
+            );
+            assert_eq!(
+                (report.records, report.evaluated, report.invalid),
+                (records, records, 0),
+                "{what}"
+            );
+        }
     }
 }
 

@@ -10,8 +10,14 @@ use tokio_util::io::SyncIoBridge;
 use super::{Handler, Invocation, Outcome};
 use crate::alert::Alert;
 use crate::object::{ObjectKind, ObjectRef};
+use crate::pipe;
 use crate::pipeline::{scan, ScanReport};
 use crate::source::s3::ObjectBody;
+
+/// The download reads ahead by up to `DOWNLOAD_AHEAD` chunks of
+/// `DOWNLOAD_CHUNK` compressed bytes (about 8 MB, some 50 MB of log).
+const DOWNLOAD_CHUNK: usize = 1 << 20;
+const DOWNLOAD_AHEAD: usize = 8;
 
 impl Handler {
     /// Reads one object and publishes its alerts. `Err` is a transient
@@ -82,8 +88,17 @@ impl Handler {
         body: ObjectBody,
         inv: &Invocation,
     ) -> Result<ScanReport, String> {
+        // The download runs ahead on a thread of its own (it mostly waits
+        // on the network), so it overlaps with inflating and the rules.
+        let download = pipe::spawn(
+            "trailwatch-download",
+            SyncIoBridge::new(body),
+            DOWNLOAD_CHUNK,
+            DOWNLOAD_AHEAD,
+        )
+        .map_err(|err| format!("{object}: cannot start the download thread: {err}"))?;
         let reader = UntilDeadline {
-            inner: SyncIoBridge::new(body),
+            inner: download,
             stop_at: inv.stop_at,
         };
         let rules = Arc::clone(&self.rules);
