@@ -851,7 +851,18 @@ impl Scanner {
 
     /// Feeds bytes; returns how many belong to the value and whether it ended.
     fn feed(&mut self, buf: &[u8]) -> (usize, bool) {
-        for (i, &b) in buf.iter().enumerate() {
+        let mut i = 0;
+        while i < buf.len() {
+            // Most of a record's bytes are inside strings: jump to the next
+            // quote or backslash instead of looking at every byte.
+            if self.in_string && !self.escape {
+                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    Some(skip) => i += skip,
+                    None => return (buf.len(), false),
+                }
+            }
+            let b = buf[i];
+            i += 1;
             if !self.started {
                 self.started = true;
                 match b {
@@ -863,7 +874,7 @@ impl Scanner {
             }
             if self.scalar {
                 if matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace() {
-                    return (i, true);
+                    return (i - 1, true);
                 }
                 continue;
             }
@@ -875,7 +886,7 @@ impl Scanner {
                 } else if b == b'"' {
                     self.in_string = false;
                     if self.depth == 0 {
-                        return (i + 1, true);
+                        return (i, true);
                     }
                 }
                 continue;
@@ -886,10 +897,10 @@ impl Scanner {
                 b'}' | b']' => {
                     if !self.close(b == b']') {
                         self.error = Some("a closing bracket does not match its opening one");
-                        return (i + 1, true);
+                        return (i, true);
                     }
                     if self.depth == 0 {
-                        return (i + 1, true);
+                        return (i, true);
                     }
                 }
                 _ => {}

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::alert::{Finding, Record};
 use crate::logfile::{self, Limits, LogError};
-use crate::record::{normalize_event_name_in, RecordHead};
+use crate::record::{check_record, normalize_event_name_in, RecordHead};
 use crate::rules::{Correlator, KeyValues, RuleSet};
 
 /// What reading one object found. Records read = records evaluated +
@@ -126,11 +126,14 @@ impl Context<'_> {
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, serde_json::Error> {
         // Most records have no candidate rule: read two fields and move on.
-        let head: RecordHead = serde_json::from_slice(bytes)?;
+        let head = RecordHead::read(bytes)?;
         let candidates = self.rules.candidates(&KeyValues::of_head(&head));
         if candidates.is_empty() {
             return Ok(true);
         }
+        // What the rules see is checked whole: no duplicate key hides a
+        // value from them, whichever the parser would keep.
+        check_record(bytes)?;
         let mut event: Value = serde_json::from_slice(bytes)?;
         normalize_event_name_in(&mut event);
         let mut hits = Vec::new();

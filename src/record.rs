@@ -39,15 +39,64 @@ pub struct RecordHead<'a> {
     pub user_agent: Lenient<'a>,
     /// `userIdentity.type`.
     pub identity_type: Lenient<'a>,
+    /// `userIdentity.arn`.
+    pub identity_arn: Lenient<'a>,
+}
+
+impl<'a> RecordHead<'a> {
+    /// Reads the head the fast way: the fields the index needs, the record
+    /// checked as valid JSON (syntax, UTF-8, control characters, nesting
+    /// up to serde_json's limit) and free of duplicate keys at the top
+    /// level and in `userIdentity` (those decide which rules run), its
+    /// other values skipped unparsed. A record that some rule may match is
+    /// then checked whole with [`check_record`] before the rules see it.
+    ///
+    /// The trade, measured in BENCHMARKS.md: the strict walk of every
+    /// value costs more than the rest of the scan. A record no rule can
+    /// match is read for what it says about which rules run, and nothing
+    /// hidden deeper in it can change that.
+    pub fn read(bytes: &'a [u8]) -> Result<RecordHead<'a>, serde_json::Error> {
+        // Skipped strings are not checked for UTF-8; std checks the whole
+        // record far faster. When it fails, the strict walk names where.
+        if std::str::from_utf8(bytes).is_err() {
+            return serde_json::from_slice(bytes);
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let head = HeadVisitor { quick: true }.deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(head)
+    }
+}
+
+/// Checks a whole record as [`RecordHead`]'s strict parse does: every
+/// object free of duplicate keys, nesting within [`MAX_DEPTH`].
+pub fn check_record(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<RecordHead>(bytes).map(|_| ())
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(HeadVisitor)
+        HeadVisitor { quick: false }.deserialize(deserializer)
     }
 }
 
-struct HeadVisitor;
+/// The top-level string fields the head reads, in `RecordHead`'s order.
+const HEAD_FIELDS: [&str; 4] = ["eventSource", "eventName", "errorCode", "userAgent"];
+
+/// `quick`: the values of fields the head does not read are skipped
+/// (checked as JSON only), not walked.
+#[derive(Clone, Copy)]
+struct HeadVisitor {
+    quick: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for HeadVisitor {
+    type Value = RecordHead<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for HeadVisitor {
     type Value = RecordHead<'de>;
@@ -61,26 +110,43 @@ impl<'de> Visitor<'de> for HeadVisitor {
         let mut stack = KeyStack::new();
         let mut keys = ObjectKeys::new(&stack);
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {
-            let field = match key.as_ref() {
-                "eventSource" => Some(&mut head.event_source),
-                "eventName" => Some(&mut head.event_name),
-                "errorCode" => Some(&mut head.error_code),
-                "userAgent" => Some(&mut head.user_agent),
-                _ => None,
-            };
+            let slot = HEAD_FIELDS.iter().position(|name| *name == key.as_ref());
             let identity = key == "userIdentity";
             keys.insert(&mut stack, key)?;
-            let value = Field {
-                depth: 2,
-                keys: &mut stack,
-                inner: identity.then_some("type"),
-            };
-            let found = map.next_value_seed(value).map_err(clarify)?;
-            match field {
-                Some(field) => *field = found,
-                None if identity => head.identity_type = found,
-                None => {}
+            if identity {
+                let seed = Identity {
+                    depth: 2,
+                    keys: &mut stack,
+                    quick: self.quick,
+                };
+                (head.identity_type, head.identity_arn) =
+                    map.next_value_seed(seed).map_err(clarify)?;
+                continue;
             }
+            let field = match slot {
+                Some(0) => &mut head.event_source,
+                Some(1) => &mut head.event_name,
+                Some(2) => &mut head.error_code,
+                Some(3) => &mut head.user_agent,
+                _ if self.quick => {
+                    map.next_value::<de::IgnoredAny>().map_err(clarify)?;
+                    continue;
+                }
+                _ => {
+                    map.next_value_seed(Strict {
+                        depth: 2,
+                        keys: &mut stack,
+                    })
+                    .map_err(clarify)?;
+                    continue;
+                }
+            };
+            *field = map
+                .next_value_seed(Field {
+                    depth: 2,
+                    keys: &mut stack,
+                })
+                .map_err(clarify)?;
         }
         Ok(head)
     }
@@ -284,12 +350,9 @@ impl Lenient<'_> {
 
 /// Reads the value of one field of the record at `depth`, checking it as
 /// [`RecordHead`] says: a string is kept, anything else reads as absent.
-/// With `inner`, the field is an object and the string kept is the value
-/// of its key `inner` (`userIdentity` -> `type`).
 struct Field<'s, 'a> {
     depth: usize,
     keys: &'s mut KeyStack<'a>,
-    inner: Option<&'static str>,
 }
 
 impl<'s, 'a> Field<'s, 'a> {
@@ -316,13 +379,13 @@ impl<'de> Visitor<'de> for Field<'_, 'de> {
         f.write_str("any JSON value")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(self.text(Cow::Borrowed(v)))
+        Ok(Lenient(Some(Cow::Borrowed(v))))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.text(Cow::Owned(v.to_owned())))
+        Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(self.text(Cow::Owned(v)))
+        Ok(Lenient(Some(Cow::Owned(v))))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
         Ok(Lenient(None))
@@ -343,37 +406,91 @@ impl<'de> Visitor<'de> for Field<'_, 'de> {
         self.strict().visit_seq(seq)?;
         Ok(Lenient(None))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(inner) = self.inner else {
-            self.strict().visit_map(map)?;
-            return Ok(Lenient(None));
-        };
-        let depth = enter(self.depth)?;
-        let stack = self.keys;
-        let mut keys = ObjectKeys::new(stack);
-        let mut found = Lenient(None);
-        while let Some(Key(key)) = map.next_key().map_err(clarify)? {
-            let wanted = key == inner;
-            keys.insert(stack, key)?;
-            let value = Field {
-                depth,
-                keys: &mut *stack,
-                inner: None,
-            };
-            let value = map.next_value_seed(value).map_err(clarify)?;
-            if wanted {
-                found = value;
-            }
-        }
-        keys.finish(stack);
-        Ok(found)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.strict().visit_map(map)?;
+        Ok(Lenient(None))
     }
 }
 
-impl<'a> Field<'_, 'a> {
-    /// A string where an object was expected is not what is looked for.
-    fn text(&self, value: Cow<'a, str>) -> Lenient<'a> {
-        Lenient(self.inner.is_none().then_some(value))
+/// Reads `userIdentity` at `depth`: its `type` and `arn` when it is an
+/// object (anything else reads as absent), its keys checked for
+/// duplicates; with `quick`, its other values are skipped, not walked.
+struct Identity<'s, 'a> {
+    depth: usize,
+    keys: &'s mut KeyStack<'a>,
+    quick: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Identity<'_, 'de> {
+    type Value = (Lenient<'de>, Lenient<'de>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let Identity { depth, keys, quick } = self;
+        deserializer.deserialize_any(IdentityVisitor(Field { depth, keys }, quick))
+    }
+}
+
+struct IdentityVisitor<'s, 'a>(Field<'s, 'a>, bool);
+
+impl<'de> Visitor<'de> for IdentityVisitor<'_, 'de> {
+    type Value = (Lenient<'de>, Lenient<'de>);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Default::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.strict().visit_seq(seq)?;
+        Ok(Default::default())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let IdentityVisitor(Field { depth, keys: stack }, quick) = self;
+        let depth = enter(depth)?;
+        let mut keys = ObjectKeys::new(stack);
+        let (mut kind, mut arn) = (Lenient(None), Lenient(None));
+        while let Some(Key(key)) = map.next_key().map_err(clarify)? {
+            let wanted = match key.as_ref() {
+                "type" => Some(false),
+                "arn" => Some(true),
+                _ => None,
+            };
+            keys.insert(stack, key)?;
+            let field = Field {
+                depth,
+                keys: &mut *stack,
+            };
+            match wanted {
+                Some(is_arn) => {
+                    let value = map.next_value_seed(field).map_err(clarify)?;
+                    *(if is_arn { &mut arn } else { &mut kind }) = value;
+                }
+                None if quick => {
+                    map.next_value::<de::IgnoredAny>().map_err(clarify)?;
+                }
+                None => {
+                    map.next_value_seed(field.strict()).map_err(clarify)?;
+                }
+            }
+        }
+        keys.finish(stack);
+        Ok((kind, arn))
     }
 }
 
@@ -525,6 +642,65 @@ mod tests {
             head_error(br#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#)
                 .starts_with("duplicate key \"type\"")
         );
+    }
+
+    /// The fast read agrees with the strict parse on every field and on what
+    /// decides which rules run; only deeper problems are left to
+    /// `check_record`, which runs before any rule sees the record.
+    #[test]
+    fn the_quick_read_checks_what_decides_which_rules_run() {
+        let fields = |head: &RecordHead| {
+            [
+                head.event_source.as_deref().map(str::to_string),
+                head.event_name.as_deref().map(str::to_string),
+                head.error_code.as_deref().map(str::to_string),
+                head.user_agent.as_deref().map(str::to_string),
+                head.identity_type.as_deref().map(str::to_string),
+                head.identity_arn.as_deref().map(str::to_string),
+            ]
+        };
+        let record = br#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","x":{"y":[1,2.5,null,true]},"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"a":{"b":"c"}}},"errorCode":"NoSuchKey","userAgent":"caf\u00e9"}"#;
+        let quick = RecordHead::read(record).expect("valid");
+        let strict: RecordHead = serde_json::from_slice(record).expect("valid");
+        assert_eq!(fields(&quick), fields(&strict));
+        assert_eq!(
+            quick.identity_arn.as_deref(),
+            Some("arn:aws:sts::1:assumed-role/r/s")
+        );
+        // Both reject what is not JSON, not UTF-8, or not an object.
+        for bad in [
+            &b"{\"a\":tru}"[..],
+            b"{\"a\":\"x\xff\"}",
+            b"{\"a\":{\"b\":[\"\xc3\"]}}",
+            b"{\"a\":\"\x00\"}",
+            b"{\"a\":1",
+            b"{\"a\":1} x",
+            b"[{}]",
+        ] {
+            let err = RecordHead::read(bad).expect_err("invalid").to_string();
+            let strict = head_error(bad);
+            let what = |e: &str| e.split(" at line").next().unwrap_or_default().to_string();
+            assert_eq!(
+                what(&err),
+                what(&strict),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Duplicate keys where they decide the rules: rejected at once.
+        for bad in [
+            &br#"{"eventName":"A","x":1,"eventName":"B"}"#[..],
+            br#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#,
+            br#"{"a":1,"a":2}"#,
+        ] {
+            let err = RecordHead::read(bad).expect_err("duplicate").to_string();
+            assert!(err.starts_with("duplicate key"), "{err}");
+        }
+        // Deeper down, left to the whole-record check.
+        let nested = br#"{"eventName":"A","requestParameters":{"k":1,"k":2}}"#;
+        RecordHead::read(nested).expect("read");
+        let err = check_record(nested).expect_err("checked whole").to_string();
+        assert!(err.starts_with("duplicate key \"k\""), "{err}");
     }
 
     fn head_error(bytes: &[u8]) -> String {

@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use rsigma_parser::{ConditionExpr, Detection, Modifier, Quantifier, SelectorPattern, SigmaRule};
-use rsigma_parser::{SigmaString, SigmaValue};
+use rsigma_parser::{SigmaString, SigmaValue, SpecialChar, StringPart};
 
 use crate::record::{normalize_event_name, RecordHead};
 
@@ -24,35 +24,80 @@ pub const EVENT_SOURCE: &str = "eventSource";
 pub const EVENT_NAME: &str = "eventName";
 
 /// The fields rules are filed under, most selective first.
-pub const KEY_FIELDS: [&str; 5] = [
+pub const KEY_FIELDS: [&str; 6] = [
     EVENT_NAME,
     EVENT_SOURCE,
     "userIdentity.type",
     "errorCode",
     "userAgent",
+    "userIdentity.arn",
 ];
 
 /// How a rule is filed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexKey {
     /// Candidates for records whose field (one of [`KEY_FIELDS`]) has one
-    /// of these values (lower-cased).
+    /// of these values (lower-cased) or matches one of these patterns.
     Field {
         field: &'static str,
         values: BTreeSet<String>,
+        patterns: BTreeSet<Pattern>,
     },
     /// Evaluated on every record.
     Always,
 }
 
+/// A value a rule requires that is not a literal: a wildcard, `contains`,
+/// `startswith`, `endswith` or `re` as a regular expression, or any string
+/// at all (the field must be there, as for `cidr` or `base64`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pattern {
+    Any,
+    Regex(String),
+}
+
+/// What a rule requires of one field: one of the values or patterns.
+#[derive(Debug, Default)]
+struct Need {
+    values: BTreeSet<String>,
+    patterns: BTreeSet<Pattern>,
+}
+
+impl Need {
+    /// Literals only, then patterns, then mere presence.
+    fn tier(&self) -> u8 {
+        if self.patterns.contains(&Pattern::Any) {
+            2
+        } else {
+            u8::from(!self.patterns.is_empty())
+        }
+    }
+
+    /// Hash lookups before regular expressions before mere presence.
+    fn cost(&self) -> (bool, usize, usize) {
+        (
+            self.patterns.contains(&Pattern::Any),
+            self.patterns.len(),
+            self.values.len(),
+        )
+    }
+}
+
 impl IndexKey {
+    /// Files a rule under the first field it pins to literals; failing
+    /// that, the first it pins to patterns; failing that, the first it
+    /// needs at all.
     pub fn of(rule: &SigmaRule) -> IndexKey {
         KEY_FIELDS
             .iter()
-            .find_map(|field| {
-                required_values(rule, field).map(|values| IndexKey::Field { field, values })
+            .enumerate()
+            .filter_map(|(order, field)| Some((required_values(rule, field)?, order, field)))
+            .min_by_key(|(need, order, _)| (need.tier(), *order))
+            .map_or(IndexKey::Always, |(need, _, field)| IndexKey::Field {
+                field,
+                values: need.values,
+                patterns: need.patterns,
             })
-            .unwrap_or(IndexKey::Always)
     }
 
     pub fn is_indexed(&self) -> bool {
@@ -81,6 +126,7 @@ impl<'a> KeyValues<'a> {
             head.identity_type.as_deref(),
             head.error_code.as_deref(),
             head.user_agent.as_deref(),
+            head.identity_arn.as_deref(),
         ])
     }
 
@@ -93,6 +139,7 @@ impl<'a> KeyValues<'a> {
             text("/userIdentity/type"),
             text("/errorCode"),
             text("/userAgent"),
+            text("/userIdentity/arn"),
         ])
     }
 }
@@ -101,27 +148,65 @@ impl<'a> KeyValues<'a> {
 #[derive(Debug, Default)]
 pub struct RuleIndex {
     by_field: [HashMap<String, Vec<usize>>; KEY_FIELDS.len()],
+    /// Per field: rules filed under patterns, tried on the record's value.
+    matching: [Vec<(Matcher, usize)>; KEY_FIELDS.len()],
     always: Vec<usize>,
+}
+
+/// A rule's patterns for one field, compiled.
+#[derive(Debug)]
+enum Matcher {
+    Any,
+    Regex(regex::RegexSet),
+}
+
+impl Matcher {
+    /// Patterns that do not compile here (the rule engine may still accept
+    /// them) only require the field to be there: never a missed candidate.
+    fn of(patterns: &BTreeSet<Pattern>) -> Matcher {
+        let mut sources = Vec::new();
+        for pattern in patterns {
+            match pattern {
+                Pattern::Any => return Matcher::Any,
+                Pattern::Regex(source) => sources.push(source.as_str()),
+            }
+        }
+        regex::RegexSet::new(sources).map_or(Matcher::Any, Matcher::Regex)
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Matcher::Any => true,
+            Matcher::Regex(set) => set.is_match(value),
+        }
+    }
 }
 
 impl RuleIndex {
     pub fn new<'k>(keys: impl IntoIterator<Item = &'k IndexKey>) -> RuleIndex {
         let mut index = RuleIndex::default();
         for (position, key) in keys.into_iter().enumerate() {
-            match key {
-                IndexKey::Field { field, values } => {
-                    let Some(slot) = KEY_FIELDS.iter().position(|f| f == field) else {
-                        index.always.push(position);
-                        continue;
-                    };
-                    for value in values {
-                        index.by_field[slot]
-                            .entry(value.clone())
-                            .or_default()
-                            .push(position);
-                    }
-                }
-                IndexKey::Always => index.always.push(position),
+            let IndexKey::Field {
+                field,
+                values,
+                patterns,
+            } = key
+            else {
+                index.always.push(position);
+                continue;
+            };
+            let Some(slot) = KEY_FIELDS.iter().position(|f| f == field) else {
+                index.always.push(position);
+                continue;
+            };
+            for value in values {
+                index.by_field[slot]
+                    .entry(value.clone())
+                    .or_default()
+                    .push(position);
+            }
+            if !patterns.is_empty() {
+                index.matching[slot].push((Matcher::of(patterns), position));
             }
         }
         index
@@ -130,9 +215,17 @@ impl RuleIndex {
     /// Positions of the rules a record can match, in load order, each once.
     pub fn candidates(&self, record: &KeyValues<'_>) -> Vec<usize> {
         let mut out: Vec<usize> = self.always.clone();
-        for (map, value) in self.by_field.iter().zip(record.0) {
+        for ((map, matching), value) in self.by_field.iter().zip(&self.matching).zip(record.0) {
             if !map.is_empty() {
                 out.extend_from_slice(lookup(map, value));
+            }
+            if let Some(value) = value {
+                out.extend(
+                    matching
+                        .iter()
+                        .filter(|(matcher, _)| matcher.matches(value))
+                        .map(|(_, position)| *position),
+                );
             }
         }
         out.sort_unstable();
@@ -143,16 +236,22 @@ impl RuleIndex {
 
 /// Sigma compares plain values case-insensitively, so keys are lower case.
 fn lookup<'m>(map: &'m HashMap<String, Vec<usize>>, value: Option<&str>) -> &'m [usize] {
-    value
-        .and_then(|v| map.get(&v.to_ascii_lowercase()))
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let Some(value) = value else {
+        return &[];
+    };
+    // Most values are lower case already: no copy for them.
+    let found = if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        map.get(&value.to_ascii_lowercase())
+    } else {
+        map.get(value)
+    };
+    found.map(Vec::as_slice).unwrap_or_default()
 }
 
 /// The lower-cased literal values `field` must take for the rule to match,
 /// or `None` when the rule can match without it. Conditions listed
 /// separately are alternatives.
-fn required_values(rule: &SigmaRule, field: &str) -> Option<BTreeSet<String>> {
+fn required_values(rule: &SigmaRule, field: &str) -> Option<Need> {
     let conditions = &rule.detection.conditions;
     if conditions.is_empty() {
         return None;
@@ -160,11 +259,7 @@ fn required_values(rule: &SigmaRule, field: &str) -> Option<BTreeSet<String>> {
     union(conditions.iter().map(|c| condition_values(rule, c, field)))
 }
 
-fn condition_values(
-    rule: &SigmaRule,
-    condition: &ConditionExpr,
-    field: &str,
-) -> Option<BTreeSet<String>> {
+fn condition_values(rule: &SigmaRule, condition: &ConditionExpr, field: &str) -> Option<Need> {
     let detection = |name: &str| {
         rule.detection
             .named
@@ -205,48 +300,128 @@ fn condition_values(
     }
 }
 
-fn detection_values(detection: &Detection, field: &str) -> Option<BTreeSet<String>> {
+fn detection_values(detection: &Detection, field: &str) -> Option<Need> {
     match detection {
         Detection::AllOf(items) => narrowest(
             items
                 .iter()
                 .filter(|item| item.field.name.as_deref() == Some(field))
-                .map(|item| {
-                    let exact = item.field.modifiers.iter().all(|m| *m == Modifier::Cased);
-                    if !exact {
-                        return None;
-                    }
-                    item.values
-                        .iter()
-                        .map(|value| match value {
-                            SigmaValue::String(s) if s.is_plain() => {
-                                s.as_plain().map(|p| p.to_ascii_lowercase())
-                            }
-                            _ => None,
-                        })
-                        .collect::<Option<BTreeSet<String>>>()
-                        .filter(|set| !set.is_empty())
-                }),
+                .map(|item| item_need(&item.field.modifiers, &item.values)),
         ),
         Detection::AnyOf(parts) => union(parts.iter().map(|d| detection_values(d, field))),
         _ => None,
     }
 }
 
-/// All alternatives constrain the field: any of their values.
-fn union(sets: impl Iterator<Item = Option<BTreeSet<String>>>) -> Option<BTreeSet<String>> {
-    let mut all = BTreeSet::new();
+/// What one detection item requires of its field, or `None` when it can
+/// match without the field holding a string (`exists`, `neq`, numbers,
+/// field references, `null`).
+fn item_need(modifiers: &[Modifier], values: &[SigmaValue]) -> Option<Need> {
+    use Modifier::*;
+    let strings: Vec<&SigmaString> = values
+        .iter()
+        .map(|value| match value {
+            SigmaValue::String(s) => Some(s),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if strings.is_empty() {
+        return None;
+    }
+    let cased = modifiers.contains(&Cased);
+    let mut need = Need::default();
+    let mut re_flags = String::new();
+    let mut shape = Shape::Exact;
+    for modifier in modifiers {
+        match modifier {
+            Cased => {}
+            Contains => shape = Shape::Contains,
+            StartsWith => shape = Shape::StartsWith,
+            EndsWith => shape = Shape::EndsWith,
+            Re => shape = Shape::Regex,
+            IgnoreCase => re_flags.push('i'),
+            Multiline => re_flags.push('m'),
+            DotAll => re_flags.push('s'),
+            Exists | Neq | FieldRef | Gt | Gte | Lt | Lte | Expand => return None,
+            // Encodings, `cidr`, `all`, times: the field must be there.
+            _ => {
+                need.patterns.insert(Pattern::Any);
+                return Some(need);
+            }
+        }
+    }
+    for s in strings {
+        match shape {
+            Shape::Exact if s.is_plain() => {
+                need.values.insert(s.as_plain()?.to_ascii_lowercase());
+            }
+            Shape::Regex => {
+                let flags = if re_flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("(?{re_flags})")
+                };
+                need.patterns
+                    .insert(Pattern::Regex(format!("{flags}{}", s.original)));
+            }
+            _ => {
+                need.patterns
+                    .insert(Pattern::Regex(wildcard_regex(s, shape, cased)));
+            }
+        }
+    }
+    Some(need)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Exact,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Regex,
+}
+
+/// A Sigma string with wildcards (and a `contains`, `startswith` or
+/// `endswith`) as an anchored regular expression over the whole value.
+fn wildcard_regex(s: &SigmaString, shape: Shape, cased: bool) -> String {
+    let mut body = String::new();
+    for part in &s.parts {
+        match part {
+            StringPart::Plain(text) => body.push_str(&regex::escape(text)),
+            StringPart::Special(SpecialChar::WildcardMulti) => body.push_str(".*"),
+            StringPart::Special(SpecialChar::WildcardSingle) => body.push('.'),
+        }
+    }
+    let (before, after) = match shape {
+        Shape::Contains => (".*", ".*"),
+        Shape::StartsWith => ("", ".*"),
+        Shape::EndsWith => (".*", ""),
+        _ => ("", ""),
+    };
+    let flags = if cased { "(?s)" } else { "(?si)" };
+    format!("{flags}^{before}{body}{after}$")
+}
+
+/// All alternatives constrain the field: any of their values or patterns.
+fn union(needs: impl Iterator<Item = Option<Need>>) -> Option<Need> {
+    let mut all = Need::default();
     let mut any = false;
-    for set in sets {
-        all.extend(set?);
+    for need in needs {
+        let need = need?;
+        all.values.extend(need.values);
+        all.patterns.extend(need.patterns);
         any = true;
     }
     any.then_some(all)
 }
 
-/// Every part must hold: the smallest constraint among them is required.
-fn narrowest(sets: impl Iterator<Item = Option<BTreeSet<String>>>) -> Option<BTreeSet<String>> {
-    sets.flatten().min_by_key(BTreeSet::len)
+/// Every part must hold: the most selective constraint among them.
+fn narrowest(needs: impl Iterator<Item = Option<Need>>) -> Option<Need> {
+    needs
+        .flatten()
+        .filter(|need| !need.values.is_empty() || !need.patterns.is_empty())
+        .min_by_key(Need::cost)
 }
 
 /// Rewrites plain `eventName` literals to their normalised form, so a rule
@@ -294,9 +469,20 @@ mod tests {
     }
 
     fn filed(field: &'static str, values: &[&str]) -> IndexKey {
+        matching(field, values, &[])
+    }
+
+    fn matching(field: &'static str, values: &[&str], patterns: &[&str]) -> IndexKey {
         IndexKey::Field {
             field,
             values: values.iter().map(|v| v.to_string()).collect(),
+            patterns: patterns
+                .iter()
+                .map(|p| match *p {
+                    "" => Pattern::Any,
+                    p => Pattern::Regex(p.to_string()),
+                })
+                .collect(),
         }
     }
 
@@ -345,8 +531,35 @@ mod tests {
                 "  a:\n    eventName: A\n    errorCode: E\n  b:\n    errorCode: F\n  condition: a or b\n",
                 filed("errorCode", &["e", "f"]),
             ),
-            ("  sel:\n    eventName|startswith: Put\n  condition: sel\n", IndexKey::Always),
-            ("  sel:\n    eventName: 'Put*'\n  condition: sel\n", IndexKey::Always),
+            (
+                "  sel:\n    eventName|startswith: Put\n  condition: sel\n",
+                matching(EVENT_NAME, &[], &["(?si)^Put.*$"]),
+            ),
+            (
+                "  sel:\n    eventName: 'Put*'\n  condition: sel\n",
+                matching(EVENT_NAME, &[], &["(?si)^Put.*$"]),
+            ),
+            // A literal is preferred to a pattern, any field to mere presence.
+            (
+                "  sel:\n    eventName|contains: Put\n    eventSource: s3.amazonaws.com\n  condition: sel\n",
+                sources(&["s3.amazonaws.com"]),
+            ),
+            (
+                "  sel:\n    eventName|base64: x\n    errorCode|endswith: Denied\n  condition: sel\n",
+                matching("errorCode", &[], &["(?si)^.*Denied$"]),
+            ),
+            ("  sel:\n    eventName|base64: x\n  condition: sel\n", matching(EVENT_NAME, &[], &[""])),
+            ("  sel:\n    errorCode|exists: true\n  condition: sel\n", IndexKey::Always),
+            ("  sel:\n    errorCode|neq: x\n  condition: sel\n", IndexKey::Always),
+            ("  sel:\n    errorCode: null\n  condition: sel\n", IndexKey::Always),
+            (
+                "  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: sel\n",
+                matching("userIdentity.arn", &[], &[".+:assumed-role/aws:.+"]),
+            ),
+            (
+                "  sel:\n    userIdentity.arn|re|i: 'a.b'\n  condition: sel\n",
+                matching("userIdentity.arn", &[], &["(?i)a.b"]),
+            ),
             ("  sel:\n    eventName: A\n  condition: not sel\n", IndexKey::Always),
             (
                 "  sel:\n    errorCode: AccessDenied\n  condition: sel\n",
@@ -354,7 +567,7 @@ mod tests {
             ),
             (
                 "  sel:\n    errorCode: ['AccessDenied', '*Unauthorized']\n  condition: sel\n",
-                IndexKey::Always,
+                matching("errorCode", &["accessdenied"], &["(?si)^.*Unauthorized$"]),
             ),
             (
                 "  sel:\n    userIdentity.type: Root\n  filter:\n    eventType: AwsServiceEvent\n  condition: sel and not filter\n",
@@ -365,7 +578,10 @@ mod tests {
                 filed("userIdentity.type", &["assumedrole"]),
             ),
             ("  sel:\n    userAgent: TruffleHog\n  condition: sel\n", filed("userAgent", &["trufflehog"])),
-            ("  sel:\n    userAgent|contains: TruffleHog\n  condition: sel\n", IndexKey::Always),
+            (
+                "  sel:\n    userAgent|contains: Truffle.Hog\n  condition: sel\n",
+                matching("userAgent", &[], &["(?si)^.*Truffle\\.Hog.*$"]),
+            ),
             ("  sel:\n    userIdentity.type: Root\n  condition: not sel\n", IndexKey::Always),
             (
                 "  sel:\n    eventName|cased: CreateTopic\n  condition: sel\n",
@@ -378,7 +594,7 @@ mod tests {
     }
 
     fn record(source: Option<&'static str>, name: Option<&'static str>) -> KeyValues<'static> {
-        KeyValues([name, source, None, None, None])
+        KeyValues([name, source, None, None, None, None])
     }
 
     #[test]
@@ -400,14 +616,53 @@ mod tests {
             [1, 3]
         );
         assert_eq!(index.candidates(&record(None, None)), [1]);
-        let root = KeyValues([Some("DeleteTopic"), None, Some("ROOT"), None, None]);
+        let root = KeyValues([Some("DeleteTopic"), None, Some("ROOT"), None, None, None]);
         assert_eq!(index.candidates(&root), [1, 3, 4]);
     }
 
     #[test]
+    fn patterns_pick_the_records_whose_value_matches() {
+        let keys = [
+            key("  sel:\n    errorCode: ['AccessDenied', '*UnauthorizedOperation']\n  condition: sel\n"),
+            key("  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: sel\n"),
+            key("  sel:\n    userAgent|cidr: 10.0.0.0/8\n  condition: sel\n"),
+            // Not a valid regular expression here: presence only.
+            key("  sel:\n    userAgent|re: '(?<=x)y'\n  condition: sel\n"),
+        ];
+        let index = RuleIndex::new(&keys);
+        let record = |error: Option<&'static str>, agent, arn| {
+            KeyValues([Some("GetObject"), None, None, error, agent, arn])
+        };
+        let none: &[usize] = &[];
+        assert_eq!(index.candidates(&record(None, None, None)), none);
+        assert_eq!(
+            index.candidates(&record(Some("ACCESSDENIED"), None, None)),
+            [0]
+        );
+        assert_eq!(
+            index.candidates(&record(Some("Client.UnauthorizedOperation"), None, None)),
+            [0]
+        );
+        assert_eq!(
+            index.candidates(&record(Some("NoSuchKey"), None, None)),
+            none
+        );
+        let role = Some("arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1");
+        assert_eq!(index.candidates(&record(None, None, role)), [1]);
+        let user = Some("arn:aws:iam::1:user/alice");
+        assert_eq!(index.candidates(&record(None, None, user)), none);
+        assert_eq!(
+            index.candidates(&record(None, Some("aws-cli"), None)),
+            [2, 3]
+        );
+    }
+
+    #[test]
     fn a_record_reads_the_same_keys_from_its_head_and_its_value() {
-        let bytes = br#"{"eventName":"GetFunction20150331","eventSource":"lambda.amazonaws.com","userIdentity":{"type":"Root"},"errorCode":"E","userAgent":"u"}"#;
+        let bytes = br#"{"eventName":"GetFunction20150331","eventSource":"lambda.amazonaws.com","userIdentity":{"type":"Root","arn":"a"},"errorCode":"E","userAgent":"u"}"#;
         let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
+        let quick = RecordHead::read(bytes).expect("valid");
+        assert_eq!(KeyValues::of_head(&quick).0, KeyValues::of_head(&head).0);
         let value: serde_json::Value = serde_json::from_slice(bytes).expect("valid");
         let want = [
             Some("GetFunction"),
@@ -415,6 +670,7 @@ mod tests {
             Some("Root"),
             Some("E"),
             Some("u"),
+            Some("a"),
         ];
         assert_eq!(KeyValues::of_head(&head).0, want);
         assert_eq!(KeyValues::of_value(&value).0, want);
