@@ -2,12 +2,13 @@
 //! the library.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::Grouper;
 use trailwatch::alert::{Alert, Finding};
+use trailwatch::generate::{write_path, Spec};
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
 use trailwatch::rules::{RuleConfig, RuleSet};
@@ -44,6 +45,19 @@ enum Command {
         /// inflates on a second one. Default: the CPUs available, at most 2.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+    },
+    /// Write a synthetic CloudTrail log for load tests: realistic records,
+    /// the same bytes for the same seed, about 2% planted to match the
+    /// built-in rules. Gzip when OUT ends in .gz; `-` writes JSON to stdout.
+    Generate {
+        /// The file to write, or `-`.
+        out: PathBuf,
+        /// Records in the log.
+        #[arg(long, value_name = "N", default_value_t = Spec::default().records)]
+        records: u64,
+        /// Seed: the same seed writes the same log.
+        #[arg(long, value_name = "S", default_value_t = Spec::default().seed)]
+        seed: u64,
     },
     /// Work with the rules.
     Rules {
@@ -140,6 +154,7 @@ pub fn run() -> ExitCode {
                 .load()
                 .map(|set| scan_paths(&paths, &set, format, &grouping, limits))
         }
+        Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
             RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
@@ -197,14 +212,7 @@ fn scan_paths(
                 &mut print,
             ),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => scan(
-                    file,
-                    &label,
-                    rules,
-                    &mut correlator,
-                    limits,
-                    &mut print,
-                ),
+                Ok(file) => scan(file, &label, rules, &mut correlator, limits, &mut print),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");
                     failed += 1;
@@ -236,6 +244,32 @@ fn scan_paths(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn generate(out: &Path, records: u64, seed: u64) -> ExitCode {
+    let spec = Spec {
+        records,
+        seed,
+        ..Spec::default()
+    };
+    match write_path(&spec, out) {
+        Ok(stats) => {
+            let mb = |bytes: u64| bytes as f64 / 1e6;
+            let planted = 100.0 * stats.matching as f64 / stats.records.max(1) as f64;
+            eprintln!(
+                "{}: {} records, {:.1} MB uncompressed, {:.1} MB written, {planted:.2}% planted to match built-in rules",
+                out.display(),
+                stats.records,
+                mb(stats.bytes),
+                mb(stats.written)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("trailwatch: {}: {err}", out.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod dedup;
+pub mod generate;
 pub mod lambda;
 pub mod logfile;
 pub mod object;

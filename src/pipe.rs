@@ -9,7 +9,7 @@
 //! filled again, so a steady stream allocates nothing.
 
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 /// What the reading thread sends.
@@ -64,10 +64,7 @@ fn fill(
     recycled: &Receiver<Vec<u8>>,
 ) {
     loop {
-        let mut chunk = match recycled.try_recv() {
-            Ok(chunk) => chunk,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::new(),
-        };
+        let mut chunk = recycled.try_recv().unwrap_or_default();
         chunk.resize(chunk_bytes, 0);
         let (filled, outcome) = read_chunk(&mut source, &mut chunk);
         chunk.truncate(filled);
