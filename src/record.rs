@@ -20,11 +20,12 @@ pub const MAX_DEPTH: usize = 100;
 /// Borrowed from the record's bytes (no allocation unless a string has
 /// escapes).
 ///
-/// Parsing it checks the whole record, so that a record is either evaluated
-/// or reported invalid whatever rules are loaded (the full
-/// `serde_json::Value` is parsed only for records some rule may match, and
-/// must accept exactly what this accepts). Beyond what `Value` checks
-/// (valid JSON, every string UTF-8, numbers in range), it rejects:
+/// Two ways to read it. [`RecordHead::read`], for every record, checks it
+/// as JSON and the keys that decide which rules run, and skips the rest.
+/// The strict parse (this type's `Deserialize`, and [`check_record`], run
+/// on every record some rule may match before the rules see it) checks the
+/// whole record: beyond what `Value` checks (valid JSON, every string
+/// UTF-8, numbers in range), it rejects:
 ///
 /// - a record that is not a JSON object;
 /// - a record nested deeper than [`MAX_DEPTH`];
