@@ -251,18 +251,11 @@ const CASES: &[Case] = &[
         1,
         Permanent("record 1: unexpected end of hex escape"),
     ),
-    case(
-        "number-out-of-range.json.gz",
-        (2, 1, 1),
-        1,
-        Permanent("record 1: number out of range"),
-    ),
-    case(
-        "deep-nesting.json.gz",
-        (3, 2, 1),
-        1,
-        Permanent("record 1: the record is nested deeper than 100 levels"),
-    ),
+    // Checked whole only when a rule may read the record (see
+    // `problems_deep_in_a_record_are_reported_when_a_rule_reads_it`): no
+    // rule reads these DescribeInstances records.
+    case("number-out-of-range.json.gz", (2, 2, 0), 1, Whole),
+    case("deep-nesting.json.gz", (3, 3, 0), 1, Whole),
     // The first eventName is harmless, the second is StopLogging: which one
     // a parser keeps is up to it, so the record is reported, not evaluated.
     case(
@@ -365,6 +358,43 @@ fn every_bad_object_gives_what_is_expected() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// A record some rule may match is checked whole before the rules see it:
+/// a number beyond an f64 or nesting deeper than 100 levels makes it
+/// invalid, and the object is reported.
+#[test]
+fn problems_deep_in_a_record_are_reported_when_a_rule_reads_it() {
+    let rule = "title: Reads DescribeInstances\nid: 0e5a3c1e-0000-4000-8000-000000000001\n\
+        logsource: {product: aws, service: cloudtrail}\n\
+        detection:\n  sel:\n    eventName: DescribeInstances\n    eventSource: nothing.example.com\n  condition: sel\nlevel: low\n";
+    let config = RuleConfig {
+        texts: vec![("reads.yml".to_string(), rule.to_string())],
+        ..RuleConfig::default()
+    };
+    let rules = RuleSet::load(&config).expect("rules load");
+    for (file, counts, want) in [
+        (
+            "number-out-of-range.json.gz",
+            (2, 1, 1),
+            "record 1: number out of range",
+        ),
+        (
+            "deep-nesting.json.gz",
+            (3, 2, 1),
+            "record 1: the record is nested deeper than 100 levels",
+        ),
+    ] {
+        let bytes = std::fs::File::open(bad_dir().join(file)).expect("file");
+        let report = scan_with(bytes, file, &rules, Limits::default());
+        assert_eq!(
+            (report.records, report.evaluated, report.invalid),
+            counts,
+            "{file}"
+        );
+        let error = report.error.expect("reported").to_string();
+        assert!(error.contains(want), "{file}: {error}");
+    }
 }
 
 /// A new file without an expectation fails here, and so does an expectation
