@@ -230,35 +230,67 @@ pub(crate) fn console_login(g: &mut Gen) {
         let role = g.rng.pick(HUMAN_ROLES);
         Who::role(&mut g.rng, role)
     };
-    let ip = g.public_ip();
-    let agent = g.rng.pick(&CONSOLE_AGENTS[1..3]);
     let mfa = matches!(who, Who::User(_));
-    let mut call = Call::new(
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        who,
-        "us-east-1",
-        &ip,
-        agent,
-    );
-    call.version = "1.08";
-    call.kind = Kind::SignIn;
-    call.request_id = RequestId::Absent;
-    call.tls_host = Some("us-east-1.signin.aws.amazon.com");
-    g.emit(&call, |o, _| {
-        o.null("requestParameters");
-        o.obj("responseElements", |o| {
-            o.str("ConsoleLogin", "Success");
+    let sign_in = SignIn {
+        mfa,
+        failure: None,
+        login_to: "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1_5c1d7e9f0a2b4c6d",
+        tls_host: Some("us-east-1.signin.aws.amazon.com"),
+        mfa_device: mfa,
+    };
+    sign_in.emit(g, who);
+}
+
+/// How one console sign-in reads: with MFA or not (and the MFA device of
+/// an IAM user), failed with this errorMessage, the page it led to.
+pub(crate) struct SignIn<'a> {
+    pub mfa: bool,
+    pub failure: Option<&'a str>,
+    pub login_to: &'a str,
+    pub tls_host: Option<&'a str>,
+    pub mfa_device: bool,
+}
+
+impl SignIn<'_> {
+    pub(crate) fn emit(&self, g: &mut Gen, who: Who) {
+        let ip = g.public_ip();
+        let agent = g.rng.pick(&CONSOLE_AGENTS[1..3]);
+        let mut call = Call::new(
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            who,
+            "us-east-1",
+            &ip,
+            agent,
+        );
+        call.version = "1.08";
+        call.kind = Kind::SignIn;
+        call.request_id = RequestId::Absent;
+        call.tls_host = self.tls_host;
+        call.error_message = self.failure;
+        g.emit(&call, |o, _| {
+            o.null("requestParameters");
+            o.obj("responseElements", |o| {
+                let outcome = if self.failure.is_some() {
+                    "Failure"
+                } else {
+                    "Success"
+                };
+                o.str("ConsoleLogin", outcome);
+            });
+            o.obj("additionalEventData", |o| {
+                o.str("LoginTo", self.login_to);
+                o.str("MobileVersion", "No")
+                    .str("MFAUsed", if self.mfa { "Yes" } else { "No" });
+                if let (true, Who::User(user)) = (self.mfa_device, who) {
+                    o.str(
+                        "MFAIdentifier",
+                        &format!("arn:aws:iam::{ACCOUNT}:mfa/{}", user.name),
+                    );
+                }
+            });
         });
-        o.obj("additionalEventData", |o| {
-            o.str("LoginTo", "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1_5c1d7e9f0a2b4c6d");
-            o.str("MobileVersion", "No");
-            o.str("MFAUsed", if mfa { "Yes" } else { "No" });
-            if let Who::User(user) = who {
-                o.str("MFAIdentifier", &format!("arn:aws:iam::{ACCOUNT}:mfa/{}", user.name));
-            }
-        });
-    });
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! towards what a real trail shows most (denials, Lambda invocations by
 //! callers other than S3, function deployments).
 
+use super::access::SignIn;
 use super::changes::{
     bucket_made_public, change, cloudtrail_tamper, config_stopped, flow_logs_deleted,
     guardduty_deleted, iam_credentials, iam_policy, kms_key_disabled, security_group_open,
@@ -234,41 +235,14 @@ fn lambda_changed(g: &mut Gen) {
 
 /// A console sign-in; `failure` is the errorMessage of a failed one.
 fn sign_in(g: &mut Gen, who: Who, mfa: bool, failure: Option<&str>) {
-    let ip = g.public_ip();
-    let agent = g.rng.pick(&CONSOLE_AGENTS[1..3]);
-    let mut call = Call::new(
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        who,
-        "us-east-1",
-        &ip,
-        agent,
-    );
-    call.version = "1.08";
-    call.kind = Kind::SignIn;
-    call.request_id = RequestId::Absent;
-    call.error_message = failure;
-    g.emit(&call, |o, _| {
-        o.null("requestParameters");
-        o.obj("responseElements", |o| {
-            o.str(
-                "ConsoleLogin",
-                if failure.is_some() {
-                    "Failure"
-                } else {
-                    "Success"
-                },
-            );
-        });
-        o.obj("additionalEventData", |o| {
-            o.str(
-                "LoginTo",
-                "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true",
-            );
-            o.str("MobileVersion", "No")
-                .str("MFAUsed", if mfa { "Yes" } else { "No" });
-        });
-    });
+    let sign_in = SignIn {
+        mfa,
+        failure,
+        login_to: "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true",
+        tls_host: None,
+        mfa_device: false,
+    };
+    sign_in.emit(g, who);
 }
 
 fn login_without_mfa(g: &mut Gen) {
