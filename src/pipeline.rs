@@ -6,12 +6,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::alert::{Finding, Record};
 use crate::logfile::{self, Limits, LogError};
-use crate::record::{check_record, normalize_event_name_in, RecordHead};
-use crate::rules::{Correlator, KeyValues, RuleSet};
+use crate::record::RecordHead;
+use crate::rules::{Correlator, KeyValues, LazyRecord, RecordEvent, RuleSet};
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -27,6 +25,9 @@ pub struct ScanReport {
     pub matches: BTreeMap<String, u64>,
     /// Findings handed to the caller (rules matched, thresholds reached).
     pub alerts: u64,
+    /// The latest `eventTime` among the records read (CloudTrail writes
+    /// ISO 8601 UTC, so text order is time order).
+    pub newest_event_time: Option<String>,
     /// The caller asked to stop before the end of the object.
     pub stopped: bool,
     /// Why reading stopped early or records were unreadable, if it did.
@@ -44,6 +45,18 @@ pub enum ScanError {
         index: u64,
         message: String,
     },
+}
+
+impl ScanReport {
+    fn note_event_time(&mut self, time: &str) {
+        if self
+            .newest_event_time
+            .as_deref()
+            .is_none_or(|newest| time > newest)
+        {
+            self.newest_event_time = Some(time.to_string());
+        }
+    }
 }
 
 impl ScanError {
@@ -125,21 +138,21 @@ impl Context<'_> {
         bytes: &[u8],
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, serde_json::Error> {
-        // Most records have no candidate rule: read two fields and move on.
-        let head = RecordHead::read(bytes)?;
+        // Most records have no candidate rule: read their head and move on.
+        let mut head = RecordHead::read(bytes)?;
+        if let Some(time) = head.event_time.as_deref() {
+            self.report.note_event_time(time);
+        }
         let candidates = self.rules.candidates(&KeyValues::of_head(&head));
         if candidates.is_empty() {
             return Ok(true);
         }
-        // What the rules see is checked whole: no duplicate key hides a
-        // value from them, whichever the parser would keep.
-        check_record(bytes)?;
-        let mut event: Value = serde_json::from_slice(bytes)?;
-        normalize_event_name_in(&mut event);
+        let record = LazyRecord::new(head.text, std::mem::take(&mut head.fields));
+        let event = RecordEvent::lazy(&record);
         let mut hits = Vec::new();
         let mut detections = Vec::new();
         for rule in candidates {
-            let Some(detection) = rule.evaluate(&event) else {
+            let Some(detection) = rule.evaluate_event(&event) else {
                 continue;
             };
             *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
@@ -150,20 +163,23 @@ impl Context<'_> {
                 detections.push(detection);
             }
         }
+        // A value some rule read could not be read: what the rules said of
+        // the record means nothing, and no threshold may count it.
+        invalid_if(record.problem())?;
         let thresholds = if detections.is_empty() {
             Vec::new()
         } else {
             self.correlator.feed(&event, detections)
         };
+        invalid_if(record.problem())?;
         if hits.is_empty() && thresholds.is_empty() {
             return Ok(true);
         }
-        // Alerts show the record as CloudTrail wrote it, version suffix and
-        // all: the only change normalisation made was to eventName.
-        if let (Some(raw), Some(name)) = (head.event_name.as_deref(), event.get_mut("eventName")) {
-            *name = Value::from(raw);
-        }
-        let record = Arc::new(Record::new(event, Arc::clone(self.label)));
+        let record = Arc::new(Record::from_text(
+            record.text(),
+            record.brief(),
+            Arc::clone(self.label),
+        ));
         let findings = hits
             .into_iter()
             .map(|meta| Finding::new(meta, &record))
@@ -179,6 +195,13 @@ impl Context<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+fn invalid_if(problem: Option<String>) -> Result<(), serde_json::Error> {
+    match problem {
+        Some(problem) => Err(serde::de::Error::custom(problem)),
+        None => Ok(()),
     }
 }
 

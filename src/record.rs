@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Records nested deeper than this (the record itself is level 1) are
@@ -42,6 +43,12 @@ pub struct RecordHead<'a> {
     pub identity_type: Lenient<'a>,
     /// `userIdentity.arn`.
     pub identity_arn: Lenient<'a>,
+    pub event_time: Lenient<'a>,
+    /// The record's text (quick read only; empty from the strict parse).
+    pub text: &'a str,
+    /// Every top-level key and the text of its value, in record order
+    /// (quick read only): what [`crate::rules::LazyRecord`] parses on demand.
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
 impl<'a> RecordHead<'a> {
@@ -59,12 +66,13 @@ impl<'a> RecordHead<'a> {
     pub fn read(bytes: &'a [u8]) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole
         // record far faster. When it fails, the strict walk names where.
-        if std::str::from_utf8(bytes).is_err() {
+        let Ok(text) = std::str::from_utf8(bytes) else {
             return serde_json::from_slice(bytes);
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let head = HeadVisitor { quick: true }.deserialize(&mut deserializer)?;
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let mut head = HeadVisitor { quick: true }.deserialize(&mut deserializer)?;
         deserializer.end()?;
+        head.text = text;
         Ok(head)
     }
 }
@@ -75,6 +83,87 @@ pub fn check_record(bytes: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<RecordHead>(bytes).map(|_| ())
 }
 
+/// Parses one top-level value of a record (its text from
+/// [`RecordHead::fields`]), checked as the strict parse checks it: no
+/// duplicate key, nesting within [`MAX_DEPTH`] counting the record's own
+/// level. Positions in errors count from the start of the value.
+pub fn parse_field(raw: &str) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    let value = StrictValue { depth: 2 }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// Builds a `Value` in one pass, checked as [`Strict`] checks: a key met
+/// twice in one object is an error, not a value silently replaced.
+#[derive(Clone, Copy)]
+struct StrictValue {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = StrictValue {
+            depth: enter(self.depth)?,
+        };
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(inner)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = StrictValue {
+            depth: enter(self.depth)?,
+        };
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(inner)?;
+            match object.entry(key) {
+                serde_json::map::Entry::Occupied(taken) => return Err(duplicate(taken.key())),
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         HeadVisitor { quick: false }.deserialize(deserializer)
@@ -82,7 +171,27 @@ impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
 }
 
 /// The top-level string fields the head reads, in `RecordHead`'s order.
-const HEAD_FIELDS: [&str; 4] = ["eventSource", "eventName", "errorCode", "userAgent"];
+const HEAD_FIELDS: [&str; 5] = [
+    "eventSource",
+    "eventName",
+    "errorCode",
+    "userAgent",
+    "eventTime",
+];
+
+impl<'a> RecordHead<'a> {
+    /// The string field at `slot` of [`HEAD_FIELDS`].
+    fn string_field(&mut self, slot: usize) -> Option<&mut Lenient<'a>> {
+        Some(match slot {
+            0 => &mut self.event_source,
+            1 => &mut self.event_name,
+            2 => &mut self.error_code,
+            3 => &mut self.user_agent,
+            4 => &mut self.event_time,
+            _ => return None,
+        })
+    }
+}
 
 /// `quick`: the values of fields the head does not read are skipped
 /// (checked as JSON only), not walked.
@@ -113,34 +222,49 @@ impl<'de> Visitor<'de> for HeadVisitor {
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {
             let slot = HEAD_FIELDS.iter().position(|name| *name == key.as_ref());
             let identity = key == "userIdentity";
+            if self.quick {
+                // Every value is kept as text, checked as JSON by the skip;
+                // the head's own fields are read from that text.
+                let raw: &'de RawValue = map.next_value().map_err(clarify)?;
+                let seed_keys = &mut stack;
+                if identity {
+                    let seed = Identity {
+                        depth: 2,
+                        keys: seed_keys,
+                        quick: true,
+                    };
+                    (head.identity_type, head.identity_arn) = read_in(raw, seed)?;
+                } else if let Some(field) = slot.and_then(|slot| head.string_field(slot)) {
+                    *field = read_in(
+                        raw,
+                        Field {
+                            depth: 2,
+                            keys: seed_keys,
+                        },
+                    )?;
+                }
+                keys.insert(&mut stack, key.clone())?;
+                head.fields.push((key, raw));
+                continue;
+            }
             keys.insert(&mut stack, key)?;
             if identity {
                 let seed = Identity {
                     depth: 2,
                     keys: &mut stack,
-                    quick: self.quick,
+                    quick: false,
                 };
                 (head.identity_type, head.identity_arn) =
                     map.next_value_seed(seed).map_err(clarify)?;
                 continue;
             }
-            let field = match slot {
-                Some(0) => &mut head.event_source,
-                Some(1) => &mut head.event_name,
-                Some(2) => &mut head.error_code,
-                Some(3) => &mut head.user_agent,
-                _ if self.quick => {
-                    map.next_value::<de::IgnoredAny>().map_err(clarify)?;
-                    continue;
-                }
-                _ => {
-                    map.next_value_seed(Strict {
-                        depth: 2,
-                        keys: &mut stack,
-                    })
-                    .map_err(clarify)?;
-                    continue;
-                }
+            let Some(field) = slot.and_then(|slot| head.string_field(slot)) else {
+                map.next_value_seed(Strict {
+                    depth: 2,
+                    keys: &mut stack,
+                })
+                .map_err(clarify)?;
+                continue;
             };
             *field = map
                 .next_value_seed(Field {
@@ -150,6 +274,27 @@ impl<'de> Visitor<'de> for HeadVisitor {
                 .map_err(clarify)?;
         }
         Ok(head)
+    }
+}
+
+/// Reads a value kept as text with `seed`. Its errors are raised again in
+/// the record's deserializer, which places them in the record.
+fn read_in<'de, S: DeserializeSeed<'de>, E: de::Error>(
+    raw: &'de RawValue,
+    seed: S,
+) -> Result<S::Value, E> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    seed.deserialize(&mut deserializer)
+        .map_err(|err| E::custom(without_position(&err)))
+}
+
+/// A serde_json error's message without its " at line L column C", which
+/// would count from the start of a value, not of the record.
+pub fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if err.line() > 0 => text[..at].to_string(),
+        _ => text,
     }
 }
 

@@ -3,7 +3,7 @@
 //! subject line, and as JSON for machines.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -75,23 +75,54 @@ pub struct Alert {
 }
 
 /// A record that matched, as CloudTrail wrote it, and the log it came
-/// from: shared by every finding and alert on it, never copied.
+/// from: shared by every finding and alert on it, never copied. The scan
+/// keeps its text and the fields findings are grouped by; the whole record
+/// is parsed only for the alerts built from it.
 #[derive(Debug)]
 pub struct Record {
-    event: Arc<Value>,
+    /// What grouping reads (principal, time, event id) until `event` is
+    /// parsed.
+    brief: Value,
+    text: Option<Box<str>>,
+    event: OnceLock<Arc<Value>>,
     source: Arc<str>,
 }
 
 impl Record {
     pub fn new(event: Value, source: Arc<str>) -> Record {
         Record {
-            event: Arc::new(event),
+            brief: Value::Null,
+            text: None,
+            event: OnceLock::from(Arc::new(event)),
             source,
         }
     }
 
+    /// A record known by its `text` (already checked as JSON) and `brief`,
+    /// its fields that grouping reads.
+    pub fn from_text(text: &str, brief: Value, source: Arc<str>) -> Record {
+        Record {
+            brief,
+            text: Some(text.into()),
+            event: OnceLock::new(),
+            source,
+        }
+    }
+
+    /// The whole record. Should the text not parse as a whole (a value no
+    /// rule read is out of range, or nested too deep), the brief stands in.
+    pub fn event(&self) -> &Arc<Value> {
+        self.event.get_or_init(|| {
+            let parsed = self.text.as_deref().and_then(|text| {
+                crate::record::check_record(text.as_bytes()).ok()?;
+                serde_json::from_str(text).ok()
+            });
+            Arc::new(parsed.unwrap_or_else(|| self.brief.clone()))
+        })
+    }
+
     fn text(&self, pointer: &str) -> Option<Cow<'_, str>> {
-        text_at(&self.event, pointer)
+        text_at(self.event.get().map_or(&self.brief, |event| event), pointer)
     }
 
     fn owned(&self, pointer: &str) -> Option<String> {
@@ -191,6 +222,7 @@ impl Finding {
     pub fn alert(&self) -> Alert {
         let rule = &self.rule;
         let record = &self.record;
+        let event = record.event();
         let text = |pointer: &str| record.owned(pointer);
         Alert {
             alert_id: self.alert_id(),
@@ -213,7 +245,7 @@ impl Finding {
             user_agent: text("/userAgent"),
             error_code: text("/errorCode"),
             error_message: text("/errorMessage"),
-            resources: resources_of(&record.event),
+            resources: resources_of(event),
             source: record.source().to_string(),
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
@@ -221,7 +253,7 @@ impl Finding {
             threshold: self.threshold.clone(),
             occurrences: None,
             held_back: None,
-            event: Arc::clone(&record.event),
+            event: Arc::clone(event),
             rule: Arc::clone(rule),
         }
     }

@@ -14,10 +14,9 @@ use rsigma_eval::{
     CorrelationAction, CorrelationConfig, CorrelationEngine, EvaluationResult, TimestampFallback,
 };
 use rsigma_parser::{CorrelationRule, SigmaRule};
-use serde_json::Value;
 
 use super::examples::SequenceExample;
-use super::{Level, RuleError, RuleMeta};
+use super::{Level, RecordEvent, RuleError, RuleMeta};
 
 /// One correlation rule as the rest of trailwatch sees it.
 pub struct Threshold {
@@ -186,14 +185,13 @@ impl Correlator {
     /// Feeds one record's detections; returns the thresholds it completes.
     pub fn feed(
         &mut self,
-        event: &Value,
+        event: &RecordEvent<'_>,
         detections: Vec<EvaluationResult>,
     ) -> Vec<CorrelationHit> {
         let Some(engine) = self.engine.as_mut() else {
             return Vec::new();
         };
-        let results =
-            engine.correlate_detections(&super::event::RecordEvent::new(event), detections);
+        let results = engine.correlate_detections(event, detections);
         results
             .into_iter()
             .filter_map(|result| {

@@ -9,37 +9,109 @@
 //! filter, never filter).
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 
+use super::lazy::LazyRecord;
+
 pub struct RecordEvent<'a> {
-    inner: JsonEvent<'a>,
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    Whole(JsonEvent<'a>),
+    /// Fields parsed as the rules ask for them; the whole record only for
+    /// what needs every value.
+    Fields {
+        record: &'a LazyRecord<'a>,
+        whole: OnceCell<JsonEvent<'a>>,
+    },
 }
 
 impl<'a> RecordEvent<'a> {
     pub fn new(record: &'a Value) -> Self {
         RecordEvent {
-            inner: JsonEvent::borrow(record),
+            source: Source::Whole(JsonEvent::borrow(record)),
+        }
+    }
+
+    pub fn lazy(record: &'a LazyRecord<'a>) -> Self {
+        RecordEvent {
+            source: Source::Fields {
+                record,
+                whole: OnceCell::new(),
+            },
+        }
+    }
+
+    fn whole(&self) -> &JsonEvent<'a> {
+        match &self.source {
+            Source::Whole(event) => event,
+            Source::Fields { record, whole } => {
+                whole.get_or_init(|| JsonEvent::borrow(record.whole()))
+            }
         }
     }
 }
 
 impl Event for RecordEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        self.inner.get_field(path).map(objects_as_text)
+        let value = match &self.source {
+            Source::Fields { record, .. } if !path.contains(['[', '\\']) => field_of(record, path),
+            _ => self.whole().get_field(path),
+        };
+        value.map(objects_as_text)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        self.inner.any_string_value(pred)
+        self.whole().any_string_value(pred)
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        self.inner.all_string_values()
+        self.whole().all_string_values()
     }
 
     fn to_json(&self) -> Value {
-        self.inner.to_json()
+        self.whole().to_json()
+    }
+}
+
+/// `JsonEvent::get_field` for a plain dotted path, reading only the
+/// top-level field it starts with: the flat key first, then the path,
+/// every member of an array crossed.
+fn field_of<'r>(record: &'r LazyRecord<'_>, path: &str) -> Option<EventValue<'r>> {
+    if let Some(value) = record.field(path) {
+        return Some(EventValue::from(value));
+    }
+    let (root, rest) = path.split_once('.')?;
+    if root.is_empty() {
+        return None;
+    }
+    let keys: Vec<&str> = rest.split('.').collect();
+    let mut found = Vec::new();
+    collect(record.field(root)?, &keys, &mut found);
+    match found.len() {
+        0 => None,
+        1 => found.pop(),
+        _ => Some(EventValue::Array(found)),
+    }
+}
+
+fn collect<'v>(value: &'v Value, keys: &[&str], out: &mut Vec<EventValue<'v>>) {
+    let Some((key, rest)) = keys.split_first() else {
+        out.push(EventValue::from(value));
+        return;
+    };
+    match value {
+        Value::Object(map) => {
+            if let Some(next) = map.get(*key) {
+                collect(next, rest, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect(item, keys, out)),
+        _ => {}
     }
 }
 
@@ -129,5 +201,43 @@ mod tests {
             ["PutBucketVersioning"]
         );
         assert!(event.get_field("missing").is_none());
+    }
+
+    /// The lazy record answers every path as the whole record does.
+    #[test]
+    fn fields_read_alone_answer_as_the_whole_record() {
+        let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role"}}},"a.b":"flat","a":{"b":"nested"},"resources":[{"ARN":"x"},{"ARN":"y"},{"type":"t"}],"list":[[{"k":1}],{"k":2}],"requestParameters":{"VersioningConfiguration":{"Status":"Suspended"}},"n":null}"#;
+        let head = crate::record::RecordHead::read(text.as_bytes()).expect("quick read");
+        let lazy = LazyRecord::new(head.text, head.fields);
+        let lazy = RecordEvent::lazy(&lazy);
+        let mut whole: Value = serde_json::from_str(text).expect("valid");
+        crate::record::normalize_event_name_in(&mut whole);
+        let whole = RecordEvent::new(&whole);
+        for path in [
+            "eventName",
+            "userIdentity.type",
+            "userIdentity.sessionContext.sessionIssuer.type",
+            "userIdentity.missing",
+            "a.b",
+            "a",
+            "resources.ARN",
+            "resources.type",
+            "resources[1].ARN",
+            "list.k",
+            "requestParameters",
+            "requestParameters.VersioningConfiguration.Status",
+            "n",
+            "missing",
+            "missing.deeper",
+            ".a",
+            "a.",
+        ] {
+            assert_eq!(lazy.get_field(path), whole.get_field(path), "{path}");
+        }
+        assert_eq!(
+            lazy.any_string_value(&|s| s == "Suspended"),
+            whole.any_string_value(&|s| s == "Suspended")
+        );
+        assert_eq!(lazy.to_json(), whole.to_json());
     }
 }

@@ -9,7 +9,7 @@ use rsigma_parser::exemplar::{
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
-use super::{KeyValues, Rule, RuleSet, Threshold};
+use super::{KeyValues, RecordEvent, Rule, RuleSet, Threshold};
 use crate::record::normalize_event_name_in;
 
 /// The time of an example sequence's offset 0 (each event's `eventTime` is
@@ -176,7 +176,7 @@ impl RuleSet {
                 .filter_map(|rule| rule.evaluate(&event))
                 .collect();
             reached |= correlator
-                .feed(&event, detections)
+                .feed(&RecordEvent::new(&event), detections)
                 .iter()
                 .any(|hit| hit.rule.id == threshold.meta.id);
         }

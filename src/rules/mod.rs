@@ -6,6 +6,7 @@ mod correlation;
 mod event;
 mod examples;
 mod index;
+mod lazy;
 mod lint;
 
 use std::collections::HashSet;
@@ -18,9 +19,11 @@ use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
 pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
+pub use event::RecordEvent;
 pub use examples::{Example, ExampleFailure, SequenceExample};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
+pub use lazy::LazyRecord;
 pub use lint::{LintFinding, Problem};
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
@@ -159,7 +162,12 @@ impl Rule {
 
     /// The match, for rules whose matches feed a correlation.
     pub fn evaluate(&self, event: &Value) -> Option<EvaluationResult> {
-        rsigma_eval::evaluate_rule(&self.compiled, &event::RecordEvent::new(event))
+        self.evaluate_event(&RecordEvent::new(event))
+    }
+
+    /// [`Rule::evaluate`] on a record read field by field.
+    pub fn evaluate_event(&self, event: &RecordEvent<'_>) -> Option<EvaluationResult> {
+        rsigma_eval::evaluate_rule(&self.compiled, event)
     }
 }
 
