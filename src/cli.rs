@@ -1,18 +1,25 @@
 //! Command-line interface: parses arguments and prints. The work is done by
 //! the library.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::Grouper;
 use trailwatch::alert::{Alert, Finding};
+use trailwatch::backfill::dates::{parse_bound, Window};
+use trailwatch::backfill::progress::{Progress, Style};
+use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::generate::{write_path, Spec};
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
 use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::source::fs::{expand, Input};
+use trailwatch::source::rules_s3::S3Prefix;
 
 #[derive(Parser)]
 #[command(
@@ -28,9 +35,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Scan CloudTrail log files (.json.gz or .json), directories
-    /// (recursively) or `-` for stdin, and print the alerts they raise.
+    /// (recursively), `-` for stdin, or every log object under S3 prefixes
+    /// (s3://bucket/prefix), and print the alerts they raise.
     Scan {
-        /// Files, directories or `-`.
+        /// Files, directories or `-`; or s3://bucket/prefix URIs.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
@@ -45,6 +53,8 @@ enum Command {
         /// inflates on a second one. Default: the CPUs available, at most 2.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Write a synthetic CloudTrail log for load tests: realistic records,
     /// the same bytes for the same seed, about 2% planted to match the
@@ -130,6 +140,38 @@ struct GroupingArgs {
     max_alerts: Option<usize>,
 }
 
+/// How S3 prefixes are scanned (ignored for local paths).
+#[derive(clap::Args)]
+struct S3Args {
+    /// s3:// only: objects read at a time. Their downloads overlap; with
+    /// threshold rules loaded their scans take turns.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// s3:// only: scan objects whose key is dated at or after this
+    /// YYYY-MM-DD (UTC) or RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    since: Option<NaiveDateTime>,
+    /// s3:// only: scan objects whose key is dated before this YYYY-MM-DD
+    /// (UTC) or RFC 3339 time (exclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    until: Option<NaiveDateTime>,
+    /// s3:// only: show no progress (problems and the summary still print).
+    #[arg(long, short)]
+    quiet: bool,
+    /// s3:// only: seconds between progress lines when stderr is not a
+    /// terminal (on a terminal a bar is redrawn in place).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
+    progress_every: Duration,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|every| !every.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds above 0"))
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
@@ -145,14 +187,28 @@ pub fn run() -> ExitCode {
             format,
             grouping,
             threads,
+            s3,
         } => {
             let limits = Limits {
                 threads: threads.map_or(0, usize::from),
                 ..Limits::default()
             };
-            rules
-                .load()
-                .map(|set| scan_paths(&paths, &set, format, &grouping, limits))
+            let printer = Printer::new(format, &grouping);
+            match s3_roots(&paths, &s3) {
+                Ok(None) => rules
+                    .load()
+                    .map(|set| scan_paths(&paths, &set, printer, limits)),
+                Ok(Some((roots, window))) => rules.load().map(|set| {
+                    let backfill = Backfill {
+                        rules: Arc::new(set),
+                        window,
+                        concurrency: usize::from(s3.concurrency),
+                        limits,
+                    };
+                    scan_s3(&roots, &backfill, printer, &s3)
+                }),
+                Err(code) => Err(code),
+            }
         }
         Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
         Command::Rules { command } => match command {
@@ -167,8 +223,7 @@ pub fn run() -> ExitCode {
 fn scan_paths(
     paths: &[PathBuf],
     rules: &RuleSet,
-    format: Format,
-    grouping: &GroupingArgs,
+    mut printer: Printer,
     limits: Limits,
 ) -> ExitCode {
     let expanded = expand(paths);
@@ -183,36 +238,16 @@ fn scan_paths(
             kind.as_str()
         );
     }
-    let mut stdout = io::stdout().lock();
-    let (mut records, mut findings, mut alerts) = (0u64, 0u64, 0u64);
+    let (mut records, mut findings) = (0u64, 0u64);
     // Thresholds and groups span all the files of one scan.
     let mut correlator = rules.correlations().correlator();
-    let mut grouper =
-        (!grouping.every_finding).then(|| Grouper::new(grouping.max_alerts.map(|n| n.max(1))));
-    let mut print = |finding: Finding| match grouper.as_mut() {
-        Some(grouper) => {
-            grouper.add(finding, 0);
-            true
-        }
-        None => {
-            alerts += 1;
-            // stdout closed (e.g. piped into `head`): stop reading.
-            print_alert(&mut stdout, format, &finding.alert())
-        }
-    };
     for input in &expanded.inputs {
         let label = input.to_string();
+        let print = |finding| printer.take(finding);
         let report = match input {
-            Input::Stdin => scan(
-                io::stdin(),
-                &label,
-                rules,
-                &mut correlator,
-                limits,
-                &mut print,
-            ),
+            Input::Stdin => scan(io::stdin(), &label, rules, &mut correlator, limits, print),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => scan(file, &label, rules, &mut correlator, limits, &mut print),
+                Ok(file) => scan(file, &label, rules, &mut correlator, limits, print),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");
                     failed += 1;
@@ -230,20 +265,182 @@ fn scan_paths(
             failed += 1;
         }
     }
-    for grouped in grouper.map(Grouper::finish).unwrap_or_default() {
-        if !print_alert(&mut stdout, format, &grouped.alert) {
-            return ExitCode::SUCCESS;
-        }
-        alerts += 1;
+    if !printer.finish() {
+        return ExitCode::SUCCESS;
     }
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {alerts} alert(s), {failed} error(s)",
-        expanded.inputs.len()
+        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s)",
+        expanded.inputs.len(),
+        printer.alerts
     );
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The S3 prefixes to scan and the window, or `None` for local paths.
+/// Mixing the two, or dates with local paths, is a usage error.
+fn s3_roots(paths: &[PathBuf], s3: &S3Args) -> Result<Option<(Vec<S3Prefix>, Window)>, ExitCode> {
+    let usage = |message: String| {
+        eprintln!("trailwatch: {message}");
+        ExitCode::from(2)
+    };
+    let uris: Vec<&str> = paths
+        .iter()
+        .filter_map(|path| path.to_str().filter(|p| p.starts_with("s3://")))
+        .collect();
+    if uris.is_empty() {
+        if s3.since.is_some() || s3.until.is_some() {
+            return Err(usage(
+                "--since and --until select S3 objects by their keys; they apply to s3:// prefixes only".to_string(),
+            ));
+        }
+        return Ok(None);
+    }
+    if uris.len() != paths.len() {
+        return Err(usage(
+            "scan either s3:// prefixes or local paths, not both".to_string(),
+        ));
+    }
+    let roots = uris
+        .iter()
+        .map(|uri| {
+            S3Prefix::parse(uri)
+                .ok_or_else(|| usage(format!("{uri}: not an s3://bucket/prefix URI")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let window = Window::new(s3.since, s3.until).map_err(usage)?;
+    Ok(Some((roots, window)))
+}
+
+/// A backfill over S3 prefixes: alerts on stdout as for files, problems
+/// and progress on stderr, a summary that adds up at the end.
+fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("trailwatch: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let style = if s3.quiet {
+        Style::Off
+    } else if io::stderr().is_terminal() {
+        Style::Bar
+    } else {
+        Style::Lines(s3.progress_every)
+    };
+    let counts = Arc::new(Counts::default());
+    let console = Arc::new(Console {
+        printer: Mutex::new(printer),
+        progress: Progress::start(Arc::clone(&counts), style),
+    });
+    let output: Arc<dyn Output> = console.clone();
+    let summary = runtime.block_on(async {
+        let sdk = trailwatch::aws::sdk_config().await;
+        let client = trailwatch::aws::s3_client(&sdk);
+        backfill.run(&client, roots, &counts, output).await
+    });
+    console.progress.finish();
+    let mut printer = console
+        .printer
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if summary.stopped || !printer.finish() {
+        return ExitCode::SUCCESS;
+    }
+    let uris: Vec<String> = roots
+        .iter()
+        .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
+        .collect();
+    let missing = if summary.listing_failed {
+        "; the listing failed, so objects may be missing"
+    } else {
+        ""
+    };
+    eprintln!(
+        "trailwatch: {}: {summary}, {} alert(s){missing}",
+        uris.join(" "),
+        printer.alerts
+    );
+    if summary.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Where alerts go, the one place that prints them: stdout, each as it is
+/// found or grouped as in the Lambda function and printed at the end.
+struct Printer {
+    out: io::Stdout,
+    format: Format,
+    grouper: Option<Grouper>,
+    alerts: u64,
+}
+
+impl Printer {
+    fn new(format: Format, grouping: &GroupingArgs) -> Printer {
+        Printer {
+            out: io::stdout(),
+            format,
+            grouper: (!grouping.every_finding)
+                .then(|| Grouper::new(grouping.max_alerts.map(|n| n.max(1)))),
+            alerts: 0,
+        }
+    }
+
+    /// Takes one finding; false when stdout is closed (e.g. piped into
+    /// `head`), which stops the scan.
+    fn take(&mut self, finding: Finding) -> bool {
+        match self.grouper.as_mut() {
+            Some(grouper) => {
+                grouper.add(finding, 0);
+                true
+            }
+            None => {
+                self.alerts += 1;
+                print_alert(&mut self.out, self.format, &finding.alert())
+            }
+        }
+    }
+
+    /// Prints the grouped alerts; false when stdout is closed.
+    fn finish(&mut self) -> bool {
+        for grouped in self.grouper.take().map(Grouper::finish).unwrap_or_default() {
+            if !print_alert(&mut self.out, self.format, &grouped.alert) {
+                return false;
+            }
+            self.alerts += 1;
+        }
+        true
+    }
+}
+
+/// The terminal a backfill reports to, from its scanning threads.
+struct Console {
+    printer: Mutex<Printer>,
+    progress: Progress,
+}
+
+impl Output for Console {
+    fn finding(&self, finding: Finding) -> bool {
+        let mut printer = self.printer.lock().unwrap_or_else(PoisonError::into_inner);
+        if printer.grouper.is_some() {
+            printer.take(finding)
+        } else {
+            // Printed now: not into the middle of the progress bar.
+            self.progress.suspend(|| printer.take(finding))
+        }
+    }
+
+    fn problem(&self, line: &str) {
+        self.progress.println(&format!("trailwatch: {line}"));
     }
 }
 

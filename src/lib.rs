@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod aws;
+pub mod backfill;
 pub mod config;
 pub mod dedup;
 pub mod generate;
