@@ -555,6 +555,121 @@ fn new_bucket_gets_a_validated_multi_region_trail_and_notifies_the_function() {
     assert!(!stack.outputs.contains_key("LogQueueUrl"));
 }
 
+/// The resources `name` refers to (Ref, Fn::GetAtt, Fn::Sub, DependsOn),
+/// and theirs, in this stack.
+fn dependencies(stack: &Stack, name: &str) -> BTreeSet<String> {
+    fn refs(value: &Value, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(o) => {
+                if let Some(Value::String(target)) = o.get("Ref") {
+                    out.insert(target.clone());
+                }
+                if let Some(target) = o.get("Fn::GetAtt").and_then(|a| a[0].as_str()) {
+                    out.insert(target.to_owned());
+                }
+                let sub = o.get("Fn::Sub").map(|s| s.as_str().or(s[0].as_str()));
+                if let Some(Some(text)) = sub {
+                    for part in text.split("${").skip(1) {
+                        let name = part.split(['}', '.']).next().unwrap_or_default();
+                        out.insert(name.to_owned());
+                    }
+                }
+                o.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![name.to_owned()];
+    while let Some(next) = todo.pop() {
+        let Some(resource) = stack.resources.get(&next) else {
+            continue; // a parameter or a pseudo parameter
+        };
+        let mut direct = BTreeSet::new();
+        refs(&resource["Properties"], &mut direct);
+        for target in one_or_many(&resource["DependsOn"]) {
+            direct.insert(target.as_str().unwrap().to_owned());
+        }
+        for target in direct {
+            if stack.resources.contains_key(&target) && seen.insert(target.clone()) {
+                todo.push(target);
+            }
+        }
+    }
+    seen
+}
+
+/// The trail's advanced event selectors, each as its field selectors
+/// sorted by field.
+fn trail_selectors(stack: &Stack) -> Vec<Vec<Value>> {
+    let properties = stack.properties("Trail");
+    assert!(
+        properties.get("EventSelectors").is_none(),
+        "a trail cannot have both EventSelectors and AdvancedEventSelectors"
+    );
+    properties["AdvancedEventSelectors"]
+        .as_array()
+        .expect("AdvancedEventSelectors")
+        .iter()
+        .map(|selector| {
+            let mut fields = selector["FieldSelectors"]
+                .as_array()
+                .expect("FieldSelectors")
+                .clone();
+            fields.sort_by_key(|f| f["Field"].as_str().unwrap().to_owned());
+            fields
+        })
+        .collect()
+}
+
+#[test]
+fn new_trail_logs_lambda_invokes_except_the_functions_own_unless_turned_off() {
+    let template = template();
+    let parameter = &template["Parameters"]["LambdaDataEvents"];
+    assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
+    assert_eq!(parameter["Default"], "true");
+    let description = parameter["Description"].as_str().unwrap();
+    assert!(description.contains("per 100,000"), "{description}");
+    let management = vec![json!({"Field": "eventCategory", "Equals": ["Management"]})];
+    let lambda_invokes = vec![
+        json!({"Field": "eventCategory", "Equals": ["Data"]}),
+        // Not its own invocations: each log delivery invokes it.
+        json!({
+            "Field": "resources.ARN",
+            "NotEquals": [{"Fn::GetAtt": ["TrailwatchFunction", "Arn"]}]
+        }),
+        json!({"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]}),
+    ];
+    for overrides in [vec![], vec![("LambdaDataEvents", "true")]] {
+        let stack = render(&template, &overrides);
+        assert_eq!(
+            trail_selectors(&stack),
+            [management.clone(), lambda_invokes.clone()]
+        );
+        // The trail refers to the function: the function must not refer to
+        // the trail, or CloudFormation refuses the circular dependency.
+        assert!(dependencies(&stack, "Trail").contains("TrailwatchFunction"));
+        let function = dependencies(&stack, "TrailwatchFunction");
+        assert!(!function.contains("Trail"), "{function:?}");
+        assert!(!function.contains("TrailwatchFunction"), "{function:?}");
+    }
+    let off = render(&template, &[("LambdaDataEvents", "false")]);
+    assert_eq!(trail_selectors(&off), [management]);
+    let readme = readme_deploying();
+    for needed in [
+        "LambdaDataEvents",
+        "per 100,000",
+        "aws cloudtrail put-event-selectors --trail-name TRAIL",
+        "--advanced-event-selectors",
+    ] {
+        assert!(
+            readme.contains(needed),
+            "README's Deploying lacks {needed:?}"
+        );
+    }
+}
+
 #[test]
 fn existing_bucket_through_eventbridge_matches_created_log_objects_of_that_bucket() {
     let stack = render(
