@@ -175,9 +175,11 @@ impl Context<'_> {
         if hits.is_empty() && thresholds.is_empty() {
             return Ok(true);
         }
+        drop(event);
+        let text = record.text();
         let record = Arc::new(Record::from_text(
-            record.text(),
-            record.brief(),
+            text,
+            record.into_brief(),
             Arc::clone(self.label),
         ));
         let findings = hits

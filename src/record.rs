@@ -217,6 +217,10 @@ impl<'de> Visitor<'de> for HeadVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut head = RecordHead::default();
+        if self.quick {
+            // CloudTrail records have 15 to 25 top-level keys.
+            head.fields.reserve(32);
+        }
         let mut stack = KeyStack::new();
         let mut keys = ObjectKeys::new(&stack);
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {

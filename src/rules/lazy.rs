@@ -108,16 +108,21 @@ impl<'a> LazyRecord<'a> {
     }
 
     /// What findings keep of the record: the fields they are grouped by,
-    /// as CloudTrail wrote them.
-    pub fn brief(&self) -> Value {
+    /// as CloudTrail wrote them (those the rules read are moved, not
+    /// copied).
+    pub fn into_brief(self) -> Value {
         let mut brief = Map::new();
-        for key in BRIEF_FIELDS {
-            let Some(slot) = self.fields.iter().find(|slot| slot.key == key) else {
+        for slot in self.fields {
+            if !BRIEF_FIELDS.contains(&slot.key.as_ref()) || brief.contains_key(slot.key.as_ref()) {
                 continue;
+            }
+            let value = match slot.value.into_inner() {
+                // eventName is not among them: no value here was normalised.
+                Some(parsed) => parsed,
+                None => parse_field(slot.raw.get()).ok(),
             };
-            let parsed = slot.value.get().cloned().flatten();
-            if let Some(value) = parsed.or_else(|| parse_field(slot.raw.get()).ok()) {
-                brief.insert(key.to_string(), value);
+            if let Some(value) = value {
+                brief.insert(slot.key.into_owned(), value);
             }
         }
         Value::Object(brief)
@@ -163,7 +168,7 @@ mod tests {
             "{problem}"
         );
         assert_eq!(
-            record.brief(),
+            record.into_brief(),
             serde_json::json!({"userIdentity": {"type": "Root"}})
         );
     }
