@@ -239,13 +239,30 @@ fn lookup<'m>(map: &'m HashMap<String, Vec<usize>>, value: Option<&str>) -> &'m 
     let Some(value) = value else {
         return &[];
     };
-    // Most values are lower case already: no copy for them.
-    let found = if value.bytes().any(|b| b.is_ascii_uppercase()) {
-        map.get(&value.to_ascii_lowercase())
-    } else {
+    // Most values are lower case already: no copy for them. The others
+    // (every eventName) are lowered on the stack when short, as they are.
+    let mut buf = [0u8; 128];
+    let found = if !value.bytes().any(|b| b.is_ascii_uppercase()) {
         map.get(value)
+    } else if let Some(lowered) = buf
+        .get_mut(..value.len())
+        .and_then(|buf| ascii_lowercase_into(value, buf))
+    {
+        map.get(lowered)
+    } else {
+        map.get(&value.to_ascii_lowercase())
     };
     found.map(Vec::as_slice).unwrap_or_default()
+}
+
+/// `value` lower-cased (ASCII only, as `str::to_ascii_lowercase`) into `buf`
+/// of the same length.
+fn ascii_lowercase_into<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    for (out, b) in buf.iter_mut().zip(value.bytes()) {
+        *out = b.to_ascii_lowercase();
+    }
+    // Lowering ASCII letters keeps UTF-8 valid; the check cannot fail.
+    std::str::from_utf8(buf).ok()
 }
 
 /// The lower-cased literal values `field` must take for the rule to match,
