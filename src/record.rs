@@ -22,11 +22,12 @@ pub const MAX_DEPTH: usize = 100;
 /// escapes).
 ///
 /// Two ways to read it. [`RecordHead::read`], for every record, checks it
-/// as JSON and the keys that decide which rules run, and skips the rest.
-/// The strict parse (this type's `Deserialize`, and [`check_record`], run
-/// on every record some rule may match before the rules see it) checks the
-/// whole record: beyond what `Value` checks (valid JSON, every string
-/// UTF-8, numbers in range), it rejects:
+/// as JSON and the keys that decide which rules run, and keeps the text of
+/// every top-level value for the rules to parse, one field at a time, with
+/// [`parse_field`]. That and the strict parse (this type's `Deserialize`,
+/// and [`check_record`], run before the rules read a record whole) check
+/// what they read: beyond what `Value` checks (valid JSON, every string
+/// UTF-8, numbers in range), they reject:
 ///
 /// - a record that is not a JSON object;
 /// - a record nested deeper than [`MAX_DEPTH`];
@@ -56,13 +57,13 @@ impl<'a> RecordHead<'a> {
     /// checked as valid JSON (syntax, UTF-8, control characters, nesting
     /// up to serde_json's limit) and free of duplicate keys at the top
     /// level and in `userIdentity` (those decide which rules run), its
-    /// other values skipped unparsed. A record that some rule may match is
-    /// then checked whole with [`check_record`] before the rules see it.
+    /// other values kept as text, unparsed. A value a rule reads is then
+    /// checked whole by [`parse_field`] before the rule sees it.
     ///
     /// The trade, measured in BENCHMARKS.md: the strict walk of every
-    /// value costs more than the rest of the scan. A record no rule can
-    /// match is read for what it says about which rules run, and nothing
-    /// hidden deeper in it can change that.
+    /// value costs more than the rest of the scan. A field no rule reads
+    /// is read for what it says about which rules run, and nothing hidden
+    /// deeper in it can change that.
     pub fn read(bytes: &'a [u8]) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole
         // record far faster. When it fails, the strict walk names where.
