@@ -10,9 +10,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
+use tracing::Subscriber;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
 use trailwatch::config::LambdaConfig;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
+use trailwatch::lambda::metrics::{EmfWriter, MetricsConfig, MetricsSink, NoMetrics};
 use trailwatch::lambda::Handler;
 use trailwatch::rules::RuleSet;
 use trailwatch::sink::sns::SnsSink;
@@ -29,15 +34,7 @@ fn main() -> ExitCode {
 }
 
 fn lambda_main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_current_span(false)
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,8 +56,103 @@ fn lambda_main() -> ExitCode {
     }
 }
 
+/// JSON lines as Lambda's JSON log format expects them: `timestamp`
+/// (RFC 3339), `level`, `message` and the event's fields at the top level,
+/// and the invocation's `requestId` under `span`.
+fn init_logging() {
+    let env = |name| std::env::var(name).ok();
+    let (filter, problem) = log_filter(
+        env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env("RUST_LOG").as_deref(),
+    );
+    if let Err(err) = json_logs(filter, std::io::stdout).try_init() {
+        eprintln!("trailwatch: logging could not be set up: {err}");
+    }
+    if let Some(problem) = problem {
+        tracing::warn!("{problem}");
+    }
+}
+
+fn json_logs<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .finish()
+}
+
+/// Lambda's application log level (`AWS_LAMBDA_LOG_LEVEL`, from the
+/// function's logging configuration) comes first: Lambda drops the lines
+/// below it anyway. Without it, `RUST_LOG` (directives such as
+/// `trailwatch=debug,info`); without either, info. A value that cannot be
+/// used is reported, and info used instead.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
+    let info = || EnvFilter::new("info");
+    if let Some(level) = lambda_level.map(str::trim).filter(|l| !l.is_empty()) {
+        return match lambda_directive(level) {
+            Some(directive) => (EnvFilter::new(directive), None),
+            None => (
+                info(),
+                Some(format!(
+                    "AWS_LAMBDA_LOG_LEVEL {level:?} is not TRACE, DEBUG, INFO, WARN, ERROR or FATAL; logging at INFO"
+                )),
+            ),
+        };
+    }
+    match rust_log.map(str::trim).filter(|l| !l.is_empty()) {
+        None => (info(), None),
+        Some(directives) => match EnvFilter::try_new(directives) {
+            Ok(filter) => (filter, None),
+            Err(err) => (
+                info(),
+                Some(format!(
+                    "RUST_LOG {directives:?} cannot be used ({err}); logging at INFO"
+                )),
+            ),
+        },
+    }
+}
+
+/// Lambda's levels as `tracing` directives; FATAL has no `tracing` level
+/// of its own, ERROR is the closest.
+fn lambda_directive(level: &str) -> Option<&'static str> {
+    let directive = match level.to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => return None,
+    };
+    Some(directive)
+}
+
+/// EMF lines on stdout, unless `METRICS_NAMESPACE` is empty.
+fn metrics_sink() -> Result<Arc<dyn MetricsSink>, String> {
+    let sink: Arc<dyn MetricsSink> = match MetricsConfig::from_env(|name| std::env::var(name).ok())?
+    {
+        Some(config) => {
+            tracing::info!(namespace = %config.namespace, "metrics in the embedded metric format");
+            Arc::new(EmfWriter::new(config, Box::new(std::io::stdout())))
+        }
+        None => {
+            tracing::info!("METRICS_NAMESPACE is empty: no metrics");
+            Arc::new(NoMetrics)
+        }
+    };
+    Ok(sink)
+}
+
 async fn serve() -> Result<(), lambda_runtime::Error> {
     let mut config = LambdaConfig::from_env(|name| std::env::var(name).ok())?;
+    let metrics = metrics_sink()?;
     let sdk = trailwatch::aws::sdk_config().await;
     let s3 = trailwatch::aws::s3_client(&sdk);
     if let Some(at) = &config.rules_s3 {
@@ -90,10 +182,11 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
+        let metrics = Arc::clone(&metrics);
         async move {
             let deadline = instant_of(event.context.deadline);
             handler
-                .handle_until(&event.payload, deadline)
+                .handle_with_metrics(&event.payload, deadline, metrics.as_ref())
                 .await
                 .map(|response| response.to_json())
                 .map_err(lambda_runtime::Error::from)
@@ -119,4 +212,96 @@ fn instant_of(deadline_ms: u64) -> Option<Instant> {
         return None;
     }
     Some(Instant::now() + Duration::from_millis(deadline_ms - now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Mutex, PoisonError};
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn lambda_s_log_level_comes_first() {
+        let cases: [(Option<&str>, Option<&str>, LevelFilter, bool); 9] = [
+            (None, None, LevelFilter::INFO, false),
+            (Some("DEBUG"), Some("error"), LevelFilter::DEBUG, false),
+            (Some("warn"), None, LevelFilter::WARN, false),
+            (Some("FATAL"), None, LevelFilter::ERROR, false),
+            (Some("TRACE"), None, LevelFilter::TRACE, false),
+            (Some("LOUD"), Some("debug"), LevelFilter::INFO, true),
+            (Some(" "), Some("warn"), LevelFilter::WARN, false),
+            (
+                None,
+                Some("trailwatch=debug,error"),
+                LevelFilter::DEBUG,
+                false,
+            ),
+            (None, Some("trailwatch=[{"), LevelFilter::INFO, true),
+        ];
+        for (lambda, rust_log, want, reported) in cases {
+            let (filter, problem) = log_filter(lambda, rust_log);
+            assert_eq!(
+                filter.max_level_hint(),
+                Some(want),
+                "{lambda:?} {rust_log:?}"
+            );
+            assert_eq!(
+                problem.is_some(),
+                reported,
+                "{lambda:?} {rust_log:?}: {problem:?}"
+            );
+        }
+    }
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_line_is_one_flat_json_object() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = json_logs(EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("Lambda runtime invoke", requestId = "req-1");
+            let _entered = span.enter();
+            tracing::info!(bucket = "logs", records = 3u64, "object read");
+            tracing::debug!("not at info");
+        });
+        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let [line] = lines.as_slice() else {
+            panic!("one line: {text}");
+        };
+        let line: Value = serde_json::from_str(line).unwrap_or_default();
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["message"], "object read", "{line}");
+        assert_eq!(line["bucket"], "logs", "{line}");
+        assert_eq!(line["records"], 3, "{line}");
+        assert_eq!(line["span"]["requestId"], "req-1", "{line}");
+        let timestamp = line["timestamp"].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+            "RFC 3339: {line}"
+        );
+        assert!(
+            line.get("fields").is_none() && line.get("target").is_none(),
+            "{line}"
+        );
+    }
 }

@@ -8,7 +8,11 @@
 //! not a CloudTrail log, is corrupt, is gone) is logged with bucket, key
 //! and cause, raises an integrity alert, and counts as done: retrying the
 //! same bytes cannot help.
+//!
+//! Each object ends with one log line (what it held, how it ended), each
+//! invocation with one more and its CloudWatch metrics ([`metrics`]).
 
+pub mod metrics;
 mod read;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +26,7 @@ use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
 use crate::dedup::{self, Ledger};
 use crate::logfile::Limits;
-use crate::object::ObjectRef;
+use crate::pipeline::ScanReport;
 use crate::rules::{Correlator, RuleSet};
 use crate::sink::{AlertSink, SinkError};
 use crate::source::s3::ObjectStore;
@@ -30,8 +34,10 @@ use crate::trigger::{
     self, BatchJob, BatchResponse, Notification, QueueMessage, ResultCode, TaskResult, Trigger,
     TriggerError,
 };
+use metrics::{MetricsSink, NoMetrics};
 
-/// What an invocation did; logged, and returned for notifications.
+/// What an invocation did; logged, turned into metrics, and returned for
+/// notifications.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct InvocationSummary {
     pub objects_read: u64,
@@ -63,6 +69,36 @@ pub struct InvocationSummary {
     pub integrity_alerts: u64,
     /// Failures that must be retried, with the reason.
     pub transient_errors: Vec<String>,
+    /// The latest `eventTime` among the records read (ISO 8601 UTC): how
+    /// far behind the logs the function is.
+    pub newest_event_time: Option<String>,
+    /// Records matched, per rule id (one record may match several rules).
+    pub matches_by_rule: BTreeMap<String, u64>,
+}
+
+impl InvocationSummary {
+    /// Adds what one object's scan found.
+    fn add_scan(&mut self, report: &mut ScanReport, bytes: u64) {
+        self.objects_read += 1;
+        self.bytes_read += bytes;
+        self.records += report.records;
+        self.records_evaluated += report.evaluated;
+        self.records_invalid += report.invalid;
+        self.findings += report.alerts;
+        for (rule, count) in std::mem::take(&mut report.matches) {
+            *self.matches_by_rule.entry(rule).or_default() += count;
+        }
+        // CloudTrail writes eventTime as ISO 8601 UTC: text order is time order.
+        if let Some(time) = report.newest_event_time.take() {
+            if self
+                .newest_event_time
+                .as_ref()
+                .is_none_or(|newest| &time > newest)
+            {
+                self.newest_event_time = Some(time);
+            }
+        }
+    }
 }
 
 /// Why the invocation fails (and Lambda should retry it, or give up on an
@@ -172,7 +208,12 @@ struct Invocation {
 enum Outcome {
     Read,
     Skipped,
-    Permanent(String),
+    /// Never readable: `failure` is `unreadable` (could not be fetched) or
+    /// `corrupt` (fetched, not a good log).
+    Permanent {
+        failure: &'static str,
+        cause: String,
+    },
 }
 
 impl Handler {
@@ -187,6 +228,20 @@ impl Handler {
         event: &Value,
         deadline: Option<Instant>,
     ) -> Result<Response, InvocationError> {
+        self.handle_with_metrics(event, deadline, &NoMetrics).await
+    }
+
+    /// Handles an event and hands the invocation's summary to `metrics`,
+    /// whether it succeeded or must be retried (not for an event that is
+    /// not understood: nothing was read, and the invocation's failure is in
+    /// Lambda's own metrics).
+    pub async fn handle_with_metrics(
+        &self,
+        event: &Value,
+        deadline: Option<Instant>,
+        metrics: &dyn MetricsSink,
+    ) -> Result<Response, InvocationError> {
+        let started = Instant::now();
         let trigger = trigger::parse(event)?;
         let mut invocation = Invocation {
             summary: InvocationSummary::default(),
@@ -196,18 +251,30 @@ impl Handler {
             stop_at: deadline.map(|deadline| self.stop_at(deadline)),
             lease_until: lease_until(deadline),
         };
-        // Alerts go out once every object has been read, so that one rule's
-        // findings for one principal are one alert; a failed delivery fails
-        // exactly the messages or tasks whose findings it carried.
-        let reply = match trigger {
+        let reply = self.run(trigger, &mut invocation).await;
+        let summary = invocation.summary;
+        log_summary(&summary, started.elapsed());
+        metrics.record(&summary);
+        if matches!(reply, Reply::Summary) && !summary.transient_errors.is_empty() {
+            return Err(InvocationError::Transient(summary.transient_errors));
+        }
+        Ok(Response { summary, reply })
+    }
+
+    /// Reads the trigger's objects, then sends the alerts: once every
+    /// object has been read, so that one rule's findings for one principal
+    /// are one alert; a failed delivery fails exactly the messages or tasks
+    /// whose findings it carried.
+    async fn run(&self, trigger: Trigger, invocation: &mut Invocation) -> Reply {
+        match trigger {
             Trigger::Notification(notification) => {
-                self.notification(&notification, &mut invocation).await;
-                self.deliver(&mut invocation).await;
+                self.notification(&notification, invocation).await;
+                self.deliver(invocation).await;
                 Reply::Summary
             }
             Trigger::Queue(messages) => {
-                let mut reply = self.queue(&messages, &mut invocation).await;
-                for unit in self.deliver(&mut invocation).await {
+                let mut reply = self.queue(&messages, invocation).await;
+                for unit in self.deliver(invocation).await {
                     if let Some(message) = messages.get(unit) {
                         reply.fail(&message.message_id);
                     }
@@ -215,8 +282,8 @@ impl Handler {
                 Reply::Queue(reply)
             }
             Trigger::BatchOperations(job) => {
-                let mut results = self.batch(&job, &mut invocation).await;
-                let failed = self.deliver(&mut invocation).await;
+                let mut results = self.batch(&job, invocation).await;
+                let failed = self.deliver(invocation).await;
                 for unit in failed {
                     if let Some(result) = results.get_mut(unit) {
                         result.result_code = ResultCode::TemporaryFailure;
@@ -226,13 +293,7 @@ impl Handler {
                 }
                 Reply::BatchOperations(job.respond(results))
             }
-        };
-        let summary = invocation.summary;
-        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation done");
-        if matches!(reply, Reply::Summary) && !summary.transient_errors.is_empty() {
-            return Err(InvocationError::Transient(summary.transient_errors));
         }
-        Ok(Response { summary, reply })
     }
 
     /// When to stop reading: the margin before the deadline, but never more
@@ -361,19 +422,6 @@ impl Handler {
         inv.summary.alerts_unchecked += delivery.unchecked;
         (delivery.sent, delivery.failed.map_or(Ok(()), Err))
     }
-
-    /// Reads one object; the answer says whether it must be retried.
-    async fn object(&self, object: &ObjectRef, inv: &mut Invocation) -> ResultCode {
-        match self.process(object, inv).await {
-            Ok(Outcome::Read | Outcome::Skipped) => ResultCode::Succeeded,
-            Ok(Outcome::Permanent(_)) => ResultCode::PermanentFailure,
-            Err(message) => {
-                tracing::error!(bucket = %object.bucket, key = %object.key, class = "transient", "{message}");
-                inv.summary.transient_errors.push(message);
-                ResultCode::TemporaryFailure
-            }
-        }
-    }
 }
 
 /// Claims last until the invocation's deadline (a second more, for the
@@ -393,4 +441,47 @@ fn last_error(summary: &InvocationSummary, code: ResultCode) -> String {
         _ => &summary.permanent_errors,
     };
     list.last().cloned().unwrap_or_default()
+}
+
+/// The invocation's line: its totals as fields of their own, so that Logs
+/// Insights can filter and add them up (the lists of errors are in the
+/// objects' lines; here they are counted).
+fn log_summary(summary: &InvocationSummary, took: Duration) {
+    if summary.records != summary.records_evaluated + summary.records_invalid {
+        // The pipeline accounts for every record; a gap is a bug to hear of.
+        tracing::error!(
+            records = summary.records,
+            records_evaluated = summary.records_evaluated,
+            records_invalid = summary.records_invalid,
+            "records read do not add up to records evaluated + records invalid"
+        );
+    }
+    tracing::info!(
+        objects_read = summary.objects_read,
+        objects_skipped = summary.objects_skipped.values().sum::<u64>(),
+        skipped_kinds = %counts(&summary.objects_skipped),
+        events_ignored = summary.events_ignored,
+        acknowledged = summary.acknowledged.len(),
+        bytes_read = summary.bytes_read,
+        records = summary.records,
+        records_evaluated = summary.records_evaluated,
+        records_invalid = summary.records_invalid,
+        findings = summary.findings,
+        alerts = summary.alerts,
+        alerts_suppressed = summary.alerts_suppressed,
+        alerts_unchecked = summary.alerts_unchecked,
+        integrity_alerts = summary.integrity_alerts,
+        permanent_errors = summary.permanent_errors.len(),
+        transient_errors = summary.transient_errors.len(),
+        newest_event_time = summary.newest_event_time.as_deref(),
+        rules_matched = %counts(&summary.matches_by_rule),
+        duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        "invocation done"
+    );
+}
+
+/// `a=1 b=2`: counts by name, compact in one field.
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    let pairs: Vec<String> = map.iter().map(|(name, n)| format!("{name}={n}")).collect();
+    pairs.join(" ")
 }
