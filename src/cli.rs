@@ -49,8 +49,9 @@ enum Command {
         format: Format,
         #[command(flatten)]
         grouping: GroupingArgs,
-        /// Threads per log object: 1 inflates and parses on one thread, 2
-        /// inflates on a second one. Default: the CPUs available, at most 2.
+        /// Threads per log object: 1 does all on one thread; 2 or more
+        /// inflate gzip, split the records and evaluate them side by side.
+        /// Default: 1 on a machine with one CPU, else side by side.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
         #[command(flatten)]

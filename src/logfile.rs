@@ -52,11 +52,23 @@ pub struct Limits {
     pub max_record_bytes: usize,
     /// Largest decompressed object accepted (a gzip bomb stops here).
     pub max_decompressed_bytes: u64,
-    /// Threads that read one object: 1 inflates and parses on the calling
-    /// thread; 2 or more inflate on a thread of their own while the calling
-    /// thread splits, parses and evaluates. 0: as many as the machine has
-    /// (Lambda gives one vCPU below about 1.8 GB of memory), at most 2.
+    /// Threads that read one object: 1 does everything on the calling
+    /// thread; with 2 or more, gzip inflates on a thread of its own,
+    /// another splits the records and reads their heads, and the calling
+    /// thread evaluates the records some rule may match. 0: 1 or 2 or
+    /// more as the machine has CPUs (Lambda gives one vCPU below about
+    /// 1.8 GB of memory).
     pub threads: usize,
+}
+
+impl Limits {
+    /// Whether to read with more than the calling thread.
+    pub fn parallel(&self) -> bool {
+        match self.threads {
+            0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            n => n >= 2,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -240,7 +252,7 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
     };
     let stream = io::Cursor::new(head.clone()).chain(rest);
     Records::new(
-        reader(stream, is_gzip, limits.threads),
+        reader(stream, is_gzip, limits.parallel()),
         head,
         is_gzip,
         limits,
@@ -253,13 +265,9 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
 fn reader(
     stream: impl Read + Send + 'static,
     is_gzip: bool,
-    threads: usize,
+    parallel: bool,
 ) -> Box<dyn BufRead + Send> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
-    if is_gzip && threads >= 2 {
+    if is_gzip && parallel {
         return match pipe::spawn("trailwatch-inflate", stream, READ_BUFFER, INFLATED_AHEAD) {
             Ok(pipe) => Box::new(pipe),
             // The machine is out of threads: a transient failure (retry),

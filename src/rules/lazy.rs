@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::record::{
@@ -34,14 +33,14 @@ pub struct LazyRecord<'a> {
 
 struct Slot<'a> {
     key: Cow<'a, str>,
-    raw: &'a RawValue,
+    raw: &'a str,
     value: OnceCell<Option<Value>>,
 }
 
 impl<'a> LazyRecord<'a> {
-    /// `text` is the whole record; `fields` its top-level keys and values
-    /// ([`crate::record::RecordHead::fields`]).
-    pub fn new(text: &'a str, fields: Vec<(Cow<'a, str>, &'a RawValue)>) -> LazyRecord<'a> {
+    /// `text` is the whole record; `fields` its top-level keys and the
+    /// text of their values ([`crate::record::RecordHead::fields`]).
+    pub fn new(text: &'a str, fields: Vec<(Cow<'a, str>, &'a str)>) -> LazyRecord<'a> {
         let fields = fields
             .into_iter()
             .map(|(key, raw)| Slot {
@@ -63,7 +62,7 @@ impl<'a> LazyRecord<'a> {
     pub fn field(&self, key: &str) -> Option<&Value> {
         let slot = self.fields.iter().find(|slot| slot.key == key)?;
         slot.value
-            .get_or_init(|| match parse_field(slot.raw.get()) {
+            .get_or_init(|| match parse_field(slot.raw) {
                 Ok(mut value) => {
                     if key == "eventName" {
                         normalize(&mut value);
@@ -119,7 +118,7 @@ impl<'a> LazyRecord<'a> {
             let value = match slot.value.into_inner() {
                 // eventName is not among them: no value here was normalised.
                 Some(parsed) => parsed,
-                None => parse_field(slot.raw.get()).ok(),
+                None => parse_field(slot.raw).ok(),
             };
             if let Some(value) = value {
                 brief.insert(slot.key.into_owned(), value);
@@ -147,13 +146,21 @@ fn normalize(value: &mut Value) {
 mod tests {
     use super::*;
     use crate::record::RecordHead;
+    use serde_json::value::RawValue;
+
+    fn texts<'a>(fields: Vec<(Cow<'a, str>, &'a RawValue)>) -> Vec<(Cow<'a, str>, &'a str)> {
+        fields
+            .into_iter()
+            .map(|(key, raw)| (key, raw.get()))
+            .collect()
+    }
 
     #[test]
     fn fields_are_parsed_alone_and_problems_only_where_read() {
         let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"Root"},"requestParameters":{"a":1,"a":2},"n":1e400}"#;
         let head =
             RecordHead::read(text.as_bytes()).expect("the quick read skips what it does not read");
-        let record = LazyRecord::new(head.text, head.fields);
+        let record = LazyRecord::new(head.text, texts(head.fields));
         assert_eq!(record.field("eventName"), Some(&Value::from("GetFunction")));
         assert_eq!(
             record.field("userIdentity").and_then(|v| v.get("type")),
@@ -177,7 +184,7 @@ mod tests {
     fn the_whole_record_is_checked_when_read() {
         let text = r#"{"eventName":"A","n":1e400}"#;
         let head = RecordHead::read(text.as_bytes()).expect("quick read");
-        let record = LazyRecord::new(head.text, head.fields);
+        let record = LazyRecord::new(head.text, texts(head.fields));
         assert_eq!(record.whole(), &Value::Object(Map::new()));
         let problem = record.problem().expect("out of range");
         assert!(problem.contains("number out of range"), "{problem}");

@@ -273,6 +273,12 @@ impl RuleSet {
             .filter_map(|position| self.rules.get(position))
             .collect()
     }
+
+    /// [`RuleSet::candidates`] as positions in [`RuleSet::rules`], to hand
+    /// to another thread.
+    pub fn candidate_positions(&self, record: &KeyValues<'_>) -> Vec<usize> {
+        self.index.candidates(record)
+    }
 }
 
 /// The pipeline that fills Sigma placeholders (`%name%` with `|expand`)

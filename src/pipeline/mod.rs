@@ -2,14 +2,18 @@
 //! alerts. Synchronous and free of AWS: the Lambda runs it on a blocking
 //! thread over the S3 body, the CLI over files.
 
+mod batch;
+mod evaluate;
+
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
-use crate::alert::{Finding, Record};
+use crate::alert::Finding;
 use crate::logfile::{self, Limits, LogError};
-use crate::record::RecordHead;
-use crate::rules::{Correlator, KeyValues, LazyRecord, RecordEvent, RuleSet};
+use crate::rules::{Correlator, RuleSet};
+use batch::{Batch, Splitter};
+use evaluate::Evaluation;
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -48,6 +52,7 @@ pub enum ScanError {
 }
 
 impl ScanReport {
+    /// Keeps the latest of the times as CloudTrail writes them.
     fn note_event_time(&mut self, time: &str) {
         if self
             .newest_event_time
@@ -65,11 +70,16 @@ impl ScanError {
     }
 }
 
-/// Reads one object and evaluates every record, handing each alert to
-/// `on_alert` as soon as it is found, so memory does not grow with the
-/// number of matches. `on_alert` returns false to stop reading (its
-/// consumer has failed). Alerts for records read before an error are
+/// Reads one object and evaluates every record, handing each finding to
+/// `on_finding` as soon as it is found, so memory does not grow with the
+/// number of matches. `on_finding` returns false to stop reading (its
+/// consumer has failed). Findings for records read before an error are
 /// delivered: a truncated log still reports what it holds.
+///
+/// With two or more threads ([`Limits::threads`]) the records are split
+/// and their heads read on a thread of their own while the calling thread
+/// evaluates the ones some rule may match; findings come in log order
+/// either way.
 pub fn scan<R: Read + Send + 'static>(
     source: R,
     label: &str,
@@ -78,38 +88,33 @@ pub fn scan<R: Read + Send + 'static>(
     limits: Limits,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
-    let mut report = ScanReport::default();
-    let mut first_invalid: Option<(u64, String)> = None;
-    let label: Arc<str> = Arc::from(label);
-    let mut records = logfile::open(source, limits);
-    while let Some(next) = records.next_record() {
-        let bytes = match next {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                report.error = Some(err.into());
+    let mut splitter = Splitter::new(logfile::open(source, limits), rules);
+    let mut evaluation = Evaluation {
+        label: Arc::from(label),
+        rules,
+        correlator,
+        report: ScanReport::default(),
+        first_invalid: None,
+    };
+    let error = if limits.parallel() {
+        split_on_a_thread(splitter, &mut evaluation, &mut on_finding)
+    } else {
+        while let Some(batch) = splitter.next_batch() {
+            if !evaluation.take(batch, &mut on_finding) {
                 break;
-            }
-        };
-        let index = report.records;
-        report.records += 1;
-        let mut context = Context {
-            label: &label,
-            rules,
-            correlator: &mut *correlator,
-            report: &mut report,
-        };
-        match context.evaluate(bytes, &mut on_finding) {
-            Ok(true) => report.evaluated += 1,
-            Ok(false) => {
-                report.evaluated += 1;
-                report.stopped = true;
-                break;
-            }
-            Err(err) => {
-                report.invalid += 1;
-                first_invalid.get_or_insert((index, err.to_string()));
             }
         }
+        splitter.into_error()
+    };
+    let Evaluation {
+        mut report,
+        first_invalid,
+        ..
+    } = evaluation;
+    // Once the consumer has stopped, how the rest of the log would have
+    // ended is no longer news.
+    if !report.stopped {
+        report.error = error.map(ScanError::from);
     }
     if report.error.is_none() {
         if let Some((index, message)) = first_invalid {
@@ -123,88 +128,47 @@ pub fn scan<R: Read + Send + 'static>(
     report
 }
 
-/// What evaluating one record needs besides the record.
-struct Context<'a> {
-    label: &'a Arc<str>,
-    rules: &'a RuleSet,
-    correlator: &'a mut Correlator,
-    report: &'a mut ScanReport,
-}
+/// Batches waiting between the two halves: memory stays flat.
+const BATCHES_AHEAD: usize = 2;
 
-impl Context<'_> {
-    /// Evaluates one record; returns whether to go on.
-    fn evaluate(
-        &mut self,
-        bytes: &[u8],
-        on_finding: &mut impl FnMut(Finding) -> bool,
-    ) -> Result<bool, serde_json::Error> {
-        // Most records have no candidate rule: read their head and move on.
-        let mut head = RecordHead::read(bytes)?;
-        if let Some(time) = head.event_time.as_deref() {
-            self.report.note_event_time(time);
-        }
-        let candidates = self.rules.candidates(&KeyValues::of_head(&head));
-        if candidates.is_empty() {
-            return Ok(true);
-        }
-        let record = LazyRecord::new(head.text, std::mem::take(&mut head.fields));
-        let event = RecordEvent::lazy(&record);
-        let mut hits = Vec::new();
-        let mut detections = Vec::new();
-        for rule in candidates {
-            let Some(detection) = rule.evaluate_event(&event) else {
-                continue;
-            };
-            *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
-            if rule.alerts {
-                hits.push(&rule.meta);
-            }
-            if rule.feeds_correlation {
-                detections.push(detection);
-            }
-        }
-        // A value some rule read could not be read: what the rules said of
-        // the record means nothing, and no threshold may count it.
-        invalid_if(record.problem())?;
-        let thresholds = if detections.is_empty() {
-            Vec::new()
-        } else {
-            self.correlator.feed(&event, detections)
+/// Runs the splitter on a scoped thread, feeding `evaluation` on this one;
+/// returns why the log ended early, if it did.
+fn split_on_a_thread(
+    mut splitter: Splitter<'_>,
+    evaluation: &mut Evaluation<'_>,
+    on_finding: &mut impl FnMut(Finding) -> bool,
+) -> Option<LogError> {
+    std::thread::scope(|scope| {
+        let (batches, arriving) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        let spawned = std::thread::Builder::new()
+            .name("trailwatch-split".to_string())
+            .spawn_scoped(scope, move || {
+                while let Some(batch) = splitter.next_batch() {
+                    // The evaluation stopped: nothing more to read.
+                    if batches.send(batch).is_err() {
+                        return None;
+                    }
+                }
+                splitter.into_error()
+            });
+        let splitting = match spawned {
+            Ok(handle) => handle,
+            // The machine is out of threads: a transient failure (retry),
+            // not a fault of the object.
+            Err(err) => return Some(LogError::Source(err)),
         };
-        invalid_if(record.problem())?;
-        if hits.is_empty() && thresholds.is_empty() {
-            return Ok(true);
-        }
-        drop(event);
-        let text = record.text();
-        let record = Arc::new(Record::from_text(
-            text,
-            record.into_brief(),
-            Arc::clone(self.label),
-        ));
-        let findings = hits
-            .into_iter()
-            .map(|meta| Finding::new(meta, &record))
-            .chain(
-                thresholds
-                    .into_iter()
-                    .map(|hit| Finding::threshold(hit, &record)),
-            );
-        for finding in findings {
-            self.report.alerts += 1;
-            if !on_finding(finding) {
-                return Ok(false);
+        for batch in arriving.iter() {
+            if !evaluation.take(batch, on_finding) {
+                break;
             }
         }
-        Ok(true)
-    }
-}
-
-fn invalid_if(problem: Option<String>) -> Result<(), serde_json::Error> {
-    match problem {
-        Some(problem) => Err(serde::de::Error::custom(problem)),
-        None => Ok(()),
-    }
+        drop(arriving);
+        splitting.join().unwrap_or_else(|_| {
+            Some(LogError::Source(std::io::Error::other(
+                "the thread splitting the records stopped unexpectedly",
+            )))
+        })
+    })
 }
 
 #[cfg(test)]

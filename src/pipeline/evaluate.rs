@@ -1,0 +1,128 @@
+//! The second half of a scan: the records some rule may match are
+//! evaluated, thresholds counted and findings handed on, in log order.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::batch::{Batch, Candidate, Entry};
+use super::ScanReport;
+use crate::alert::{Finding, Record};
+use crate::rules::{Correlator, LazyRecord, RecordEvent, RuleSet};
+
+/// What evaluating records needs besides the records.
+pub struct Evaluation<'a> {
+    pub label: Arc<str>,
+    pub rules: &'a RuleSet,
+    pub correlator: &'a mut Correlator,
+    pub report: ScanReport,
+    /// The first invalid record: its index and why.
+    pub first_invalid: Option<(u64, String)>,
+}
+
+impl Evaluation<'_> {
+    /// Takes a batch; false once `on_finding` asked to stop.
+    pub fn take(&mut self, batch: Batch, on_finding: &mut impl FnMut(Finding) -> bool) -> bool {
+        if let Some(time) = batch.newest_event_time.as_deref() {
+            self.report.note_event_time(time);
+        }
+        for entry in batch.entries {
+            match entry {
+                Entry::Plain(count) => {
+                    self.report.records += count;
+                    self.report.evaluated += count;
+                }
+                Entry::Invalid(index, message) => self.invalid(index, message),
+                Entry::Candidate(candidate) => {
+                    match self.evaluate(&batch.text, &candidate, on_finding) {
+                        Ok(go_on) => {
+                            self.report.records += 1;
+                            self.report.evaluated += 1;
+                            if !go_on {
+                                self.report.stopped = true;
+                                return false;
+                            }
+                        }
+                        Err(problem) => self.invalid(candidate.index, problem),
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn invalid(&mut self, index: u64, message: String) {
+        self.report.records += 1;
+        self.report.invalid += 1;
+        self.first_invalid.get_or_insert((index, message));
+    }
+
+    /// Evaluates one record; returns whether to go on, or why the record
+    /// is invalid.
+    fn evaluate(
+        &mut self,
+        text: &str,
+        candidate: &Candidate,
+        on_finding: &mut impl FnMut(Finding) -> bool,
+    ) -> Result<bool, String> {
+        let text = text.get(candidate.span.clone()).unwrap_or_default();
+        let fields = candidate
+            .fields
+            .iter()
+            .map(|(key, value)| (Cow::Borrowed(key.in_record(text)), value.in_record(text)))
+            .collect();
+        let record = LazyRecord::new(text, fields);
+        let event = RecordEvent::lazy(&record);
+        let mut hits = Vec::new();
+        let mut detections = Vec::new();
+        let rules = self.rules.rules();
+        for rule in candidate.rules.iter().filter_map(|at| rules.get(*at)) {
+            let Some(detection) = rule.evaluate_event(&event) else {
+                continue;
+            };
+            *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
+            if rule.alerts {
+                hits.push(&rule.meta);
+            }
+            if rule.feeds_correlation {
+                detections.push(detection);
+            }
+        }
+        // A value some rule read could not be read: what the rules said of
+        // the record means nothing, and no threshold may count it.
+        invalid_if(record.problem())?;
+        let thresholds = if detections.is_empty() {
+            Vec::new()
+        } else {
+            self.correlator.feed(&event, detections)
+        };
+        invalid_if(record.problem())?;
+        if hits.is_empty() && thresholds.is_empty() {
+            return Ok(true);
+        }
+        drop(event);
+        let record = Arc::new(Record::from_text(
+            text,
+            record.into_brief(),
+            Arc::clone(&self.label),
+        ));
+        let findings = hits
+            .into_iter()
+            .map(|meta| Finding::new(meta, &record))
+            .chain(
+                thresholds
+                    .into_iter()
+                    .map(|hit| Finding::threshold(hit, &record)),
+            );
+        for finding in findings {
+            self.report.alerts += 1;
+            if !on_finding(finding) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn invalid_if(problem: Option<String>) -> Result<(), String> {
+    problem.map_or(Ok(()), Err)
+}
