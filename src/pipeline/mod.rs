@@ -255,4 +255,70 @@ mod tests {
             Some(ScanError::Log(LogError::Truncated(_)))
         ));
     }
+
+    /// A generated log of `records` records, gzipped.
+    fn generated(records: u64) -> Vec<u8> {
+        let spec = crate::generate::Spec {
+            records,
+            seed: 3,
+            match_per_mille: 20,
+        };
+        let mut out = Vec::new();
+        crate::generate::write_gzip_log(&spec, &mut out).expect("generated");
+        out
+    }
+
+    /// (rule, eventID) of each finding, the report's counts.
+    fn findings_with(log: &[u8], threads: usize, stop_after: usize) -> (Vec<String>, ScanReport) {
+        let rules = rules();
+        let mut seen = Vec::new();
+        let report = scan(
+            Cursor::new(log.to_vec()),
+            "generated",
+            &rules,
+            &mut rules.correlations().correlator(),
+            Limits {
+                threads,
+                ..Limits::default()
+            },
+            |finding| {
+                let id = finding.record.event_id().map(|id| id.into_owned());
+                seen.push(format!("{} {id:?}", finding.rule.id));
+                seen.len() < stop_after
+            },
+        );
+        (seen, report)
+    }
+
+    /// The records travel in batches, split on another thread with 2:
+    /// what is found, and in which order, does not depend on it.
+    #[test]
+    fn threads_find_the_same_in_the_same_order() {
+        let log = generated(6000);
+        let (one, report_one) = findings_with(&log, 1, usize::MAX);
+        let (two, report_two) = findings_with(&log, 2, usize::MAX);
+        assert!(one.len() > 50, "{} findings", one.len());
+        assert_eq!(one, two);
+        for report in [&report_one, &report_two] {
+            assert!(report.error.is_none(), "{:?}", report.error);
+            assert_eq!((report.records, report.evaluated), (6000, 6000));
+            assert_eq!(report.alerts, one.len() as u64);
+        }
+        assert_eq!(report_one.matches, report_two.matches);
+        assert_eq!(report_one.newest_event_time, report_two.newest_event_time);
+        assert!(report_one.newest_event_time.is_some());
+    }
+
+    #[test]
+    fn a_stop_ends_the_split_too_and_the_counts_add_up() {
+        let log = generated(6000);
+        for threads in [1, 2] {
+            let (seen, report) = findings_with(&log, threads, 5);
+            assert_eq!(seen.len(), 5);
+            assert!(report.stopped);
+            assert!(report.error.is_none(), "{:?}", report.error);
+            assert!(report.records < 6000, "{}", report.records);
+            assert_eq!(report.records, report.evaluated + report.invalid);
+        }
+    }
 }
