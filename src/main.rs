@@ -217,9 +217,8 @@ fn instant_of(deadline_ms: u64) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::sync::{Mutex, PoisonError};
     use tracing::level_filters::LevelFilter;
+    use trailwatch::lambda::metrics::MemoryWriter;
 
     #[test]
     fn lambda_s_log_level_comes_first() {
@@ -254,26 +253,9 @@ mod tests {
         }
     }
 
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_log_line_is_one_flat_json_object() {
-        let buffer = Buffer::default();
+        let buffer = MemoryWriter::default();
         let writer = buffer.clone();
         let subscriber = json_logs(EnvFilter::new("info"), move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
@@ -282,8 +264,7 @@ mod tests {
             tracing::info!(bucket = "logs", records = 3u64, "object read");
             tracing::debug!("not at info");
         });
-        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-        let text = String::from_utf8(bytes).unwrap_or_default();
+        let text = buffer.text();
         let lines: Vec<&str> = text.lines().collect();
         let [line] = lines.as_slice() else {
             panic!("one line: {text}");

@@ -11,12 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::{unique, Stack};
 use serde_json::{json, Value};
-use trailwatch::lambda::metrics::{EmfWriter, MetricsConfig};
+use trailwatch::lambda::metrics::{EmfWriter, MemoryWriter, MetricsConfig};
 use trailwatch::lambda::{Handler, InvocationSummary};
 use trailwatch::source::s3::S3Store;
 
@@ -24,37 +24,18 @@ const INVOKE_RULE: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
 const CLOUDTRAIL_TAMPERING_RULE: &str = "05d49e8a-cef6-454b-b913-7d87b1414f69";
 const ACCOUNT_PREFIX: &str = "AWSLogs/123456789012";
 
-/// A writer the test reads back.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    /// Every line, parsed as JSON.
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
-            .collect()
-    }
+/// Every line written to `buffer`, parsed as JSON.
+fn lines(buffer: &MemoryWriter) -> Vec<Value> {
+    buffer
+        .text()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect()
 }
 
 /// Log lines go to `logs` while the guard lives (this thread only), as the
 /// function writes them: flat JSON objects.
-fn capture_logs(logs: &Buffer) -> tracing::subscriber::DefaultGuard {
+fn capture_logs(logs: &MemoryWriter) -> tracing::subscriber::DefaultGuard {
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -66,7 +47,7 @@ fn capture_logs(logs: &Buffer) -> tracing::subscriber::DefaultGuard {
     tracing::subscriber::set_default(subscriber)
 }
 
-fn metrics_to(buffer: &Buffer) -> EmfWriter {
+fn metrics_to(buffer: &MemoryWriter) -> EmfWriter {
     let config = MetricsConfig {
         namespace: "Trailwatch".to_string(),
         function_name: Some("trailwatch-test".to_string()),
@@ -165,7 +146,7 @@ async fn each_object_has_its_line_and_the_metrics_add_up() {
         ],
     );
 
-    let (logs, emf) = (Buffer::default(), Buffer::default());
+    let (logs, emf) = (MemoryWriter::default(), MemoryWriter::default());
     let started = SystemTime::now();
     let summary = {
         let _capture = capture_logs(&logs);
@@ -179,7 +160,7 @@ async fn each_object_has_its_line_and_the_metrics_add_up() {
     let ended = SystemTime::now();
 
     assert_summary(&summary, &newest);
-    let logs = logs.lines();
+    let logs = lines(&logs);
     let objects = object_lines(&logs);
     assert_eq!(objects.len(), 3, "one line per object: {logs:#?}");
     assert_good_line(&objects[&good_key], good.len());
@@ -188,7 +169,7 @@ async fn each_object_has_its_line_and_the_metrics_add_up() {
     assert_lines_add_up(&objects, &summary);
     assert_invocation_line(&logs, &summary);
 
-    let documents = emf.lines();
+    let documents = lines(&emf);
     assert_totals(&documents, &summary);
     assert_breakdowns(&documents, &summary);
     assert_lag(&documents, &newest, started, ended);
@@ -464,7 +445,7 @@ async fn a_retried_object_is_an_error_line_and_a_transient_error_metric() {
         ..common::moto_handler(&stack).await
     };
     let key = format!("{ACCOUNT_PREFIX}/CloudTrail/us-east-1/2026/11/23/unreachable.json.gz");
-    let (logs, emf) = (Buffer::default(), Buffer::default());
+    let (logs, emf) = (MemoryWriter::default(), MemoryWriter::default());
     let result = {
         let _capture = capture_logs(&logs);
         handler
@@ -473,7 +454,7 @@ async fn a_retried_object_is_an_error_line_and_a_transient_error_metric() {
     };
     assert!(result.is_err(), "S3 down fails the invocation: {result:?}");
 
-    let objects = object_lines(&logs.lines());
+    let objects = object_lines(&lines(&logs));
     let line = &objects[&key];
     assert_eq!(
         (&line["level"], &line["outcome"], &line["class"]),
@@ -492,7 +473,7 @@ async fn a_retried_object_is_an_error_line_and_a_transient_error_metric() {
     );
 
     // The metrics are written though the invocation failed.
-    let documents = emf.lines();
+    let documents = lines(&emf);
     let function = [("FunctionName", "trailwatch-test")];
     assert_eq!(metric(&documents, &function, "Errors"), Some(json!(1)));
     assert_eq!(metric(&documents, &function, "Objects"), Some(json!(0)));

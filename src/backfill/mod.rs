@@ -22,24 +22,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_s3::Client;
 use tokio::sync::mpsc;
-use tokio_util::io::SyncIoBridge;
 
 use self::dates::{KeyTime, Window};
 use self::list::Listing;
 use crate::alert::Finding;
 use crate::logfile::Limits;
 use crate::object::{ObjectKind, ObjectRef};
-use crate::pipe::{self, Pipe};
+use crate::pipe::Pipe;
 use crate::pipeline::{self, ScanReport};
 use crate::rules::{Correlator, RuleSet};
 use crate::source::rules_s3::S3Prefix;
-use crate::source::s3::{ObjectBody, ObjectStore, S3Store};
+use crate::source::s3::{read_ahead, ObjectBody, ObjectStore, S3Store};
 
 /// Keys listed but not yet taken by a worker: about one ListObjectsV2 page,
 /// so the listing stays a page ahead and no further.
 pub const QUEUE: usize = 1000;
-/// Read-ahead per object in flight: 4 MiB, several typical log objects.
-const DOWNLOAD_CHUNK: usize = 1 << 20;
+/// Read-ahead per object in flight, in MiB: several typical log objects.
 const DOWNLOAD_AHEAD: usize = 4;
 
 /// Why an object listed was not read.
@@ -351,13 +349,7 @@ impl Worker {
         object: &ObjectRef,
         body: ObjectBody,
     ) -> Result<ScanReport, String> {
-        let download = pipe::spawn(
-            "trailwatch-download",
-            SyncIoBridge::new(body),
-            DOWNLOAD_CHUNK,
-            DOWNLOAD_AHEAD,
-        )
-        .map_err(|err| format!("{object}: cannot start the download thread: {err}"))?;
+        let download = read_ahead(object, body, DOWNLOAD_AHEAD)?;
         let worker = Arc::clone(self);
         let label = object.to_string();
         tokio::task::spawn_blocking(move || worker.scan_now(download, &label))

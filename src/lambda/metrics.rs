@@ -12,7 +12,7 @@
 //! Spec: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 
 use std::io::Write;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -93,6 +93,33 @@ impl MetricsSink for NoMetrics {
 }
 
 /// Writes EMF documents, one JSON line each.
+/// A writer that keeps what is written, to read back as text: for tests,
+/// and for a caller that wants the metrics (or logs) in memory. Clones
+/// share one buffer.
+#[derive(Clone, Default)]
+pub struct MemoryWriter(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// Everything written so far (bytes that are not UTF-8 replaced).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct EmfWriter {
     config: MetricsConfig,
     out: Mutex<Box<dyn Write + Send>>,
@@ -563,24 +590,9 @@ mod tests {
 
     #[test]
     fn the_writer_writes_one_line_per_document() {
-        #[derive(Clone, Default)]
-        struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Shared::default();
+        let buffer = MemoryWriter::default();
         EmfWriter::new(config(Some("fn")), Box::new(buffer.clone())).record(&summary());
-        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-        let text = String::from_utf8(bytes).unwrap_or_default();
+        let text = buffer.text();
         let lines: Vec<Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_default())

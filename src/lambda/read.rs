@@ -7,20 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio_util::io::SyncIoBridge;
 use tracing::Level;
 
 use super::{Handler, Invocation, InvocationSummary, Outcome};
 use crate::alert::Alert;
 use crate::object::{ObjectKind, ObjectRef};
-use crate::pipe;
 use crate::pipeline::{scan, ScanReport};
-use crate::source::s3::ObjectBody;
+use crate::source::s3::{read_ahead, ObjectBody};
 use crate::trigger::ResultCode;
 
-/// The download reads ahead by up to `DOWNLOAD_AHEAD` chunks of
-/// `DOWNLOAD_CHUNK` compressed bytes (about 8 MB, some 50 MB of log).
-const DOWNLOAD_CHUNK: usize = 1 << 20;
+/// The download reads ahead by up to this many MiB of compressed bytes
+/// (some 50 MB of log).
 const DOWNLOAD_AHEAD: usize = 8;
 
 impl Handler {
@@ -90,15 +87,7 @@ impl Handler {
         body: ObjectBody,
         inv: &Invocation,
     ) -> Result<(ScanReport, u64), String> {
-        // The download runs ahead on a thread of its own (it mostly waits
-        // on the network), so it overlaps with inflating and the rules.
-        let download = pipe::spawn(
-            "trailwatch-download",
-            SyncIoBridge::new(body),
-            DOWNLOAD_CHUNK,
-            DOWNLOAD_AHEAD,
-        )
-        .map_err(|err| format!("{object}: cannot start the download thread: {err}"))?;
+        let download = read_ahead(object, body, DOWNLOAD_AHEAD)?;
         // Counted as the decoder takes them: a notification does not always
         // give the size (CloudTrail's, Batch Operations), and a failed read
         // takes less than the whole object.

@@ -8,9 +8,26 @@ use aws_sdk_s3::Client;
 use tokio::io::AsyncRead;
 
 use crate::object::ObjectRef;
+use crate::pipe::{self, Pipe};
 
 /// A stream of an object's bytes.
 pub type ObjectBody = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Size of the chunks [`read_ahead`] hands over.
+const DOWNLOAD_CHUNK: usize = 1 << 20;
+
+/// Downloads `body` on a thread of its own, up to `chunks` MiB ahead of
+/// the blocking reader: the download mostly waits on the network, so it
+/// overlaps with inflating and the rules. Call it within the runtime.
+pub fn read_ahead(object: &ObjectRef, body: ObjectBody, chunks: usize) -> Result<Pipe, String> {
+    pipe::spawn(
+        "trailwatch-download",
+        tokio_util::io::SyncIoBridge::new(body),
+        DOWNLOAD_CHUNK,
+        chunks,
+    )
+    .map_err(|err| format!("{object}: cannot start the download thread: {err}"))
+}
 
 /// Why an object could not be opened.
 #[derive(Debug, thiserror::Error)]
