@@ -10,7 +10,6 @@ use common::{notification, unique, Stack};
 use serde_json::json;
 use trailwatch::lambda::{Handler, InvocationError};
 use trailwatch::sink::sns::SnsSink;
-use trailwatch::source::s3::S3Store;
 
 const INVOKE_RULE_TITLE: &str =
     "Lambda Function Invoked By A Caller Other Than The Allowed Services";
@@ -184,22 +183,9 @@ async fn sns_failure_fails_the_invocation_so_lambda_retries() {
 
 #[tokio::test]
 async fn s3_unreachable_fails_the_invocation() {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:9") // discard port: nothing listens
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
     let stack = Stack::new(&unique("logs")).await;
     let handler = Handler {
-        store: Arc::new(S3Store::new(aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        ))),
+        store: common::unreachable_s3().await,
         ..handler(&stack).await
     };
     let err = handler

@@ -11,14 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::{unique, Stack};
 use serde_json::{json, Value};
 use trailwatch::lambda::metrics::{EmfWriter, MemoryWriter, MetricsConfig};
 use trailwatch::lambda::{Handler, InvocationSummary};
-use trailwatch::source::s3::S3Store;
 
 const INVOKE_RULE: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
 const CLOUDTRAIL_TAMPERING_RULE: &str = "05d49e8a-cef6-454b-b913-7d87b1414f69";
@@ -426,22 +424,9 @@ fn assert_lag(documents: &[Value], newest: &str, started: SystemTime, ended: Sys
 
 #[tokio::test]
 async fn a_retried_object_is_an_error_line_and_a_transient_error_metric() {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:9") // discard port: nothing listens
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
     let stack = Stack::new(&unique("logs")).await;
     let handler = Handler {
-        store: Arc::new(S3Store::new(aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        ))),
+        store: common::unreachable_s3().await,
         ..common::moto_handler(&stack).await
     };
     let key = format!("{ACCOUNT_PREFIX}/CloudTrail/us-east-1/2026/11/23/unreachable.json.gz");

@@ -7,6 +7,7 @@ pub mod memory;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -273,8 +274,27 @@ pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
 
 /// The Lambda handler as the function builds it, on the moto S3 and SNS,
 /// publishing to the stack's topic, with the built-in rules and no deadline.
+/// An S3 store at a port where nothing listens, trying once: S3 down.
+pub async fn unreachable_s3() -> Arc<trailwatch::source::s3::S3Store> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9") // discard port: nothing listens
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Arc::new(trailwatch::source::s3::S3Store::new(
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        ),
+    ))
+}
+
 pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
-    use std::sync::Arc;
     use trailwatch::rules::{RuleConfig, RuleSet};
     let config = sdk_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
