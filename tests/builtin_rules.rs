@@ -47,6 +47,17 @@ fn every_builtin_rule_has_true_positive_and_true_negative_examples_that_pass() {
         let failures = rule.check_examples();
         assert!(failures.is_empty(), "{failures:#?}");
         assert!(!rule.meta.description.is_empty(), "{}", rule.meta.origin);
+        // The quick yes/no the scan asks and the full evaluation (with the
+        // match's details, for thresholds) agree.
+        for example in &rule.examples {
+            assert_eq!(
+                rule.matches(&example.event),
+                rule.evaluate(&example.event).is_some(),
+                "{} {}",
+                rule.meta.origin,
+                example.name
+            );
+        }
     }
     for threshold in rules.correlations().thresholds() {
         let positives = threshold.examples.iter().filter(|e| e.expect_match).count();

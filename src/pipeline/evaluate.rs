@@ -76,15 +76,17 @@ impl Evaluation<'_> {
         let mut detections = Vec::new();
         let rules = self.rules.rules();
         for rule in candidate.rules.iter().filter_map(|at| rules.get(*at)) {
-            let Some(detection) = rule.evaluate_event(&event) else {
+            if rule.feeds_correlation {
+                let Some(detection) = rule.evaluate_event(&event) else {
+                    continue;
+                };
+                detections.push(detection);
+            } else if !rule.matches_event(&event) {
                 continue;
-            };
+            }
             *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
             if rule.alerts {
                 hits.push(&rule.meta);
-            }
-            if rule.feeds_correlation {
-                detections.push(detection);
             }
         }
         // A value some rule read could not be read: what the rules said of

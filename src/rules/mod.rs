@@ -157,7 +157,7 @@ pub struct Rule {
 impl Rule {
     /// Whether the rule matches a record whose eventName is already normalised.
     pub fn matches(&self, event: &Value) -> bool {
-        self.evaluate(event).is_some()
+        self.matches_event(&RecordEvent::new(event))
     }
 
     /// The match, for rules whose matches feed a correlation.
@@ -168,6 +168,23 @@ impl Rule {
     /// [`Rule::evaluate`] on a record read field by field.
     pub fn evaluate_event(&self, event: &RecordEvent<'_>) -> Option<EvaluationResult> {
         rsigma_eval::evaluate_rule(&self.compiled, event)
+    }
+
+    /// Whether the rule matches, without the match's details: what a rule
+    /// that feeds no threshold needs. (A match's details copy the rule's
+    /// metadata and the values matched; a rule that matches most records
+    /// would pay that on each.)
+    pub fn matches_event(&self, event: &RecordEvent<'_>) -> bool {
+        let mut selections = Vec::new();
+        self.compiled.conditions.iter().any(|condition| {
+            selections.clear();
+            rsigma_eval::compiler::eval_condition(
+                condition,
+                &self.compiled.detections,
+                event,
+                &mut selections,
+            )
+        })
     }
 }
 
