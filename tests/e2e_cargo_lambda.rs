@@ -79,6 +79,9 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
     stack.upload_sample_logs().await;
     let dedup_table = common::create_dedup_table().await;
     let port = free_port();
+    // What the function prints to stdout (its metrics), in a file outside
+    // the work tree: `cargo lambda watch` restarts on changes inside it.
+    let function_out = tempfile::NamedTempFile::new().expect("temp file");
     let _watch = Watch(
         cargo()
             // --ignore-changes: an edit in the work tree must not restart the
@@ -98,6 +101,7 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
             .env("AWS_ENDPOINT_URL", common::endpoint())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
+            .stdout(function_out.reopen().expect("temp file"))
             .spawn()
             .expect("start cargo lambda watch (is cargo-lambda on PATH? run scripts/test)"),
     );
@@ -168,4 +172,26 @@ async fn invoke_by_iam_user_alerts_through_cargo_lambda() {
     );
     let alerts = stack.alerts(1, Duration::from_secs(3)).await;
     assert!(alerts.is_empty(), "sent again: {alerts:#?}");
+
+    // Each invocation printed its metrics in embedded metric format, which
+    // CloudWatch reads from the log group.
+    let printed = std::fs::read_to_string(function_out.path()).expect("function stdout");
+    let totals: Vec<serde_json::Value> = printed
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|doc| doc["_aws"].is_object() && doc.get("Objects").is_some())
+        .collect();
+    let [first, _, last] = totals.as_slice() else {
+        panic!("one metrics document per invocation, 3: {printed}");
+    };
+    assert_eq!(
+        (&first["Objects"], &first["Records"], &first["AlertsSent"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        ),
+        "{first}"
+    );
+    assert_eq!(last["AlertsSuppressed"], 1, "{last}");
 }
