@@ -14,7 +14,8 @@ use std::cell::OnceCell;
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 
-use super::lazy::LazyRecord;
+use super::lazy::{Fields, LazyRecord};
+use super::lite::Lite;
 
 pub struct RecordEvent<'a> {
     source: Source<'a>,
@@ -25,7 +26,7 @@ enum Source<'a> {
     /// Fields parsed as the rules ask for them; the whole record only for
     /// what needs every value.
     Fields {
-        record: &'a LazyRecord<'a>,
+        record: &'a (dyn Fields + 'a),
         whole: OnceCell<JsonEvent<'a>>,
     },
 }
@@ -37,7 +38,7 @@ impl<'a> RecordEvent<'a> {
         }
     }
 
-    pub fn lazy(record: &'a LazyRecord<'a>) -> Self {
+    pub fn lazy<'t: 'a>(record: &'a LazyRecord<'t>) -> Self {
         RecordEvent {
             source: Source::Fields {
                 record,
@@ -59,7 +60,7 @@ impl<'a> RecordEvent<'a> {
 impl Event for RecordEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         let value = match &self.source {
-            Source::Fields { record, .. } if !path.contains(['[', '\\']) => field_of(record, path),
+            Source::Fields { record, .. } if !path.contains(['[', '\\']) => field_of(*record, path),
             _ => self.whole().get_field(path),
         };
         value.map(objects_as_text)
@@ -81,9 +82,9 @@ impl Event for RecordEvent<'_> {
 /// `JsonEvent::get_field` for a plain dotted path, reading only the
 /// top-level field it starts with: the flat key first, then the path,
 /// every member of an array crossed.
-fn field_of<'r>(record: &'r LazyRecord<'_>, path: &str) -> Option<EventValue<'r>> {
+fn field_of<'r>(record: &'r (dyn Fields + '_), path: &str) -> Option<EventValue<'r>> {
     if let Some(value) = record.field(path) {
-        return Some(EventValue::from(value));
+        return Some(value.event_value());
     }
     let (root, rest) = path.split_once('.')?;
     if root.is_empty() {
@@ -99,18 +100,18 @@ fn field_of<'r>(record: &'r LazyRecord<'_>, path: &str) -> Option<EventValue<'r>
     }
 }
 
-fn collect<'v>(value: &'v Value, keys: &[&str], out: &mut Vec<EventValue<'v>>) {
+fn collect<'v>(value: &'v Lite<'_>, keys: &[&str], out: &mut Vec<EventValue<'v>>) {
     let Some((key, rest)) = keys.split_first() else {
-        out.push(EventValue::from(value));
+        out.push(value.event_value());
         return;
     };
     match value {
-        Value::Object(map) => {
-            if let Some(next) = map.get(*key) {
+        Lite::Object(_) => {
+            if let Some(next) = value.get(key) {
                 collect(next, rest, out);
             }
         }
-        Value::Array(items) => items.iter().for_each(|item| collect(item, keys, out)),
+        Lite::Array(items) => items.iter().for_each(|item| collect(item, keys, out)),
         _ => {}
     }
 }

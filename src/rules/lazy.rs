@@ -2,8 +2,9 @@
 //!
 //! Most rules name two or three fields. Parsing a 1.6 KB record into a
 //! `Value` costs several times the quick read that found its head; parsing
-//! only the fields the candidate rules ask for (`userIdentity` for most)
-//! keeps a record that matches nearly as cheap as one that does not. The
+//! only the fields the candidate rules ask for (`userIdentity` for most),
+//! into values borrowed from the text ([`Lite`]), keeps a record that
+//! matches nearly as cheap as one that does not. The
 //! quick read has already checked the whole record as JSON; each field is
 //! checked strictly (duplicate keys, depth) when it is parsed, so nothing a
 //! rule reads can hold two meanings. A field no rule reads is never parsed:
@@ -14,13 +15,37 @@ use std::cell::{OnceCell, RefCell};
 
 use serde_json::{Map, Value};
 
+use super::lite::Lite;
 use crate::record::{
-    check_record, normalize_event_name, normalize_event_name_in, parse_field, without_position,
+    check_record, normalize_event_name, normalize_event_name_in, without_position,
 };
 
 /// The fields alerts are grouped by (principal, time, event id): kept with
 /// each finding, so the whole record is parsed only for the alerts sent.
 const BRIEF_FIELDS: [&str; 3] = ["userIdentity", "eventID", "eventTime"];
+
+/// The members of `userIdentity` that name the principal
+/// ([`crate::alert::Record::principal`]): all of it grouping reads.
+const PRINCIPAL_FIELDS: [&str; 4] = ["arn", "invokedBy", "principalId", "userName"];
+
+/// What the rules read of a record read field by field (the record's own
+/// lifetime hidden, as the cells holding its values would otherwise tie
+/// every borrow of it to the record's text).
+pub trait Fields {
+    /// [`LazyRecord::field`].
+    fn field(&self, key: &str) -> Option<&Lite<'_>>;
+    /// [`LazyRecord::whole`].
+    fn whole(&self) -> &Value;
+}
+
+impl Fields for LazyRecord<'_> {
+    fn field(&self, key: &str) -> Option<&Lite<'_>> {
+        LazyRecord::field(self, key)
+    }
+    fn whole(&self) -> &Value {
+        LazyRecord::whole(self)
+    }
+}
 
 /// One record's top-level values as text, parsed on first use.
 pub struct LazyRecord<'a> {
@@ -34,7 +59,7 @@ pub struct LazyRecord<'a> {
 struct Slot<'a> {
     key: Cow<'a, str>,
     raw: &'a str,
-    value: OnceCell<Option<Value>>,
+    value: OnceCell<Option<Lite<'a>>>,
 }
 
 impl<'a> LazyRecord<'a> {
@@ -59,10 +84,10 @@ impl<'a> LazyRecord<'a> {
 
     /// The value of top-level field `key` as the rules see it (eventName
     /// without its version suffix); `None` when absent or unreadable.
-    pub fn field(&self, key: &str) -> Option<&Value> {
+    pub fn field(&self, key: &str) -> Option<&Lite<'a>> {
         let slot = self.fields.iter().find(|slot| slot.key == key)?;
         slot.value
-            .get_or_init(|| match parse_field(slot.raw) {
+            .get_or_init(|| match Lite::parse(slot.raw) {
                 Ok(mut value) => {
                     if key == "eventName" {
                         normalize(&mut value);
@@ -107,22 +132,28 @@ impl<'a> LazyRecord<'a> {
     }
 
     /// What findings keep of the record: the fields they are grouped by,
-    /// as CloudTrail wrote them (those the rules read are moved, not
-    /// copied).
+    /// as CloudTrail wrote them (of `userIdentity`, what names the
+    /// principal).
     pub fn into_brief(self) -> Value {
         let mut brief = Map::new();
         for slot in self.fields {
             if !BRIEF_FIELDS.contains(&slot.key.as_ref()) || brief.contains_key(slot.key.as_ref()) {
                 continue;
             }
+            // eventName is not among them: no value here was normalised.
             let value = match slot.value.into_inner() {
-                // eventName is not among them: no value here was normalised.
                 Some(parsed) => parsed,
-                None => parse_field(slot.raw).ok(),
+                None => Lite::parse(slot.raw).ok(),
             };
-            if let Some(value) = value {
-                brief.insert(slot.key.into_owned(), value);
-            }
+            let Some(value) = value else {
+                continue;
+            };
+            let value = if slot.key == "userIdentity" {
+                principal_of(&value)
+            } else {
+                value.to_value()
+            };
+            brief.insert(slot.key.into_owned(), value);
         }
         Value::Object(brief)
     }
@@ -133,11 +164,20 @@ impl<'a> LazyRecord<'a> {
     }
 }
 
-fn normalize(value: &mut Value) {
-    if let Value::String(name) = value {
+/// The members of `userIdentity` that name the principal.
+fn principal_of(identity: &Lite<'_>) -> Value {
+    let members = PRINCIPAL_FIELDS
+        .iter()
+        .filter_map(|key| Some((key.to_string(), identity.get(key)?.to_value())))
+        .collect();
+    Value::Object(members)
+}
+
+fn normalize(value: &mut Lite<'_>) {
+    if let Lite::Str(name) = value {
         let normalized = normalize_event_name(name);
         if normalized.len() != name.len() {
-            *name = normalized.to_string();
+            *name = Cow::Owned(normalized.to_string());
         }
     }
 }
@@ -157,14 +197,20 @@ mod tests {
 
     #[test]
     fn fields_are_parsed_alone_and_problems_only_where_read() {
-        let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"Root"},"requestParameters":{"a":1,"a":2},"n":1e400}"#;
+        let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root","accountId":"1"},"requestParameters":{"a":1,"a":2},"n":1e400}"#;
         let head =
             RecordHead::read(text.as_bytes()).expect("the quick read skips what it does not read");
         let record = LazyRecord::new(head.text, texts(head.fields));
-        assert_eq!(record.field("eventName"), Some(&Value::from("GetFunction")));
         assert_eq!(
-            record.field("userIdentity").and_then(|v| v.get("type")),
-            Some(&Value::from("Root"))
+            record.field("eventName").map(Lite::to_value),
+            Some(Value::from("GetFunction"))
+        );
+        assert_eq!(
+            record
+                .field("userIdentity")
+                .and_then(|v| v.get("type"))
+                .map(Lite::to_value),
+            Some(Value::from("Root"))
         );
         assert!(record.field("missing").is_none());
         assert_eq!(record.problem(), None);
@@ -174,9 +220,10 @@ mod tests {
             problem.starts_with(r#"field "requestParameters": duplicate key "a""#),
             "{problem}"
         );
+        // Of userIdentity, the brief keeps what names the principal.
         assert_eq!(
             record.into_brief(),
-            serde_json::json!({"userIdentity": {"type": "Root"}})
+            serde_json::json!({"userIdentity": {"arn": "arn:aws:iam::1:root"}})
         );
     }
 

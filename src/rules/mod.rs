@@ -8,6 +8,7 @@ mod examples;
 mod index;
 mod lazy;
 mod lint;
+mod lite;
 
 use std::collections::HashSet;
 use std::fmt;
