@@ -14,7 +14,7 @@ use rsigma_eval::event::EventValue;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::record::MAX_DEPTH;
+use crate::record::{Key, MAX_DEPTH};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lite<'a> {
@@ -161,7 +161,7 @@ impl<'de> Visitor<'de> for Build {
         let inner = self.inner()?;
         let mut members: Vec<(Cow<'de, str>, Lite<'de>)> = Vec::new();
         let mut many: Option<HashSet<Cow<'de, str>>> = None;
-        while let Some(KeyText(key)) = map.next_key()? {
+        while let Some(Key(key)) = map.next_key()? {
             let taken = match many.as_mut() {
                 Some(set) => !set.insert(key.clone()),
                 None => members.iter().any(|(k, _)| *k == key),
@@ -177,31 +177,6 @@ impl<'de> Visitor<'de> for Build {
             }
         }
         Ok(Lite::Object(members))
-    }
-}
-
-/// An object key, borrowed when it has no escapes.
-struct KeyText<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for KeyText<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = KeyText<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(KeyText(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(KeyText(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(KeyText(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
