@@ -24,7 +24,7 @@ pub const MAX_DEPTH: usize = 100;
 /// Two ways to read it. [`RecordHead::read`], for every record, checks it
 /// as JSON and the keys that decide which rules run, and keeps the text of
 /// every top-level value for the rules to parse, one field at a time, with
-/// [`parse_field`]. That and the strict parse (this type's `Deserialize`,
+/// [`crate::rules::Lite::parse`]. That and the strict parse (this type's `Deserialize`,
 /// and [`check_record`], run before the rules read a record whole) check
 /// what they read: beyond what `Value` checks (valid JSON, every string
 /// UTF-8, numbers in range), they reject:
@@ -58,7 +58,7 @@ impl<'a> RecordHead<'a> {
     /// up to serde_json's limit) and free of duplicate keys at the top
     /// level and in `userIdentity` (those decide which rules run), its
     /// other values kept as text, unparsed. A value a rule reads is then
-    /// checked whole by [`parse_field`] before the rule sees it.
+    /// checked whole by [`crate::rules::Lite::parse`] before the rule sees it.
     ///
     /// The trade, measured in BENCHMARKS.md: the strict walk of every
     /// value costs more than the rest of the scan. A field no rule reads
@@ -82,87 +82,6 @@ impl<'a> RecordHead<'a> {
 /// object free of duplicate keys, nesting within [`MAX_DEPTH`].
 pub fn check_record(bytes: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<RecordHead>(bytes).map(|_| ())
-}
-
-/// Parses one top-level value of a record (its text from
-/// [`RecordHead::fields`]), checked as the strict parse checks it: no
-/// duplicate key, nesting within [`MAX_DEPTH`] counting the record's own
-/// level. Positions in errors count from the start of the value.
-pub fn parse_field(raw: &str) -> Result<Value, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw);
-    let value = StrictValue { depth: 2 }.deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(value)
-}
-
-/// Builds a `Value` in one pass, checked as [`Strict`] checks: a key met
-/// twice in one object is an error, not a value silently replaced.
-#[derive(Clone, Copy)]
-struct StrictValue {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let inner = StrictValue {
-            depth: enter(self.depth)?,
-        };
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(inner)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let inner = StrictValue {
-            depth: enter(self.depth)?,
-        };
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(inner)?;
-            match object.entry(key) {
-                serde_json::map::Entry::Occupied(taken) => return Err(duplicate(taken.key())),
-                serde_json::map::Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-            }
-        }
-        Ok(Value::Object(object))
-    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RecordHead<'a> {
@@ -402,7 +321,7 @@ impl<'a> ObjectKeys<'a> {
     }
 }
 
-fn duplicate<E: de::Error>(key: &str) -> E {
+pub(crate) fn duplicate<E: de::Error>(key: &str) -> E {
     let shown: String = key.chars().take(64).collect();
     E::custom(format_args!("duplicate key {shown:?}"))
 }
@@ -415,7 +334,7 @@ struct Strict<'s, 'a> {
 }
 
 /// The nesting level of the values inside a container at `depth`.
-fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
+pub(crate) fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
     if depth > MAX_DEPTH {
         return Err(E::custom(format_args!(
             "the record is nested deeper than {MAX_DEPTH} levels"

@@ -14,7 +14,7 @@ use rsigma_eval::event::EventValue;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::record::{Key, MAX_DEPTH};
+use crate::record::{duplicate, enter, Key};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lite<'a> {
@@ -32,9 +32,10 @@ pub enum Lite<'a> {
 }
 
 impl<'a> Lite<'a> {
-    /// Parses a top-level value of a record (at level 2), checked as
-    /// [`crate::record::parse_field`] checks: no duplicate key, nesting
-    /// within [`MAX_DEPTH`]. Positions in errors count from the value.
+    /// Parses a top-level value of a record (at level 2), checked as the
+    /// record's strict parse checks ([`crate::record::check_record`]): no
+    /// duplicate key, nesting within [`crate::record::MAX_DEPTH`]. Positions in errors
+    /// count from the value.
     pub fn parse(text: &'a str) -> Result<Lite<'a>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let value = Build { depth: 2 }.deserialize(&mut deserializer)?;
@@ -97,13 +98,8 @@ struct Build {
 
 impl Build {
     fn inner<E: de::Error>(self) -> Result<Build, E> {
-        if self.depth > MAX_DEPTH {
-            return Err(E::custom(format_args!(
-                "the record is nested deeper than {MAX_DEPTH} levels"
-            )));
-        }
         Ok(Build {
-            depth: self.depth + 1,
+            depth: enter(self.depth)?,
         })
     }
 }
@@ -167,8 +163,7 @@ impl<'de> Visitor<'de> for Build {
                 None => members.iter().any(|(k, _)| *k == key),
             };
             if taken {
-                let shown: String = key.chars().take(64).collect();
-                return Err(de::Error::custom(format_args!("duplicate key {shown:?}")));
+                return Err(duplicate(&key));
             }
             let value = map.next_value_seed(inner)?;
             members.push((key, value));
@@ -183,6 +178,7 @@ impl<'de> Visitor<'de> for Build {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::MAX_DEPTH;
 
     /// Every shape reads as rsigma reads the same `Value`, and converts
     /// back to it.

@@ -26,6 +26,7 @@ use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
 pub use lazy::LazyRecord;
 pub use lint::{LintFinding, Problem};
+pub use lite::Lite;
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
 /// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).
