@@ -175,13 +175,8 @@ impl Batch {
     /// (`2024-03-01T12:34:56Z`, text order is time order) count: a
     /// malformed one must not stand for the newest.
     fn note_event_time(&mut self, time: &str) {
-        if is_cloudtrail_time(time)
-            && self
-                .newest_event_time
-                .as_deref()
-                .is_none_or(|newest| time > newest)
-        {
-            self.newest_event_time = Some(time.to_string());
+        if is_cloudtrail_time(time) {
+            super::keep_latest(&mut self.newest_event_time, time);
         }
     }
 }

@@ -54,13 +54,15 @@ pub enum ScanError {
 impl ScanReport {
     /// Keeps the latest of the times as CloudTrail writes them.
     fn note_event_time(&mut self, time: &str) {
-        if self
-            .newest_event_time
-            .as_deref()
-            .is_none_or(|newest| time > newest)
-        {
-            self.newest_event_time = Some(time.to_string());
-        }
+        keep_latest(&mut self.newest_event_time, time);
+    }
+}
+
+/// Keeps in `newest` the later of it and `time` (CloudTrail's times are
+/// ISO 8601 UTC: text order is time order).
+fn keep_latest(newest: &mut Option<String>, time: &str) {
+    if newest.as_deref().is_none_or(|kept| time > kept) {
+        *newest = Some(time.to_string());
     }
 }
 
