@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{unique, Stack};
 use serde_json::{json, Value};
@@ -71,43 +71,6 @@ fn alert(i: usize, blob: usize) -> Alert {
     )
 }
 
-/// The SNS envelopes that reached a queue: waits until `want` arrived or
-/// `wait` passed, then drains a little longer so extra ones are seen too.
-async fn envelopes(stack: &Stack, queue_url: &str, want: usize, wait: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + wait;
-    let mut got = Vec::new();
-    loop {
-        let done = got.len() >= want;
-        let out = stack
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(if done { 0 } else { 1 })
-            .send()
-            .await
-            .expect("receive");
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() && (done || Instant::now() > deadline) {
-            return got;
-        }
-        for message in messages {
-            let body = message.body().unwrap_or_default();
-            got.push(serde_json::from_str(body).expect("an SNS envelope"));
-            if let Some(handle) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-    }
-}
-
 /// The envelope's `Message` parsed: the alert's JSON document.
 fn document(envelope: &Value) -> Value {
     let message = envelope["Message"].as_str().expect("a Message string");
@@ -147,7 +110,9 @@ async fn alerts_arrive_as_json_documents_with_routing_attributes() {
 
     let by_id: BTreeMap<&str, &Alert> = alerts.iter().map(|a| (a.alert_id.as_str(), a)).collect();
     assert_eq!(by_id.len(), 23, "distinct alert ids");
-    let got = envelopes(&stack, &stack.queue_url, 23, Duration::from_secs(20)).await;
+    let got = stack
+        .envelopes(&stack.queue_url, 23, Duration::from_secs(20))
+        .await;
     assert_eq!(got.len(), 23, "one message per alert");
     let mut seen = BTreeSet::new();
     for envelope in &got {
@@ -191,7 +156,9 @@ async fn alerts_arrive_as_json_documents_with_routing_attributes() {
         .map(|a| a.alert_id.as_str())
         .collect();
     assert_eq!(urgent.len(), 8, "alerts 3, 4, 8, 9, 13, 14, 18 and 19");
-    let got = envelopes(&stack, &filtered, urgent.len(), Duration::from_secs(20)).await;
+    let got = stack
+        .envelopes(&filtered, urgent.len(), Duration::from_secs(20))
+        .await;
     let ids: BTreeSet<String> = got
         .iter()
         .map(|envelope| {
@@ -220,7 +187,9 @@ async fn a_huge_alert_is_delivered_cut_to_fit() {
         .await
         .expect("published, cut rather than dropped");
 
-    let got = envelopes(&stack, &stack.queue_url, 3, Duration::from_secs(20)).await;
+    let got = stack
+        .envelopes(&stack.queue_url, 3, Duration::from_secs(20))
+        .await;
     assert_eq!(got.len(), 3);
     let huge = got
         .iter()

@@ -166,9 +166,26 @@ impl Stack {
     }
 
     /// Alerts that reached the queue: the subject and the JSON document
-    /// (the message's `default` part) of each SNS envelope. Waits until `want` arrived or `wait` passed, then drains a
-    /// little longer so that extra alerts are seen too.
+    /// (the message's `default` part) of each SNS envelope, waiting as
+    /// [`Stack::envelopes`] does.
     pub async fn alerts(&self, want: usize, wait: Duration) -> Vec<(String, Value)> {
+        self.envelopes(&self.queue_url, want, wait)
+            .await
+            .into_iter()
+            .map(|envelope| {
+                let document = envelope["Message"].as_str().unwrap_or_default();
+                (
+                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                    serde_json::from_str(document).expect("the alert's JSON document"),
+                )
+            })
+            .collect()
+    }
+
+    /// The SNS envelopes that reached `queue_url`, each deleted once read:
+    /// waits until `want` arrived or `wait` passed, then drains a little
+    /// longer so that extra ones are seen too.
+    pub async fn envelopes(&self, queue_url: &str, want: usize, wait: Duration) -> Vec<Value> {
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
         loop {
@@ -176,7 +193,7 @@ impl Stack {
             let out = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(if done { 0 } else { 1 })
                 .send()
@@ -187,21 +204,16 @@ impl Stack {
                 return got;
             }
             for message in messages {
-                let envelope: Value =
-                    serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
-                let document = envelope["Message"].as_str().unwrap_or_default();
-                got.push((
-                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
-                    serde_json::from_str(document).expect("the alert's JSON document"),
-                ));
+                let body = message.body().unwrap_or_default();
+                got.push(serde_json::from_str(body).expect("an SNS envelope"));
                 if let Some(handle) = message.receipt_handle() {
-                    let _ = self
-                        .sqs
+                    self.sqs
                         .delete_message()
-                        .queue_url(&self.queue_url)
+                        .queue_url(queue_url)
                         .receipt_handle(handle)
                         .send()
-                        .await;
+                        .await
+                        .expect("delete");
                 }
             }
         }
