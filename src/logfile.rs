@@ -3,7 +3,8 @@
 //! A log object is `{"Records":[{...},{...}]}`, usually gzipped. We never hold
 //! the object whole: the byte stream is inflated through a 1 MiB buffer and a
 //! small scanner finds the extent of each record (strings, escapes, nesting),
-//! so only one record is in memory at a time. Parsing the record is the
+//! so only one record is in memory at a time (64 bytes at a time, by the
+//! bits of [`crate::json_bits`]). Parsing the record is the
 //! caller's job (see `record.rs`); the scanner only finds its bytes.
 //!
 //! What the decoder accepts beyond the plain `{"Records":[...]}` (the
@@ -29,6 +30,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
+use crate::json_bits::{classify, StringState, BLOCK};
 use crate::pipe;
 
 /// Bytes read from the source (or inflated) per refill.
@@ -861,6 +863,27 @@ impl Scanner {
     fn feed(&mut self, buf: &[u8]) -> (usize, bool) {
         let mut i = 0;
         while i < buf.len() {
+            // Inside a container, 64 bytes at a time while there are 64.
+            if self.started && !self.scalar && self.depth > 0 {
+                if let Some(block) = buf.get(i..).and_then(|rest| rest.first_chunk::<BLOCK>()) {
+                    match self.feed_block(block) {
+                        Some(Some(used)) => return (i + used, true),
+                        Some(None) => i += BLOCK,
+                        // A backslash outside a string: byte by byte.
+                        None => {
+                            for (at, &b) in block.iter().enumerate() {
+                                match self.step(b) {
+                                    Step::More => {}
+                                    Step::Ended => return (i + at + 1, true),
+                                    Step::EndedBefore => return (i + at, true),
+                                }
+                            }
+                            i += BLOCK;
+                        }
+                    }
+                    continue;
+                }
+            }
             // Most of a record's bytes are inside strings: jump to the next
             // quote or backslash instead of looking at every byte.
             if self.in_string && !self.escape {
@@ -871,51 +894,103 @@ impl Scanner {
             }
             let b = buf[i];
             i += 1;
-            if !self.started {
-                self.started = true;
-                match b {
-                    b'{' | b'[' => self.open(b == b'['),
-                    b'"' => self.in_string = true,
-                    _ => self.scalar = true,
-                }
-                continue;
-            }
-            if self.scalar {
-                if matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace() {
-                    return (i - 1, true);
-                }
-                continue;
-            }
-            if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                } else if b == b'\\' {
-                    self.escape = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                    if self.depth == 0 {
-                        return (i, true);
-                    }
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.open(b == b'['),
-                b'}' | b']' => {
-                    if !self.close(b == b']') {
-                        self.error = Some("a closing bracket does not match its opening one");
-                        return (i, true);
-                    }
-                    if self.depth == 0 {
-                        return (i, true);
-                    }
-                }
-                _ => {}
+            match self.step(b) {
+                Step::More => {}
+                Step::Ended => return (i, true),
+                Step::EndedBefore => return (i - 1, true),
             }
         }
         (buf.len(), false)
     }
+
+    /// One block inside a container: `Some(Some(n))` when the value ended
+    /// (or a bracket did not match) with its `n`th byte, `Some(None)` when
+    /// it goes on past the block, `None` when the block must be read byte
+    /// by byte (a backslash outside a string, which escapes nothing).
+    fn feed_block(&mut self, block: &[u8; BLOCK]) -> Option<Option<usize>> {
+        let mut strings = StringState {
+            in_string: self.in_string,
+            escaped: self.escape,
+        };
+        let classes = classify(block);
+        let inside = strings.advance(classes.quote, classes.backslash)?.inside;
+        let mut brackets = (classes.open | classes.close) & !inside;
+        while brackets != 0 {
+            let at = brackets.trailing_zeros() as usize;
+            brackets &= brackets - 1;
+            let b = block[at];
+            if matches!(b, b'{' | b'[') {
+                self.open(b == b'[');
+                continue;
+            }
+            if !self.close(b == b']') {
+                self.error = Some("a closing bracket does not match its opening one");
+                return Some(Some(at + 1));
+            }
+            if self.depth == 0 {
+                (self.in_string, self.escape) = (false, false);
+                return Some(Some(at + 1));
+            }
+        }
+        (self.in_string, self.escape) = (strings.in_string, strings.escaped);
+        Some(None)
+    }
+
+    /// One byte.
+    fn step(&mut self, b: u8) -> Step {
+        if !self.started {
+            self.started = true;
+            match b {
+                b'{' | b'[' => self.open(b == b'['),
+                b'"' => self.in_string = true,
+                _ => self.scalar = true,
+            }
+            return Step::More;
+        }
+        if self.scalar {
+            if matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace() {
+                return Step::EndedBefore;
+            }
+            return Step::More;
+        }
+        if self.in_string {
+            if self.escape {
+                self.escape = false;
+            } else if b == b'\\' {
+                self.escape = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                if self.depth == 0 {
+                    return Step::Ended;
+                }
+            }
+            return Step::More;
+        }
+        match b {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.open(b == b'['),
+            b'}' | b']' => {
+                if !self.close(b == b']') {
+                    self.error = Some("a closing bracket does not match its opening one");
+                    return Step::Ended;
+                }
+                if self.depth == 0 {
+                    return Step::Ended;
+                }
+            }
+            _ => {}
+        }
+        Step::More
+    }
+}
+
+/// What one byte did to the value being scanned.
+enum Step {
+    More,
+    /// The value ended with this byte.
+    Ended,
+    /// The value ended before this byte (a scalar's delimiter).
+    EndedBefore,
 }
 
 #[cfg(test)]

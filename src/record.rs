@@ -34,7 +34,7 @@ pub const MAX_DEPTH: usize = 100;
 /// - a duplicate key in any object of the record: `Value` would silently
 ///   keep the last one, and a record whose meaning depends on the parser
 ///   could hide what a rule looks for from it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct RecordHead<'a> {
     pub event_source: Lenient<'a>,
     pub event_name: Lenient<'a>,
@@ -49,7 +49,7 @@ pub struct RecordHead<'a> {
     pub text: &'a str,
     /// Every top-level key and the text of its value, in record order
     /// (quick read only): what [`crate::rules::LazyRecord`] parses on demand.
-    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub fields: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> RecordHead<'a> {
@@ -70,6 +70,17 @@ impl<'a> RecordHead<'a> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return serde_json::from_slice(bytes);
         };
+        // Most records are read by their structure alone; the rest (and
+        // every invalid one) by serde_json, which names what is wrong.
+        match crate::quick_head::read(text) {
+            Some(head) => Ok(head),
+            None => Self::read_by_serde(text),
+        }
+    }
+
+    /// [`RecordHead::read`] without the structural walk: serde_json reads
+    /// the record (and names what is wrong with it).
+    pub fn read_by_serde(text: &'a str) -> Result<RecordHead<'a>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let mut head = HeadVisitor { quick: true }.deserialize(&mut deserializer)?;
         deserializer.end()?;
@@ -168,7 +179,7 @@ impl<'de> Visitor<'de> for HeadVisitor {
                     )?;
                 }
                 keys.insert(&mut stack, key.clone())?;
-                head.fields.push((key, raw));
+                head.fields.push((key, raw.get()));
                 continue;
             }
             keys.insert(&mut stack, key)?;

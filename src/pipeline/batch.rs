@@ -154,12 +154,7 @@ impl Batch {
         let fields = head
             .fields
             .into_iter()
-            .map(|(key, raw)| {
-                (
-                    Text::of(record, key),
-                    Text::of(record, Cow::Borrowed(raw.get())),
-                )
-            })
+            .map(|(key, raw)| (Text::of(record, key), Text::of(record, Cow::Borrowed(raw))))
             .collect();
         let start = self.text.len();
         self.text.push_str(record);

@@ -209,8 +209,7 @@ mod tests {
     fn fields_read_alone_answer_as_the_whole_record() {
         let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role"}}},"a.b":"flat","a":{"b":"nested"},"resources":[{"ARN":"x"},{"ARN":"y"},{"type":"t"}],"list":[[{"k":1}],{"k":2}],"requestParameters":{"VersioningConfiguration":{"Status":"Suspended"}},"n":null}"#;
         let head = crate::record::RecordHead::read(text.as_bytes()).expect("quick read");
-        let fields = head.fields.into_iter().map(|(k, v)| (k, v.get())).collect();
-        let lazy = LazyRecord::new(head.text, fields);
+        let lazy = LazyRecord::new(head.text, head.fields);
         let lazy = RecordEvent::lazy(&lazy);
         let mut whole: Value = serde_json::from_str(text).expect("valid");
         crate::record::normalize_event_name_in(&mut whole);

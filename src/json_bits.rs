@@ -1,0 +1,264 @@
+//! Where the strings and structural characters of JSON text are, 64 bytes
+//! at a time.
+//!
+//! Reading a record byte by byte (or a string at a time with `memchr`, as
+//! the splitter once did) costs more than inflating it: CloudTrail records
+//! are mostly short strings. Here a block of 64 bytes becomes a few 64-bit
+//! masks, one bit per byte (SSE2 on x86_64, plain Rust elsewhere), and the
+//! bits of a block's quotes give the bytes inside strings without looking
+//! at them one by one (the method of simdjson, Langdale and Lemire 2019).
+//! The splitter ([`crate::logfile`]) follows only the brackets outside
+//! strings; the quick head read ([`crate::quick_head`]) every structural
+//! character.
+
+/// Bytes per block: one bit of a `u64` each.
+pub const BLOCK: usize = 64;
+
+/// One block's bytes of each kind, bit `i` for byte `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classes {
+    pub quote: u64,
+    pub backslash: u64,
+    /// `{` and `[`.
+    pub open: u64,
+    /// `}` and `]`.
+    pub close: u64,
+    /// `:` and `,`.
+    pub separator: u64,
+    /// Bytes below 0x20 (control characters, whitespace but the space).
+    pub control: u64,
+}
+
+/// Classifies one block.
+pub fn classify(block: &[u8; BLOCK]) -> Classes {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this
+        // code can run on has it.
+        unsafe { sse2::classify(block) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        classify_bytes(block)
+    }
+}
+
+/// The same as [`classify`], a byte at a time: the reference the vector
+/// version is tested against, and the version for other CPUs.
+pub fn classify_bytes(block: &[u8; BLOCK]) -> Classes {
+    let mut classes = Classes::default();
+    for (i, &b) in block.iter().enumerate() {
+        let bit = 1u64 << i;
+        match b {
+            b'"' => classes.quote |= bit,
+            b'\\' => classes.backslash |= bit,
+            b'{' | b'[' => classes.open |= bit,
+            b'}' | b']' => classes.close |= bit,
+            b':' | b',' => classes.separator |= bit,
+            0..=0x1f => classes.control |= bit,
+            _ => {}
+        }
+    }
+    classes
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    //! SSE2 is part of every x86_64 CPU, so these intrinsics need no
+    //! runtime check. The block is loaded as two `u64`s, which the compiler
+    //! turns into one unaligned load, so no pointer is read unchecked.
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
+    };
+
+    use super::{Classes, BLOCK};
+
+    #[target_feature(enable = "sse2")]
+    fn load(bytes: &[u8]) -> __m128i {
+        let word = |at: usize| {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
+            i64::from_le_bytes(eight)
+        };
+        _mm_set_epi64x(word(8), word(0))
+    }
+
+    /// 16 bits, one per byte of `v` equal to `byte`.
+    #[target_feature(enable = "sse2")]
+    fn eq(v: __m128i, byte: u8) -> u64 {
+        u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8))) as u16)
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub fn classify(block: &[u8; BLOCK]) -> Classes {
+        let mut classes = Classes::default();
+        for (lane, bytes) in block.chunks_exact(16).enumerate() {
+            let shift = lane * 16;
+            let v = load(bytes);
+            // `[` and `{` differ in one bit (0x20), as do `]` and `}`.
+            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            // Signed compare: bytes of 0x80 and up are negative, so they
+            // are excluded by the second test.
+            let below_space = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            let non_negative = _mm_cmplt_epi8(_mm_set1_epi8(-1), v);
+            let control = u64::from(_mm_movemask_epi8(below_space) as u16)
+                & u64::from(_mm_movemask_epi8(non_negative) as u16);
+            classes.quote |= eq(v, b'"') << shift;
+            classes.backslash |= eq(v, b'\\') << shift;
+            classes.open |= eq(folded, b'{') << shift;
+            classes.close |= eq(folded, b'}') << shift;
+            classes.separator |= (eq(v, b':') | eq(v, b',')) << shift;
+            classes.control |= control << shift;
+        }
+        classes
+    }
+}
+
+/// Each bit set to the XOR of itself and every bit below it: from the
+/// quotes, the bytes from an opening quote up to (not including) its
+/// closing one.
+fn prefix_xor(mut bits: u64) -> u64 {
+    bits ^= bits << 1;
+    bits ^= bits << 2;
+    bits ^= bits << 4;
+    bits ^= bits << 8;
+    bits ^= bits << 16;
+    bits ^= bits << 32;
+    bits
+}
+
+/// What one block leaves for the next: inside a string or not, and whether
+/// its last byte was a backslash that escapes the next block's first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StringState {
+    pub in_string: bool,
+    pub escaped: bool,
+}
+
+/// One block's strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strings {
+    /// The quotes that open or close a string (not escaped ones).
+    pub quotes: u64,
+    /// The bytes inside strings, each opening quote included, each closing
+    /// one not.
+    pub inside: u64,
+}
+
+impl StringState {
+    /// The strings of a block, given its quotes and backslashes; updates the
+    /// state for the next block.
+    ///
+    /// A backslash outside a string escapes nothing in JSON (it is an
+    /// error); these bits would take it for an escape. `None` then, with
+    /// the state unchanged: the caller reads that block another way.
+    pub fn advance(&mut self, quote: u64, backslash: u64) -> Option<Strings> {
+        const EVEN: u64 = 0x5555_5555_5555_5555;
+        let carried = u64::from(self.escaped);
+        // simdjson's find_escaped: a run of backslashes escapes the byte
+        // after it when the run is odd.
+        let backslash = backslash & !carried;
+        let follows_escape = (backslash << 1) | carried;
+        let odd_starts = backslash & !EVEN & !follows_escape;
+        let (sequences, overflow) = odd_starts.overflowing_add(backslash);
+        let escaped = (EVEN ^ (sequences << 1)) & follows_escape;
+        let quotes = quote & !escaped;
+        let mut inside = prefix_xor(quotes);
+        if self.in_string {
+            inside = !inside;
+        }
+        if backslash & !inside != 0 {
+            return None;
+        }
+        self.in_string = inside >> 63 == 1;
+        self.escaped = overflow;
+        Some(Strings { quotes, inside })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_of(text: &[u8]) -> [u8; BLOCK] {
+        let mut block = [b' '; BLOCK];
+        block[..text.len()].copy_from_slice(text);
+        block
+    }
+
+    /// The bits of each kind agree with the byte-at-a-time reading, for
+    /// every byte value in every lane position.
+    #[test]
+    fn vector_and_bytes_agree() {
+        for start in 0..=255u8 {
+            let mut block = [0u8; BLOCK];
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = start.wrapping_add((i * 37) as u8);
+            }
+            assert_eq!(classify(&block), classify_bytes(&block), "start {start}");
+        }
+        let text = br#"{"a":[1,"x\"y"],"b":{"c":"\u00e9\n"}}	"#;
+        let block = block_of(text);
+        assert_eq!(classify(&block), classify_bytes(&block));
+    }
+
+    /// The bytes inside strings, as one byte-at-a-time walk finds them.
+    fn inside_by_bytes(text: &[u8], state: &mut StringState) -> u64 {
+        let mut inside = 0u64;
+        for (i, &b) in text.iter().enumerate() {
+            if state.in_string {
+                inside |= 1 << i;
+                if state.escaped {
+                    state.escaped = false;
+                } else if b == b'\\' {
+                    state.escaped = true;
+                } else if b == b'"' {
+                    state.in_string = false;
+                    inside &= !(1 << i);
+                }
+            } else if b == b'"' {
+                state.in_string = true;
+                inside |= 1 << i;
+            }
+        }
+        inside
+    }
+
+    #[test]
+    fn strings_are_found_across_blocks_and_escapes() {
+        // Table: text split into blocks; escapes at the end of a block,
+        // runs of backslashes, quotes at both edges.
+        let cases: &[&[u8]] = &[
+            br#"{"a":"b","c":"d\"e","f":"\\","g":"\\\"h"}"#,
+            br#""abc\\\\\\\"def\\\\" , "x""#,
+            b"\"................................................................................\\\"..\"",
+            b"\"...............................................................\\\"",
+            b"..\"..........................................................\\\\\"..\"\\\\\\\\\"",
+        ];
+        for text in cases {
+            let (mut fast, mut slow) = (StringState::default(), StringState::default());
+            for chunk in text.chunks(BLOCK) {
+                let block = block_of(chunk);
+                let c = classify(&block);
+                let strings = fast
+                    .advance(c.quote, c.backslash)
+                    .expect("no stray backslash");
+                let want = inside_by_bytes(&block, &mut slow);
+                assert_eq!(strings.inside, want, "{}", String::from_utf8_lossy(chunk));
+                assert_eq!(fast, slow, "{}", String::from_utf8_lossy(chunk));
+            }
+        }
+    }
+
+    #[test]
+    fn a_backslash_outside_strings_is_left_to_the_caller() {
+        for text in [&br#"{"a":1}\"x""#[..], br#"\{"a":1}"#, br#"{"a":"b"\}"#] {
+            let block = block_of(text);
+            let c = classify(&block);
+            let mut state = StringState::default();
+            assert_eq!(state.advance(c.quote, c.backslash), None);
+            assert_eq!(state, StringState::default());
+        }
+    }
+}

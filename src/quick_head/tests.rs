@@ -1,0 +1,190 @@
+use super::*;
+
+/// The walk gives the serde_json read's head or gives up; it never accepts
+/// what that read rejects.
+fn agrees(text: &str) -> bool {
+    let quick = read(text);
+    let serde = RecordHead::read_by_serde(text);
+    match (&quick, &serde) {
+        (Some(quick), Ok(serde)) => {
+            assert_eq!(quick, serde, "{text}");
+            true
+        }
+        (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
+        (None, _) => false,
+    }
+}
+
+/// Splits a `{"Records":[...]}` log into its records' texts.
+fn records_of(log: &[u8]) -> Vec<String> {
+    let mut records = crate::logfile::open(std::io::Cursor::new(log.to_vec()), Default::default());
+    let mut out = Vec::new();
+    while let Some(next) = records.next_record() {
+        out.push(String::from_utf8(next.expect("a record").to_vec()).expect("UTF-8"));
+    }
+    out
+}
+
+/// Why the walk may leave a valid record to serde_json: an escape, or a
+/// head field holding an object or array.
+fn left_on_purpose(text: &str) -> bool {
+    let value: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+    let container =
+        |v: Option<&serde_json::Value>| v.is_some_and(|v| v.is_object() || v.is_array());
+    text.contains('\\')
+        || [
+            "eventSource",
+            "eventName",
+            "errorCode",
+            "userAgent",
+            "eventTime",
+        ]
+        .iter()
+        .any(|key| container(value.get(key)))
+        || ["type", "arn"]
+            .iter()
+            .any(|key| container(value.get("userIdentity").and_then(|u| u.get(key))))
+}
+
+#[test]
+fn corpus_records_read_alike() {
+    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let mut walked = 0;
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        if agrees(line) {
+            walked += 1;
+        } else {
+            assert!(left_on_purpose(line), "not walked: {line}");
+        }
+    }
+    assert!(walked > 600, "{walked}");
+}
+
+#[test]
+fn generated_records_read_alike() {
+    let spec = crate::generate::Spec {
+        records: 3000,
+        seed: 11,
+        match_per_mille: 20,
+    };
+    let mut log = Vec::new();
+    crate::generate::write_log(&spec, &mut log).expect("generated");
+    let records = records_of(&log);
+    assert_eq!(records.len(), 3000);
+    let mut walked = 0;
+    for record in &records {
+        if agrees(record) {
+            walked += 1;
+        } else {
+            assert!(left_on_purpose(record), "not walked: {record}");
+        }
+    }
+    assert!(walked > 2700, "{walked}");
+}
+
+/// Valid and invalid records, some the walk reads and some it leaves to
+/// serde_json: either way, never a head serde_json would not give.
+#[test]
+fn table_of_shapes() {
+    let table: &[(&str, Option<bool>)] = &[
+        // (record, walked?) — None: invalid, so never walked.
+        (r#"{}"#, Some(true)),
+        (r#" { } "#, Some(true)),
+        (
+            r#"{"eventName":"A","eventSource":"s","userIdentity":{"type":"T","arn":"x"}}"#,
+            Some(true),
+        ),
+        (
+            r#"{ "eventName" : "A" , "n" : [ 1 , -2.5e+3 , true , null , { } , [ ] ] }"#,
+            Some(true),
+        ),
+        (
+            r#"{"eventName":5,"errorCode":null,"userAgent":false}"#,
+            Some(true),
+        ),
+        (r#"{"userIdentity":null}"#, Some(true)),
+        (r#"{"userIdentity":"someone"}"#, Some(true)),
+        (r#"{"userIdentity":{"type":{"a":1}}}"#, Some(false)),
+        (r#"{"eventName":{"a":1}}"#, Some(false)),
+        (r#"{"eventName":["a"]}"#, Some(false)),
+        (r#"{"userIdentity":[1]}"#, Some(false)),
+        (r#"{"a":"é ünïcødé ✓"}"#, Some(true)),
+        (r#"{"a":"x\"y"}"#, Some(false)),
+        (r#"{"a":1,"a":2}"#, None),
+        (r#"{"userIdentity":{"arn":"a","arn":"b"}}"#, None),
+        (r#"{"a":{"b":1,"b":2}}"#, Some(true)),
+        (r#"{"a":1,}"#, None),
+        (r#"{"a":[1,]}"#, None),
+        (r#"{"a":[,1]}"#, None),
+        (r#"{"a"1}"#, None),
+        (r#"{"a":}"#, None),
+        (r#"{"a"::1}"#, None),
+        (r#"{"a":1 "b":2}"#, None),
+        (r#"{"a":tru}"#, None),
+        (r#"{"a":nul}"#, None),
+        (r#"{"a":01}"#, None),
+        (r#"{"a":1.}"#, None),
+        (r#"{"a":.5}"#, None),
+        (r#"{"a":-}"#, None),
+        (r#"{"a":1e}"#, None),
+        (r#"{"a":+1}"#, None),
+        (r#"{"a":1e400}"#, Some(true)),
+        (r#"{"a":[}"#, None),
+        (r#"{"a":{]}"#, None),
+        (r#"{"a":"b"}}"#, None),
+        (r#"{"a":"b"} x"#, None),
+        (r#"{"a":"b""#, None),
+        (r#"{"a":"b"#, None),
+        (r#"{"a" "b"}"#, None),
+        (r#"{1:2}"#, None),
+        (r#"[1]"#, None),
+        (r#""x""#, None),
+        ("{\"a\":\"tab\there\"}", None),
+        ("{\"a\":\n1\t}", Some(true)),
+        ("{\"a\":\u{b}1}", None),
+        ("{\"a\":1\u{0}}", None),
+    ];
+    for (text, expected) in table {
+        let walked = agrees(text);
+        match expected {
+            Some(walked_too) => assert_eq!(walked, *walked_too, "{text}"),
+            None => {
+                assert!(!walked, "{text}");
+                assert!(RecordHead::read_by_serde(text).is_err(), "{text}");
+            }
+        }
+    }
+}
+
+/// Nesting past the walk's limit is left to serde_json (which rejects
+/// past its own).
+#[test]
+fn deep_records_are_left_to_serde_json() {
+    let deep = |n: usize| format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+    assert!(agrees(&deep(10)));
+    assert!(!agrees(&deep(DEEPEST as usize + 5)));
+}
+
+#[test]
+fn numbers() {
+    for (text, ok) in [
+        ("0", true),
+        ("-0", true),
+        ("12", true),
+        ("1.5", true),
+        ("1e5", true),
+        ("1E-5", true),
+        ("-1.25e+10", true),
+        ("", false),
+        ("-", false),
+        ("00", false),
+        ("1.", false),
+        ("1e", false),
+        ("1e+", false),
+        ("1.e5", false),
+        ("0x1", false),
+        ("1 ", false),
+    ] {
+        assert_eq!(is_number(text.as_bytes()), ok, "{text:?}");
+    }
+}
