@@ -320,31 +320,47 @@ impl<'a> Walk<'a> {
 }
 
 /// An object's keys so far, to find a duplicate: a 64-bit mask of cheap
-/// hashes spares the comparisons for almost every key.
-#[derive(Default)]
+/// hashes spares the comparisons for almost every key. Kept on the stack;
+/// an object with more keys is the serde_json read's.
 struct Keys {
     mask: u64,
-    seen: Vec<(usize, usize)>,
+    seen: [(u32, u32); MOST_KEYS],
+    count: usize,
+}
+
+/// CloudTrail records have 15 to 25 top-level keys.
+const MOST_KEYS: usize = 48;
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            mask: 0,
+            seen: [(0, 0); MOST_KEYS],
+            count: 0,
+        }
+    }
 }
 
 impl Keys {
-    /// `None` on a duplicate (the serde_json read names it).
+    /// `None` on a duplicate (the serde_json read names it) or past
+    /// [`MOST_KEYS`].
     fn insert(&mut self, text: &[u8], key: (usize, usize)) -> Option<()> {
         let bytes = text.get(key.0..key.1)?;
         let hash = bytes.len() as u64 * 31
             + u64::from(bytes.first().copied().unwrap_or(0)) * 7
             + u64::from(bytes.last().copied().unwrap_or(0));
         let bit = 1u64 << (hash & 63);
+        let seen = self.seen.get(..self.count)?;
         if self.mask & bit != 0
-            && self
-                .seen
+            && seen
                 .iter()
-                .any(|&(a, b)| text.get(a..b) == Some(bytes))
+                .any(|&(a, b)| text.get(a as usize..b as usize) == Some(bytes))
         {
             return None;
         }
         self.mask |= bit;
-        self.seen.push(key);
+        *self.seen.get_mut(self.count)? = (u32::try_from(key.0).ok()?, u32::try_from(key.1).ok()?);
+        self.count += 1;
         Some(())
     }
 }

@@ -624,7 +624,7 @@ pub fn normalize_event_name_in(event: &mut Value) -> bool {
 /// Reads a string at a JSON pointer path, tolerating the shapes real logs
 /// use (arrays of strings, numbers).
 pub fn text_at<'v>(event: &'v Value, pointer: &str) -> Option<Cow<'v, str>> {
-    match event.pointer(pointer)? {
+    match value_at(event, pointer)? {
         Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
         Value::Array(items) => {
             let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
@@ -634,6 +634,32 @@ pub fn text_at<'v>(event: &'v Value, pointer: &str) -> Option<Cow<'v, str>> {
         Value::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
+}
+
+/// `Value::pointer` without its two `String`s per step (alerts read a
+/// few pointers of every finding).
+fn value_at<'v>(event: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(event);
+    }
+    let steps = pointer.strip_prefix('/')?;
+    steps.split('/').try_fold(event, |value, step| {
+        let step = if step.contains('~') {
+            Cow::Owned(step.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(step)
+        };
+        match value {
+            Value::Object(map) => map.get(step.as_ref()),
+            Value::Array(items) => {
+                if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
+                    return None;
+                }
+                items.get(step.parse::<usize>().ok()?)
+            }
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -927,5 +953,30 @@ mod tests {
         assert_eq!(text_at(&event, "/s"), None);
         assert_eq!(text_at(&event, "/o"), None);
         assert_eq!(text_at(&event, "/missing"), None);
+    }
+
+    #[test]
+    fn pointers_read_as_serde_json_reads_them() {
+        let event = serde_json::json!({"a": {"b/c": [1, {"d~e": "x"}], "": 2}, "0": 3});
+        for pointer in [
+            "",
+            "/a",
+            "/a/b~1c",
+            "/a/b~1c/1/d~0e",
+            "/a/b~1c/01",
+            "/a/b~1c/+1",
+            "/a/b~1c/9",
+            "/a/",
+            "/0",
+            "a",
+            "/a/b~1c/0/x",
+            "/missing/x",
+        ] {
+            assert_eq!(
+                value_at(&event, pointer),
+                event.pointer(pointer),
+                "{pointer}"
+            );
+        }
     }
 }

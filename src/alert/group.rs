@@ -30,8 +30,10 @@ pub struct Grouped {
     pub units: BTreeSet<Unit>,
 }
 
-/// Rule id and principal (or, with none, the log object).
-type Key = (String, String);
+/// Rule id and principal (or, with none, the log object), in one string:
+/// the rule id's length, `:`, the rule id, the principal. One string can be
+/// looked up without a new allocation per finding ([`key_into`]).
+type Key = String;
 
 /// The findings of one invocation (or one CLI run), grouped.
 #[derive(Debug)]
@@ -39,6 +41,8 @@ pub struct Grouper {
     /// At most this many alerts, plus one summary; `None`: no cap.
     cap: Option<usize>,
     groups: HashMap<Key, Group>,
+    /// The key of the finding being added, its buffer used again.
+    scratch: String,
     arrivals: u64,
     held: Held,
 }
@@ -72,6 +76,7 @@ impl Grouper {
         Grouper {
             cap,
             groups: HashMap::new(),
+            scratch: String::new(),
             arrivals: 0,
             held: Held::default(),
         }
@@ -83,9 +88,11 @@ impl Grouper {
     }
 
     pub fn add(&mut self, finding: Finding, unit: Unit) {
-        let key = key_of(&finding);
+        let mut key = std::mem::take(&mut self.scratch);
+        key_into(&finding, &mut key);
         if let Some(group) = self.groups.get_mut(&key) {
             group.add(&finding, unit);
+            self.scratch = key;
             return;
         }
         if self.held.keys.contains(&key) {
@@ -135,12 +142,16 @@ impl Grouper {
     }
 }
 
-fn key_of(finding: &Finding) -> Key {
-    let who = finding
-        .principal()
-        .map(|p| p.into_owned())
-        .unwrap_or_else(|| finding.record.source().to_string());
-    (finding.rule.id.clone(), who)
+fn key_into(finding: &Finding, key: &mut String) {
+    use std::fmt::Write;
+    key.clear();
+    let rule = &finding.rule.id;
+    // Writing to a String cannot fail.
+    let _ = write!(key, "{}:{rule}", rule.len());
+    match finding.principal() {
+        Some(who) => key.push_str(&who),
+        None => key.push_str(finding.record.source()),
+    }
 }
 
 impl Group {
@@ -166,8 +177,14 @@ impl Group {
             if self.first_time.as_deref().is_none_or(|t| *time < *t) {
                 self.first_time = Some(time.to_string());
             }
-            if self.last_time.as_deref().is_none_or(|t| *time > *t) {
-                self.last_time = Some(time.into_owned());
+            // Times mostly grow: the last one's buffer is used again.
+            match self.last_time.as_mut() {
+                Some(last) if *time > **last => {
+                    last.clear();
+                    last.push_str(&time);
+                }
+                Some(_) => {}
+                None => self.last_time = Some(time.into_owned()),
             }
         }
         if self.event_ids.len() < MAX_GROUPED_EVENT_IDS {

@@ -102,9 +102,10 @@ impl<'r> Splitter<'r> {
         }
     }
 
-    /// The next batch; `None` once the log has ended.
-    pub fn next_batch(&mut self) -> Option<Batch> {
-        let mut batch = Batch::default();
+    /// The next batch, in `batch` (emptied by the evaluation: its buffers
+    /// are used again, so a scan allocates them once); `None` once the
+    /// log has ended.
+    pub fn next_batch(&mut self, mut batch: Batch) -> Option<Batch> {
         while matches!(self.end, End::NotYet)
             && batch.text.len() < BATCH_TEXT
             && batch.entries.len() < BATCH_ENTRIES

@@ -20,12 +20,28 @@ pub struct Evaluation<'a> {
 }
 
 impl Evaluation<'_> {
-    /// Takes a batch; false once `on_finding` asked to stop.
-    pub fn take(&mut self, batch: Batch, on_finding: &mut impl FnMut(Finding) -> bool) -> bool {
-        if let Some(time) = batch.newest_event_time.as_deref() {
-            self.report.note_event_time(time);
+    /// Takes a batch, leaving it empty for the splitter to fill again;
+    /// false once `on_finding` asked to stop.
+    pub fn take(
+        &mut self,
+        batch: &mut Batch,
+        on_finding: &mut impl FnMut(Finding) -> bool,
+    ) -> bool {
+        if let Some(time) = batch.newest_event_time.take() {
+            self.report.note_event_time(&time);
         }
-        for entry in batch.entries {
+        let go_on = self.take_entries(batch, on_finding);
+        batch.text.clear();
+        batch.entries.clear();
+        go_on
+    }
+
+    fn take_entries(
+        &mut self,
+        batch: &mut Batch,
+        on_finding: &mut impl FnMut(Finding) -> bool,
+    ) -> bool {
+        for entry in batch.entries.drain(..) {
             match entry {
                 Entry::Plain(count) => {
                     self.report.records += count;

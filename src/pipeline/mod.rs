@@ -101,10 +101,12 @@ pub fn scan<R: Read + Send + 'static>(
     let error = if limits.parallel() {
         split_on_a_thread(splitter, &mut evaluation, &mut on_finding)
     } else {
-        while let Some(batch) = splitter.next_batch() {
-            if !evaluation.take(batch, &mut on_finding) {
+        let mut spare = Batch::default();
+        while let Some(mut batch) = splitter.next_batch(spare) {
+            if !evaluation.take(&mut batch, &mut on_finding) {
                 break;
             }
+            spare = batch;
         }
         splitter.into_error()
     };
@@ -142,10 +144,13 @@ fn split_on_a_thread(
 ) -> Option<LogError> {
     std::thread::scope(|scope| {
         let (batches, arriving) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        // Emptied batches go back to be filled again.
+        let (emptied, returned) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD + 2);
         let spawned = std::thread::Builder::new()
             .name("trailwatch-split".to_string())
             .spawn_scoped(scope, move || {
-                while let Some(batch) = splitter.next_batch() {
+                let spare = || returned.try_recv().unwrap_or_default();
+                while let Some(batch) = splitter.next_batch(spare()) {
                     // The evaluation stopped: nothing more to read.
                     if batches.send(batch).is_err() {
                         return None;
@@ -159,10 +164,12 @@ fn split_on_a_thread(
             // not a fault of the object.
             Err(err) => return Some(LogError::Source(err)),
         };
-        for batch in arriving.iter() {
-            if !evaluation.take(batch, on_finding) {
+        for mut batch in arriving.iter() {
+            if !evaluation.take(&mut batch, on_finding) {
                 break;
             }
+            // The splitter may have ended; then the batch is dropped.
+            let _ = emptied.try_send(batch);
         }
         drop(arriving);
         splitting.join().unwrap_or_else(|_| {
