@@ -95,10 +95,15 @@ impl<'a> Tokens<'a> {
     fn load(&mut self) {
         let start = self.next_block;
         let rest = self.text.get(start..).unwrap_or_default();
-        let mut block = [b' '; BLOCK];
-        let len = rest.len().min(BLOCK);
-        block[..len].copy_from_slice(&rest[..len]);
-        let classes = classify(&block);
+        // The last block is padded with spaces, which are no tokens.
+        let classes = match rest.first_chunk::<BLOCK>() {
+            Some(block) => classify(block),
+            None => {
+                let mut block = [b' '; BLOCK];
+                block[..rest.len()].copy_from_slice(rest);
+                classify(&block)
+            }
+        };
         // Escapes would need decoding and checking: the serde_json read's.
         if classes.backslash != 0 {
             self.refused = true;

@@ -156,6 +156,18 @@ fn table_of_shapes() {
     }
 }
 
+/// An object with more keys than the walk keeps is the serde_json read's.
+#[test]
+fn many_keys_are_left_to_serde_json() {
+    let record = |n: usize| {
+        let members: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        format!("{{{}}}", members.join(","))
+    };
+    assert!(agrees(&record(MOST_KEYS)));
+    assert!(!agrees(&record(MOST_KEYS + 1)));
+    assert!(RecordHead::read_by_serde(&record(MOST_KEYS + 1)).is_ok());
+}
+
 /// Nesting past the walk's limit is left to serde_json (which rejects
 /// past its own).
 #[test]
