@@ -4,7 +4,7 @@
 //! Reading a record byte by byte (or a string at a time with `memchr`, as
 //! the splitter once did) costs more than inflating it: CloudTrail records
 //! are mostly short strings. Here a block of 64 bytes becomes a few 64-bit
-//! masks, one bit per byte (SSE2 on x86_64, plain Rust elsewhere), and the
+//! masks, one bit per byte (AVX2 or SSE2 on x86_64, plain Rust elsewhere), and the
 //! bits of a block's quotes give the bytes inside strings without looking
 //! at them one by one (the method of simdjson, Langdale and Lemire 2019).
 //! The splitter ([`crate::logfile`]) follows only the brackets outside
@@ -33,6 +33,11 @@ pub struct Classes {
 pub fn classify(block: &[u8; BLOCK]) -> Classes {
     #[cfg(target_arch = "x86_64")]
     {
+        // std caches the answer: one load and a test per block.
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2::classify(block) };
+        }
         // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this
         // code can run on has it.
         unsafe { sse2::classify(block) }
@@ -41,6 +46,126 @@ pub fn classify(block: &[u8; BLOCK]) -> Classes {
     {
         classify_bytes(block)
     }
+}
+
+/// Runs `$with(classify, $args...)` with the fastest classifier this CPU
+/// has, compiled for that CPU, so that classifying inlines into the loop
+/// (a call per block, and the switch between vector widths it costs, was
+/// most of the time).
+macro_rules! dispatch {
+    ($with:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                unsafe { avx2::$with($($arg),*) }
+            } else {
+                // SAFETY: SSE2 is part of the x86_64 baseline.
+                unsafe { sse2::$with($($arg),*) }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $with(classify_bytes, $($arg),*)
+        }
+    }};
+}
+
+/// How [`brackets`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Brackets {
+    /// Every whole block of the buffer was read: this many bytes.
+    Through(usize),
+    /// The callback stopped at the bracket at this position.
+    Stopped(usize),
+    /// The block starting here has a backslash outside a string (which
+    /// escapes nothing): the caller reads it another way. The blocks
+    /// before it were read.
+    Stray(usize),
+}
+
+/// Reads the whole 64-byte blocks of `buf` from inside a value, `strings`
+/// carried from block to block, and hands each bracket outside strings to
+/// `bracket(position, byte)` in order, until it returns false.
+pub fn brackets(
+    buf: &[u8],
+    strings: &mut StringState,
+    bracket: impl FnMut(usize, u8) -> bool,
+) -> Brackets {
+    dispatch!(brackets_with(buf, strings, bracket))
+}
+
+#[inline(always)]
+fn brackets_with(
+    classify: impl Fn(&[u8; BLOCK]) -> Classes,
+    buf: &[u8],
+    strings: &mut StringState,
+    mut bracket: impl FnMut(usize, u8) -> bool,
+) -> Brackets {
+    let mut at = 0;
+    while let Some(block) = buf.get(at..).and_then(|rest| rest.first_chunk::<BLOCK>()) {
+        let classes = classify(block);
+        let mut state = *strings;
+        let Some(found) = state.advance(classes.quote, classes.backslash) else {
+            return Brackets::Stray(at);
+        };
+        let mut bits = (classes.open | classes.close) & !found.inside;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if !bracket(at + i, block[i]) {
+                return Brackets::Stopped(at + i);
+            }
+        }
+        *strings = state;
+        at += BLOCK;
+    }
+    Brackets::Through(at)
+}
+
+/// The tokens of `text`, one mask per 64-byte block into `out` (the last
+/// block padded with spaces): every quote and every structural character
+/// outside strings. False, with `out` unfinished, when the text has a
+/// backslash or a control character inside a string: a text that needs
+/// decoding or is not valid, for a slower reader to decide.
+pub fn plain_tokens(text: &[u8], out: &mut Vec<u64>) -> bool {
+    dispatch!(plain_tokens_with(text, out))
+}
+
+#[inline(always)]
+fn plain_tokens_with(
+    classify: impl Fn(&[u8; BLOCK]) -> Classes,
+    text: &[u8],
+    out: &mut Vec<u64>,
+) -> bool {
+    out.clear();
+    let mut strings = StringState::default();
+    let mut one = |block: &[u8; BLOCK]| {
+        let classes = classify(block);
+        let Some(found) = strings.advance(classes.quote, 0) else {
+            return false;
+        };
+        if classes.backslash != 0 || classes.control & found.inside != 0 {
+            return false;
+        }
+        out.push(
+            found.quotes | ((classes.open | classes.close | classes.separator) & !found.inside),
+        );
+        true
+    };
+    let mut blocks = text.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        if !block.try_into().is_ok_and(&mut one) {
+            return false;
+        }
+    }
+    let rest = blocks.remainder();
+    if rest.is_empty() {
+        return true;
+    }
+    let mut last = [b' '; BLOCK];
+    last[..rest.len()].copy_from_slice(rest);
+    one(&last)
 }
 
 /// The same as [`classify`], a byte at a time: the reference the vector
@@ -64,25 +189,13 @@ pub fn classify_bytes(block: &[u8; BLOCK]) -> Classes {
 
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
-    //! SSE2 is part of every x86_64 CPU, so these intrinsics need no
-    //! runtime check. The block is loaded as two `u64`s, which the compiler
-    //! turns into one unaligned load, so no pointer is read unchecked.
+    //! 16 bytes at a time: SSE2 is part of every x86_64 CPU.
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        _mm_set_epi64x,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
 
     use super::{Classes, BLOCK};
-
-    #[target_feature(enable = "sse2")]
-    fn load(bytes: &[u8]) -> __m128i {
-        let word = |at: usize| {
-            let mut eight = [0u8; 8];
-            eight.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
-            i64::from_le_bytes(eight)
-        };
-        _mm_set_epi64x(word(8), word(0))
-    }
 
     /// 16 bits, one per byte of `v` equal to `byte`.
     #[target_feature(enable = "sse2")]
@@ -95,11 +208,12 @@ mod sse2 {
         let mut classes = Classes::default();
         for (lane, bytes) in block.chunks_exact(16).enumerate() {
             let shift = lane * 16;
-            let v = load(bytes);
+            // SAFETY: `bytes` is 16 bytes long; the load is unaligned.
+            let v = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
             // `[` and `{` differ in one bit (0x20), as do `]` and `}`.
             let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            // Signed compare: bytes of 0x80 and up are negative, so they
-            // are excluded by the second test.
+            // Signed compares: bytes of 0x80 and up are negative, so the
+            // second test leaves them out.
             let below_space = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
             let non_negative = _mm_cmplt_epi8(_mm_set1_epi8(-1), v);
             let control = u64::from(_mm_movemask_epi8(below_space) as u16)
@@ -112,6 +226,79 @@ mod sse2 {
             classes.control |= control << shift;
         }
         classes
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub fn brackets_with(
+        buf: &[u8],
+        strings: &mut super::StringState,
+        bracket: impl FnMut(usize, u8) -> bool,
+    ) -> super::Brackets {
+        super::brackets_with(|block| classify(block), buf, strings, bracket)
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
+        super::plain_tokens_with(|block| classify(block), text, out)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! 32 bytes at a time, on the CPUs that have AVX2 (every x86_64 Lambda
+    //! host; checked at run time all the same).
+    use std::arch::x86_64::{
+        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+    };
+
+    use super::{Classes, BLOCK};
+
+    /// 32 bits, one per byte of `v` for which `mask` is set.
+    #[target_feature(enable = "avx2")]
+    fn bits(mask: __m256i) -> u64 {
+        u64::from(_mm256_movemask_epi8(mask) as u32)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn eq(v: __m256i, byte: u8) -> __m256i {
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte as i8))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn classify(block: &[u8; BLOCK]) -> Classes {
+        let mut classes = Classes::default();
+        for (half, bytes) in block.chunks_exact(32).enumerate() {
+            let shift = half * 32;
+            // SAFETY: `bytes` is 32 bytes long; the load is unaligned.
+            let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+            let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            let control = _mm256_and_si256(
+                _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
+                _mm256_cmpgt_epi8(v, _mm256_set1_epi8(-1)),
+            );
+            classes.quote |= bits(eq(v, b'"')) << shift;
+            classes.backslash |= bits(eq(v, b'\\')) << shift;
+            classes.open |= bits(eq(folded, b'{')) << shift;
+            classes.close |= bits(eq(folded, b'}')) << shift;
+            classes.separator |= bits(_mm256_or_si256(eq(v, b':'), eq(v, b','))) << shift;
+            classes.control |= bits(control) << shift;
+        }
+        classes
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn brackets_with(
+        buf: &[u8],
+        strings: &mut super::StringState,
+        bracket: impl FnMut(usize, u8) -> bool,
+    ) -> super::Brackets {
+        super::brackets_with(|block| classify(block), buf, strings, bracket)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
+        super::plain_tokens_with(|block| classify(block), text, out)
     }
 }
 
@@ -197,6 +384,9 @@ mod tests {
                 *b = start.wrapping_add((i * 37) as u8);
             }
             assert_eq!(classify(&block), classify_bytes(&block), "start {start}");
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86_64 baseline.
+            assert_eq!(unsafe { sse2::classify(&block) }, classify_bytes(&block));
         }
         let text = br#"{"a":[1,"x\"y"],"b":{"c":"\u00e9\n"}}	"#;
         let block = block_of(text);

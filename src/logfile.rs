@@ -30,7 +30,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::json_bits::{classify, StringState, BLOCK};
+use crate::json_bits::{brackets, Brackets, StringState, BLOCK};
 use crate::pipe;
 
 /// Bytes read from the source (or inflated) per refill.
@@ -864,25 +864,26 @@ impl Scanner {
         let mut i = 0;
         while i < buf.len() {
             // Inside a container, 64 bytes at a time while there are 64.
-            if self.started && !self.scalar && self.depth > 0 {
-                if let Some(block) = buf.get(i..).and_then(|rest| rest.first_chunk::<BLOCK>()) {
-                    match self.feed_block(block) {
-                        Some(Some(used)) => return (i + used, true),
-                        Some(None) => i += BLOCK,
-                        // A backslash outside a string: byte by byte.
-                        None => {
-                            for (at, &b) in block.iter().enumerate() {
-                                match self.step(b) {
-                                    Step::More => {}
-                                    Step::Ended => return (i + at + 1, true),
-                                    Step::EndedBefore => return (i + at, true),
-                                }
+            if self.started && !self.scalar && self.depth > 0 && buf.len() - i >= BLOCK {
+                match self.feed_blocks(buf.get(i..).unwrap_or_default()) {
+                    Brackets::Stopped(at) => return (i + at + 1, true),
+                    Brackets::Through(read) => i += read,
+                    // A backslash outside a string: that block byte by byte.
+                    Brackets::Stray(at) => {
+                        i += at;
+                        let end = i + BLOCK;
+                        while i < end {
+                            let b = buf[i];
+                            i += 1;
+                            match self.step(b) {
+                                Step::More => {}
+                                Step::Ended => return (i, true),
+                                Step::EndedBefore => return (i - 1, true),
                             }
-                            i += BLOCK;
                         }
                     }
-                    continue;
                 }
+                continue;
             }
             // Most of a record's bytes are inside strings: jump to the next
             // quote or backslash instead of looking at every byte.
@@ -903,37 +904,37 @@ impl Scanner {
         (buf.len(), false)
     }
 
-    /// One block inside a container: `Some(Some(n))` when the value ended
-    /// (or a bracket did not match) with its `n`th byte, `Some(None)` when
-    /// it goes on past the block, `None` when the block must be read byte
-    /// by byte (a backslash outside a string, which escapes nothing).
-    fn feed_block(&mut self, block: &[u8; BLOCK]) -> Option<Option<usize>> {
+    /// The whole blocks of `buf`, inside a container: stopped at the
+    /// bracket that ends the value (or does not match its opening one).
+    fn feed_blocks(&mut self, buf: &[u8]) -> Brackets {
         let mut strings = StringState {
             in_string: self.in_string,
             escaped: self.escape,
         };
-        let classes = classify(block);
-        let inside = strings.advance(classes.quote, classes.backslash)?.inside;
-        let mut brackets = (classes.open | classes.close) & !inside;
-        while brackets != 0 {
-            let at = brackets.trailing_zeros() as usize;
-            brackets &= brackets - 1;
-            let b = block[at];
+        let mut mismatch = false;
+        let read = brackets(buf, &mut strings, |_, b| {
             if matches!(b, b'{' | b'[') {
                 self.open(b == b'[');
-                continue;
+                return true;
             }
             if !self.close(b == b']') {
-                self.error = Some("a closing bracket does not match its opening one");
-                return Some(Some(at + 1));
+                mismatch = true;
+                return false;
             }
-            if self.depth == 0 {
+            self.depth > 0
+        });
+        match read {
+            Brackets::Stopped(_) => {
                 (self.in_string, self.escape) = (false, false);
-                return Some(Some(at + 1));
+                if mismatch {
+                    self.error = Some("a closing bracket does not match its opening one");
+                }
+            }
+            Brackets::Through(_) | Brackets::Stray(_) => {
+                (self.in_string, self.escape) = (strings.in_string, strings.escaped);
             }
         }
-        (self.in_string, self.escape) = (strings.in_string, strings.escaped);
-        Some(None)
+        read
     }
 
     /// One byte.

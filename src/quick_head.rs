@@ -16,8 +16,11 @@
 
 use std::borrow::Cow;
 
-use crate::json_bits::{classify, StringState, BLOCK};
+use std::cell::RefCell;
+
+use crate::json_bits::{plain_tokens, BLOCK};
 use crate::record::{Lenient, RecordHead};
+use crate::rules::Lite;
 
 /// Deeper records are left to the serde_json read (CloudTrail's nest a
 /// dozen levels at most).
@@ -26,21 +29,30 @@ const DEEPEST: u32 = 64;
 /// The head of `text`, a whole record; `None` when the serde_json read
 /// must decide.
 pub fn read(text: &str) -> Option<RecordHead<'_>> {
-    let mut walk = Walk {
-        text: text.as_bytes(),
-        tokens: Tokens::new(text.as_bytes()),
-        peeked: None,
-    };
-    let mut head = RecordHead {
-        text,
-        ..RecordHead::default()
-    };
-    let start = walk.skip_ws(0)?;
-    if walk.text.get(start) != Some(&b'{') || walk.next()? != start {
-        return None;
-    }
-    let end = walk.record(start, text, &mut head)?;
-    walk.ws_only(end, walk.text.len()).then_some(head)
+    with_tokens(text.as_bytes(), |mut walk| {
+        let mut head = RecordHead {
+            text,
+            ..RecordHead::default()
+        };
+        let start = walk.skip_ws(0)?;
+        if walk.text.get(start) != Some(&b'{') || walk.next()? != start {
+            return None;
+        }
+        let end = walk.record(start, text, &mut head)?;
+        walk.ws_only(end, walk.text.len()).then_some(head)
+    })
+}
+
+/// One value of a record whose head this walk read (so free of escapes),
+/// as [`Lite::parse`] gives it; `None` when that parse must decide (a
+/// float, a number beyond 64 bits, a duplicate key, anything unexpected).
+/// Parsing `userIdentity` with serde_json for every record a rule may
+/// match cost more than finding the record's head.
+pub fn lite(text: &str) -> Option<Lite<'_>> {
+    with_tokens(text.as_bytes(), |mut walk| {
+        let (value, end) = walk.build(0, text, 2)?;
+        walk.ws_only(end, walk.text.len()).then_some(value)
+    })
 }
 
 /// The head's string fields, by key.
@@ -56,77 +68,67 @@ fn head_slot<'h, 'a>(head: &'h mut RecordHead<'a>, key: &[u8]) -> Option<&'h mut
 }
 
 /// The positions of a record's structural characters outside strings and
-/// of its quotes, in order.
-struct Tokens<'a> {
-    text: &'a [u8],
-    /// Where the block `bits` belong to starts.
-    at: usize,
+/// of its quotes, in order, from their masks ([`plain_tokens`]).
+struct Tokens<'m> {
+    masks: &'m [u64],
+    block: usize,
     bits: u64,
-    next_block: usize,
-    strings: StringState,
-    /// A backslash or a control character in a string: give up.
-    refused: bool,
 }
 
-impl<'a> Tokens<'a> {
-    fn new(text: &'a [u8]) -> Tokens<'a> {
+impl<'m> Tokens<'m> {
+    fn new(masks: &'m [u64]) -> Tokens<'m> {
         Tokens {
-            text,
-            at: 0,
-            bits: 0,
-            next_block: 0,
-            strings: StringState::default(),
-            refused: false,
+            masks,
+            block: 0,
+            bits: masks.first().copied().unwrap_or(0),
         }
     }
 
     fn next(&mut self) -> Option<usize> {
         while self.bits == 0 {
-            if self.refused || self.next_block >= self.text.len() {
-                return None;
-            }
-            self.load();
+            self.block += 1;
+            self.bits = *self.masks.get(self.block)?;
         }
         let bit = self.bits.trailing_zeros() as usize;
         self.bits &= self.bits - 1;
-        Some(self.at + bit)
-    }
-
-    fn load(&mut self) {
-        let start = self.next_block;
-        let rest = self.text.get(start..).unwrap_or_default();
-        // The last block is padded with spaces, which are no tokens.
-        let classes = match rest.first_chunk::<BLOCK>() {
-            Some(block) => classify(block),
-            None => {
-                let mut block = [b' '; BLOCK];
-                block[..rest.len()].copy_from_slice(rest);
-                classify(&block)
-            }
-        };
-        // Escapes would need decoding and checking: the serde_json read's.
-        if classes.backslash != 0 {
-            self.refused = true;
-            return;
-        }
-        let Some(strings) = self.strings.advance(classes.quote, 0) else {
-            self.refused = true;
-            return;
-        };
-        if classes.control & strings.inside != 0 {
-            self.refused = true;
-            return;
-        }
-        self.at = start;
-        self.next_block = start + BLOCK;
-        self.bits =
-            strings.quotes | ((classes.open | classes.close | classes.separator) & !strings.inside);
+        Some(self.block * BLOCK + bit)
     }
 }
 
-struct Walk<'a> {
+thread_local! {
+    /// The token masks of the text being walked: one buffer per thread,
+    /// not one per record.
+    static MASKS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `walk` over the tokens of `text`; `None` when the text has
+/// escapes or a control character in a string.
+fn with_tokens<'a, R>(
     text: &'a [u8],
-    tokens: Tokens<'a>,
+    walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
+) -> Option<R> {
+    MASKS.with(|cell| {
+        let mut own = Vec::new();
+        // Not re-entered, but should it ever be: a buffer of its own.
+        let mut shared = cell.try_borrow_mut();
+        let masks = match shared.as_deref_mut() {
+            Ok(masks) => masks,
+            Err(_) => &mut own,
+        };
+        if !plain_tokens(text, masks) {
+            return None;
+        }
+        walk(Walk {
+            text,
+            tokens: Tokens::new(masks),
+            peeked: None,
+        })
+    })
+}
+
+struct Walk<'a, 'm> {
+    text: &'a [u8],
+    tokens: Tokens<'m>,
     peeked: Option<usize>,
 }
 
@@ -134,7 +136,7 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-impl<'a> Walk<'a> {
+impl<'a> Walk<'a, '_> {
     fn next(&mut self) -> Option<usize> {
         self.peeked.take().or_else(|| self.tokens.next())
     }
@@ -206,6 +208,62 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// One value starting after whitespace at `from`, built; its end.
+    fn build(&mut self, from: usize, text: &'a str, depth: u32) -> Option<(Lite<'a>, usize)> {
+        let start = self.skip_ws(from)?;
+        match self.byte(start) {
+            b'"' => {
+                let (open, close) = self.string(start)?;
+                Some((Lite::Str(Cow::Borrowed(text.get(open..close)?)), close + 1))
+            }
+            b'{' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let mut keys = Keys::default();
+                let mut members = Vec::new();
+                let end = self.members(start, |walk, (k0, k1), from| {
+                    keys.insert(walk.text, (k0, k1))?;
+                    let (value, end) = walk.build(from, text, depth + 1)?;
+                    members.push((Cow::Borrowed(text.get(k0..k1)?), value));
+                    Some(end)
+                })?;
+                Some((Lite::Object(members), end))
+            }
+            b'[' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let mut items = Vec::new();
+                let end = self.elements(start, |walk, from| {
+                    let (item, end) = walk.build(from, text, depth + 1)?;
+                    items.push(item);
+                    Some(end)
+                })?;
+                Some((Lite::Array(items), end))
+            }
+            _ => {
+                let (start, end) = self.value(start, depth)?;
+                let scalar = match self.text.get(start..end)? {
+                    b"true" => Lite::Bool(true),
+                    b"false" => Lite::Bool(false),
+                    b"null" => Lite::Null,
+                    // Floats are serde_json's to read (its rounding).
+                    number => {
+                        let number = text
+                            .get(start..end)
+                            .filter(|_| !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E')))?;
+                        match number.parse::<i64>() {
+                            Ok(int) => Lite::Int(int),
+                            Err(_) => Lite::UInt(number.parse::<u64>().ok()?),
+                        }
+                    }
+                };
+                Some((scalar, end))
+            }
+        }
+    }
+
     /// The members of an object whose `{` is at `open`; the end of the
     /// object. `member` sees each key and value range.
     fn members(
@@ -242,13 +300,25 @@ impl<'a> Walk<'a> {
     }
 
     fn array(&mut self, open: usize, depth: u32) -> Option<usize> {
+        self.elements(open, |walk, from| {
+            walk.value(from, depth).map(|(_, end)| end)
+        })
+    }
+
+    /// The elements of an array whose `[` is at `open`; the end of the
+    /// array. `element` reads each from where it may start.
+    fn elements(
+        &mut self,
+        open: usize,
+        mut element: impl FnMut(&mut Self, usize) -> Option<usize>,
+    ) -> Option<usize> {
         let first = self.skip_ws(open + 1)?;
         if self.byte(first) == b']' {
             return (self.next()? == first).then_some(first + 1);
         }
         let mut from = open + 1;
         loop {
-            let (_, end) = self.value(from, depth)?;
+            let end = element(self, from)?;
             let after = self.next()?;
             if !self.ws_only(end, after) {
                 return None;

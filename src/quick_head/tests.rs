@@ -177,6 +177,56 @@ fn deep_records_are_left_to_serde_json() {
     assert!(!agrees(&deep(DEEPEST as usize + 5)));
 }
 
+/// Every top-level value of the corpus records, and a table of shapes,
+/// reads as serde_json reads it, or is left to it.
+#[test]
+fn values_read_as_serde_json_reads_them() {
+    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let mut texts: Vec<String> = Vec::new();
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let head = RecordHead::read_by_serde(line).expect("valid");
+        texts.extend(head.fields.iter().map(|(_, raw)| raw.to_string()));
+    }
+    let walked_before = texts.len();
+    for text in [
+        r#"{"a":[1,-2,9223372036854775807,9223372036854775808,18446744073709551615]}"#,
+        r#"18446744073709551616"#,
+        r#"-9223372036854775809"#,
+        r#"[1.5, 2e3, -0, 0]"#,
+        r#"{"a":{"b":[{"c":null,"d":true,"e":false}]}, "f": "x y"}"#,
+        r#"{"a":1,"a":2}"#,
+        r#"{"a":{"b":1,"b":2}}"#,
+        r#"[1,]"#,
+        r#" "padded" "#,
+        r#""esc"aped""#,
+    ] {
+        texts.push(text.to_string());
+    }
+    let mut walked = 0;
+    for text in &texts {
+        let serde = Lite::parse_by_serde(text);
+        match (lite(text), &serde) {
+            (Some(quick), Ok(serde)) => {
+                assert_eq!(&quick, serde, "{text}");
+                walked += 1;
+            }
+            (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
+            (None, _) => {}
+        }
+        // Either way, Lite::parse answers as serde_json does.
+        assert_eq!(
+            Lite::parse(text).map_err(|e| e.to_string()),
+            serde.map_err(|e| e.to_string()),
+            "{text}"
+        );
+    }
+    // The corpus has escapes and floats in a few values.
+    assert!(
+        walked * 5 > walked_before * 4,
+        "{walked} of {walked_before}"
+    );
+}
+
 #[test]
 fn numbers() {
     for (text, ok) in [

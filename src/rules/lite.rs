@@ -36,7 +36,19 @@ impl<'a> Lite<'a> {
     /// record's strict parse checks ([`crate::record::check_record`]): no
     /// duplicate key, nesting within [`crate::record::MAX_DEPTH`]. Positions in errors
     /// count from the value.
+    ///
+    /// A value without escapes is read by its structure
+    /// ([`crate::quick_head::lite`]); the rest, and every problem, by
+    /// serde_json.
     pub fn parse(text: &'a str) -> Result<Lite<'a>, serde_json::Error> {
+        match crate::quick_head::lite(text) {
+            Some(value) => Ok(value),
+            None => Self::parse_by_serde(text),
+        }
+    }
+
+    /// [`Lite::parse`] by serde_json alone.
+    pub fn parse_by_serde(text: &'a str) -> Result<Lite<'a>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let value = Build { depth: 2 }.deserialize(&mut deserializer)?;
         deserializer.end()?;
