@@ -29,9 +29,18 @@ const DEEPEST: u32 = 64;
 /// The head of `text`, a whole record; `None` when the serde_json read
 /// must decide.
 pub fn read(text: &str) -> Option<RecordHead<'_>> {
+    read_with(text, Vec::new())
+}
+
+/// [`read`] into `fields`, an empty list whose allocation is used again.
+pub fn read_with<'a>(
+    text: &'a str,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
     with_tokens(text.as_bytes(), |mut walk| {
         let mut head = RecordHead {
             text,
+            fields,
             ..RecordHead::default()
         };
         let start = walk.skip_ws(0)?;

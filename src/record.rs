@@ -65,6 +65,15 @@ impl<'a> RecordHead<'a> {
     /// is read for what it says about which rules run, and nothing hidden
     /// deeper in it can change that.
     pub fn read(bytes: &'a [u8]) -> Result<RecordHead<'a>, serde_json::Error> {
+        Self::read_with(bytes, Vec::new())
+    }
+
+    /// [`RecordHead::read`] into `fields`, an empty list whose allocation
+    /// is used again.
+    pub fn read_with(
+        bytes: &'a [u8],
+        fields: Vec<(Cow<'a, str>, &'a str)>,
+    ) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole
         // record far faster. When it fails, the strict walk names where.
         let Ok(text) = std::str::from_utf8(bytes) else {
@@ -72,7 +81,7 @@ impl<'a> RecordHead<'a> {
         };
         // Most records are read by their structure alone; the rest (and
         // every invalid one) by serde_json, which names what is wrong.
-        match crate::quick_head::read(text) {
+        match crate::quick_head::read_with(text, fields) {
             Some(head) => Ok(head),
             None => Self::read_by_serde(text),
         }

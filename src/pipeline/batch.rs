@@ -22,6 +22,12 @@ pub struct Batch {
     /// The text of the candidate records, one after the other.
     pub text: String,
     pub entries: Vec<Entry>,
+    /// The candidates' top-level keys and values, one after the other
+    /// ([`Candidate::fields`]): one list for the batch, not one per record
+    /// made on this thread and freed on the other.
+    pub fields: Vec<(Text, Text)>,
+    /// The candidates' rules, one after the other ([`Candidate::rules`]).
+    pub rules: Vec<usize>,
     /// The latest `eventTime` among the batch's records.
     pub newest_event_time: Option<String>,
 }
@@ -43,10 +49,12 @@ pub struct Candidate {
     pub index: u64,
     /// Where its text is in [`Batch::text`].
     pub span: Range<usize>,
-    /// Its top-level keys and values, as places in its text.
-    pub fields: Vec<(Text, Text)>,
-    /// The rules that may match it, as positions in [`RuleSet::rules`].
-    pub rules: Vec<usize>,
+    /// Its top-level keys and values, as places in its text: where they
+    /// are in [`Batch::fields`].
+    pub fields: Range<usize>,
+    /// The rules that may match it, as positions in [`RuleSet::rules`]:
+    /// where they are in [`Batch::rules`].
+    pub rules: Range<usize>,
 }
 
 /// Text of a record: a place in it, or (for a key with escapes, which the
@@ -82,6 +90,8 @@ impl Text {
 pub struct Splitter<'r> {
     records: Records,
     rules: &'r RuleSet,
+    /// The head's field list, emptied, for the next record.
+    spare_fields: HeadFields<'static>,
     next_index: u64,
     end: End,
 }
@@ -97,6 +107,7 @@ impl<'r> Splitter<'r> {
         Splitter {
             records,
             rules,
+            spare_fields: Vec::new(),
             next_index: 0,
             end: End::NotYet,
         }
@@ -114,7 +125,9 @@ impl<'r> Splitter<'r> {
                 None => self.end = End::Clean,
                 Some(Err(err)) => self.end = End::Failed(err),
                 Some(Ok(bytes)) => {
-                    batch.add(self.next_index, bytes, self.rules);
+                    let spare = std::mem::take(&mut self.spare_fields);
+                    let used = batch.add(self.next_index, bytes, self.rules, spare);
+                    self.spare_fields = recycle(used);
                     self.next_index += 1;
                 }
             }
@@ -131,40 +144,63 @@ impl<'r> Splitter<'r> {
     }
 }
 
+/// A head's field list ([`RecordHead::fields`]).
+type HeadFields<'a> = Vec<(Cow<'a, str>, &'a str)>;
+
+/// An emptied list for another lifetime, its allocation kept (collecting an
+/// empty list into one of the same layout reuses its buffer).
+// `filter` could not change the lifetime: the list is empty, no item is
+// mapped.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut fields: HeadFields<'_>) -> HeadFields<'b> {
+    fields.clear();
+    fields.into_iter().filter_map(|_| None).collect()
+}
+
 impl Batch {
-    fn add(&mut self, index: u64, bytes: &[u8], rules: &RuleSet) {
-        let head = match RecordHead::read(bytes) {
+    /// Adds one record; gives back the head's field list to use again.
+    fn add<'a>(
+        &mut self,
+        index: u64,
+        bytes: &'a [u8],
+        rules: &RuleSet,
+        spare: HeadFields<'static>,
+    ) -> HeadFields<'a> {
+        let mut head = match RecordHead::read_with(bytes, recycle(spare)) {
             Ok(head) => head,
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
-                return;
+                return Vec::new();
             }
         };
         if let Some(time) = head.event_time.as_deref() {
             self.note_event_time(time);
         }
-        let rules = rules.candidate_positions(&KeyValues::of_head(&head));
-        if rules.is_empty() {
+        let rules_start = self.rules.len();
+        rules.candidate_positions_into(&KeyValues::of_head(&head), &mut self.rules);
+        if self.rules.len() == rules_start {
             match self.entries.last_mut() {
                 Some(Entry::Plain(count)) => *count += 1,
                 _ => self.entries.push(Entry::Plain(1)),
             }
-            return;
+            return std::mem::take(&mut head.fields);
         }
         let record = head.text;
-        let fields = head
-            .fields
-            .into_iter()
-            .map(|(key, raw)| (Text::of(record, key), Text::of(record, Cow::Borrowed(raw))))
-            .collect();
+        let fields_start = self.fields.len();
+        self.fields.extend(
+            head.fields
+                .drain(..)
+                .map(|(key, raw)| (Text::of(record, key), Text::of(record, Cow::Borrowed(raw)))),
+        );
         let start = self.text.len();
         self.text.push_str(record);
         self.entries.push(Entry::Candidate(Candidate {
             index,
             span: start..self.text.len(),
-            fields,
-            rules,
+            fields: fields_start..self.fields.len(),
+            rules: rules_start..self.rules.len(),
         }));
+        std::mem::take(&mut head.fields)
     }
 
     /// Keeps the latest time. Only times as CloudTrail writes them
@@ -202,6 +238,16 @@ mod tests {
         ] {
             assert_eq!(is_cloudtrail_time(time), ok, "{time}");
         }
+    }
+
+    #[test]
+    fn a_recycled_field_list_keeps_its_allocation() {
+        let text = String::from("x");
+        let mut fields: HeadFields<'_> = Vec::with_capacity(32);
+        fields.push((Cow::Borrowed(&text), &text));
+        let again: HeadFields<'static> = recycle(fields);
+        assert!(again.is_empty());
+        assert!(again.capacity() >= 32, "{}", again.capacity());
     }
 
     #[test]

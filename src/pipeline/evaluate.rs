@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::batch::{Batch, Candidate, Entry};
+use super::batch::{Batch, Candidate, Entry, Text};
 use super::ScanReport;
 use crate::alert::{Finding, Record};
 use crate::rules::{Correlator, LazyRecord, RecordEvent, RuleSet};
@@ -33,6 +33,8 @@ impl Evaluation<'_> {
         let go_on = self.take_entries(batch, on_finding);
         batch.text.clear();
         batch.entries.clear();
+        batch.fields.clear();
+        batch.rules.clear();
         go_on
     }
 
@@ -41,7 +43,14 @@ impl Evaluation<'_> {
         batch: &mut Batch,
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> bool {
-        for entry in batch.entries.drain(..) {
+        let Batch {
+            text,
+            entries,
+            fields,
+            rules,
+            ..
+        } = batch;
+        for entry in entries.drain(..) {
             match entry {
                 Entry::Plain(count) => {
                     self.report.records += count;
@@ -49,7 +58,9 @@ impl Evaluation<'_> {
                 }
                 Entry::Invalid(index, message) => self.invalid(index, message),
                 Entry::Candidate(candidate) => {
-                    match self.evaluate(&batch.text, &candidate, on_finding) {
+                    let fields = fields.get(candidate.fields.clone()).unwrap_or_default();
+                    let rules = rules.get(candidate.rules.clone()).unwrap_or_default();
+                    match self.evaluate(text, &candidate, fields, rules, on_finding) {
                         Ok(go_on) => {
                             self.report.records += 1;
                             self.report.evaluated += 1;
@@ -78,11 +89,12 @@ impl Evaluation<'_> {
         &mut self,
         text: &str,
         candidate: &Candidate,
+        fields: &[(Text, Text)],
+        positions: &[usize],
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, String> {
         let text = text.get(candidate.span.clone()).unwrap_or_default();
-        let fields = candidate
-            .fields
+        let fields = fields
             .iter()
             .map(|(key, value)| (Cow::Borrowed(key.in_record(text)), value.in_record(text)))
             .collect();
@@ -91,7 +103,7 @@ impl Evaluation<'_> {
         let mut hits = Vec::new();
         let mut detections = Vec::new();
         let rules = self.rules.rules();
-        for rule in candidate.rules.iter().filter_map(|at| rules.get(*at)) {
+        for rule in positions.iter().filter_map(|at| rules.get(*at)) {
             if rule.feeds_correlation {
                 let Some(detection) = rule.evaluate_event(&event) else {
                     continue;

@@ -214,7 +214,16 @@ impl RuleIndex {
 
     /// Positions of the rules a record can match, in load order, each once.
     pub fn candidates(&self, record: &KeyValues<'_>) -> Vec<usize> {
-        let mut out: Vec<usize> = self.always.clone();
+        let mut out = Vec::new();
+        self.candidates_into(record, &mut out);
+        out
+    }
+
+    /// [`RuleIndex::candidates`] appended to `out` (what is there already
+    /// is left as it is).
+    pub fn candidates_into(&self, record: &KeyValues<'_>, out: &mut Vec<usize>) {
+        let start = out.len();
+        out.extend_from_slice(&self.always);
         for ((map, matching), value) in self.by_field.iter().zip(&self.matching).zip(record.0) {
             if !map.is_empty() {
                 out.extend_from_slice(lookup(map, value));
@@ -228,9 +237,17 @@ impl RuleIndex {
                 );
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
+        let added = out.get_mut(start..).unwrap_or_default();
+        added.sort_unstable();
+        // Dedup only what was added.
+        let mut kept = start;
+        for at in start..out.len() {
+            if kept == start || out[at] != out[kept - 1] {
+                out[kept] = out[at];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
     }
 }
 

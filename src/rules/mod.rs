@@ -298,6 +298,11 @@ impl RuleSet {
     pub fn candidate_positions(&self, record: &KeyValues<'_>) -> Vec<usize> {
         self.index.candidates(record)
     }
+
+    /// [`RuleSet::candidate_positions`] appended to `out`.
+    pub fn candidate_positions_into(&self, record: &KeyValues<'_>, out: &mut Vec<usize>) {
+        self.index.candidates_into(record, out);
+    }
 }
 
 /// The pipeline that fills Sigma placeholders (`%name%` with `|expand`)
