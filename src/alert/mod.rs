@@ -74,6 +74,18 @@ pub struct Alert {
     rule: Arc<RuleMeta>,
 }
 
+/// What grouping reads of a record, read once when it matched (as
+/// [`text_at`] reads the same fields of the parsed record): three strings,
+/// not a copy of the fields as JSON.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Brief {
+    /// The first of `userIdentity`'s `arn`, `invokedBy`, `principalId`,
+    /// `userName`.
+    pub principal: Option<String>,
+    pub event_id: Option<String>,
+    pub event_time: Option<String>,
+}
+
 /// A record that matched, as CloudTrail wrote it, and the log it came
 /// from: shared by every finding and alert on it, never copied. The scan
 /// keeps its text and the fields findings are grouped by; the whole record
@@ -82,7 +94,7 @@ pub struct Alert {
 pub struct Record {
     /// What grouping reads (principal, time, event id) until `event` is
     /// parsed.
-    brief: Value,
+    brief: Brief,
     text: Option<Box<str>>,
     event: OnceLock<Arc<Value>>,
     source: Arc<str>,
@@ -91,7 +103,7 @@ pub struct Record {
 impl Record {
     pub fn new(event: Value, source: Arc<str>) -> Record {
         Record {
-            brief: Value::Null,
+            brief: Brief::default(),
             text: None,
             event: OnceLock::from(Arc::new(event)),
             source,
@@ -100,7 +112,7 @@ impl Record {
 
     /// A record known by its `text` (already checked as JSON) and `brief`,
     /// its fields that grouping reads.
-    pub fn from_text(text: &str, brief: Value, source: Arc<str>) -> Record {
+    pub fn from_text(text: &str, brief: Brief, source: Arc<str>) -> Record {
         Record {
             brief,
             text: Some(text.into()),
@@ -117,12 +129,20 @@ impl Record {
                 crate::record::check_record(text.as_bytes()).ok()?;
                 serde_json::from_str(text).ok()
             });
-            Arc::new(parsed.unwrap_or_else(|| self.brief.clone()))
+            // What grouping reads stands in, as the record has it.
+            Arc::new(parsed.unwrap_or_else(|| {
+                self.text
+                    .as_deref()
+                    .map_or(Value::Null, crate::rules::brief_value)
+            }))
         })
     }
 
+    /// The text at `pointer` in the parsed record; `None` before it is
+    /// parsed (and for records known by their text, what grouping reads
+    /// comes from the brief until then).
     fn text(&self, pointer: &str) -> Option<Cow<'_, str>> {
-        text_at(self.event.get().map_or(&self.brief, |event| event), pointer)
+        text_at(self.event.get()?, pointer)
     }
 
     fn owned(&self, pointer: &str) -> Option<String> {
@@ -132,6 +152,9 @@ impl Record {
     /// The principal alerts name: the caller's ARN, or failing that the
     /// invoking service, principal id or user name.
     pub fn principal(&self) -> Option<Cow<'_, str>> {
+        if self.event.get().is_none() {
+            return self.brief.principal.as_deref().map(Cow::Borrowed);
+        }
         self.text("/userIdentity/arn")
             .or_else(|| self.text("/userIdentity/invokedBy"))
             .or_else(|| self.text("/userIdentity/principalId"))
@@ -139,10 +162,16 @@ impl Record {
     }
 
     pub fn event_id(&self) -> Option<Cow<'_, str>> {
+        if self.event.get().is_none() {
+            return self.brief.event_id.as_deref().map(Cow::Borrowed);
+        }
         self.text("/eventID")
     }
 
     pub fn event_time(&self) -> Option<Cow<'_, str>> {
+        if self.event.get().is_none() {
+            return self.brief.event_time.as_deref().map(Cow::Borrowed);
+        }
         self.text("/eventTime")
     }
 

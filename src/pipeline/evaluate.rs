@@ -132,7 +132,7 @@ impl Evaluation<'_> {
         drop(event);
         let record = Arc::new(Record::from_text(
             text,
-            record.into_brief(),
+            record.brief(),
             Arc::clone(&self.label),
         ));
         let findings = hits

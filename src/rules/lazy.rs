@@ -16,8 +16,9 @@ use std::cell::{OnceCell, RefCell};
 use serde_json::{Map, Value};
 
 use super::lite::Lite;
+use crate::alert::Brief;
 use crate::record::{
-    check_record, normalize_event_name, normalize_event_name_in, without_position,
+    check_record, normalize_event_name, normalize_event_name_in, text_at, without_position,
 };
 
 /// The fields alerts are grouped by (principal, time, event id): kept with
@@ -131,6 +132,27 @@ impl<'a> LazyRecord<'a> {
         self.problem.borrow().clone()
     }
 
+    /// What findings keep of the record: the three strings grouping reads,
+    /// as [`LazyRecord::into_brief`]'s fields give them.
+    pub fn brief(&self) -> Brief {
+        let text_of = |key: &str, read: &dyn Fn(&Lite<'_>) -> Option<String>| {
+            let slot = self.fields.iter().find(|slot| slot.key == key)?;
+            match slot.value.get() {
+                Some(parsed) => read(parsed.as_ref()?),
+                None => read(&Lite::parse(slot.raw).ok()?),
+            }
+        };
+        Brief {
+            principal: text_of("userIdentity", &|identity| {
+                PRINCIPAL_FIELDS
+                    .iter()
+                    .find_map(|key| identity.get(key).and_then(lite_text))
+            }),
+            event_id: text_of("eventID", &lite_text),
+            event_time: text_of("eventTime", &lite_text),
+        }
+    }
+
     /// What findings keep of the record: the fields they are grouped by,
     /// as CloudTrail wrote them (of `userIdentity`, what names the
     /// principal).
@@ -165,6 +187,23 @@ impl<'a> LazyRecord<'a> {
 }
 
 /// The members of `userIdentity` that name the principal.
+/// A value as [`text_at`] reads it from the same `Value`.
+fn lite_text(value: &Lite<'_>) -> Option<String> {
+    match value {
+        Lite::Str(s) => (!s.is_empty()).then(|| s.to_string()),
+        other => text_at(&other.to_value(), "").map(Cow::into_owned),
+    }
+}
+
+/// The fields grouping reads of the record `text`, as JSON: what stands
+/// in for a record whose text does not parse whole.
+pub fn brief_value(text: &str) -> Value {
+    match crate::record::RecordHead::read(text.as_bytes()) {
+        Ok(head) => LazyRecord::new(head.text, head.fields).into_brief(),
+        Err(_) => Value::Object(Map::new()),
+    }
+}
+
 fn principal_of(identity: &Lite<'_>) -> Value {
     let members = PRINCIPAL_FIELDS
         .iter()

@@ -24,7 +24,7 @@ pub use event::RecordEvent;
 pub use examples::{Example, ExampleFailure, SequenceExample};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
-pub use lazy::LazyRecord;
+pub use lazy::{brief_value, LazyRecord};
 pub use lint::{LintFinding, Problem};
 pub use lite::Lite;
 
