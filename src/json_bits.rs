@@ -124,8 +124,10 @@ fn brackets_with(
 }
 
 /// The tokens of `text`, one mask per 64-byte block into `out` (the last
-/// block padded with spaces): every quote and every structural character
-/// outside strings. False, with `out` unfinished, when the text has a
+/// block padded with spaces): every opening quote and every structural
+/// character outside strings. (A closing quote is no token: without
+/// escapes, it is the last byte but whitespace before the next token.)
+/// False, with `out` unfinished, when the text has a
 /// backslash or a control character inside a string: a text that needs
 /// decoding or is not valid, for a slower reader to decide.
 pub fn plain_tokens(text: &[u8], out: &mut Vec<u64>) -> bool {
@@ -148,9 +150,8 @@ fn plain_tokens_with(
         if classes.backslash != 0 || classes.control & found.inside != 0 {
             return false;
         }
-        out.push(
-            found.quotes | ((classes.open | classes.close | classes.separator) & !found.inside),
-        );
+        let opening = found.quotes & found.inside;
+        out.push(opening | ((classes.open | classes.close | classes.separator) & !found.inside));
         true
     };
     let mut blocks = text.chunks_exact(BLOCK);

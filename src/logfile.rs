@@ -76,7 +76,6 @@ impl Limits {
     pub fn parallel(&self) -> bool {
         self.wanted() >= 2
     }
-
 }
 
 impl Default for Limits {

@@ -185,9 +185,16 @@ impl<'a> Walk<'a, '_> {
     /// from `from`: the range of its content.
     fn string(&mut self, from: usize) -> Option<(usize, usize)> {
         let open = self.expect(from, b'"')?;
-        // Inside a string there are no tokens: the next is its end.
-        let close = self.next()?;
-        Some((open + 1, close))
+        // There are no escapes: the string ends with the first quote
+        // after `open`, and only whitespace may follow it before the next
+        // token (or the end). No quote but that one can be in between:
+        // another would open a string, and be a token.
+        let mut end = self.peek().unwrap_or(self.text.len());
+        while end > open + 1 && is_ws(self.byte(end - 1)) {
+            end -= 1;
+        }
+        let close = end.checked_sub(1).filter(|&close| close > open)?;
+        (self.byte(close) == b'"').then_some((open + 1, close))
     }
 
     /// One value starting after whitespace at `from`: its range.
