@@ -36,8 +36,9 @@ use crate::pipe;
 /// Bytes read from the source (or inflated) per refill.
 const READ_BUFFER: usize = 1 << 20;
 
-/// Inflated chunks (of `READ_BUFFER`) the inflate thread may be ahead.
-const INFLATED_AHEAD: usize = 3;
+/// Inflated chunks (of `READ_BUFFER`) the inflate thread may be ahead
+/// (see `BATCHES_AHEAD` in the pipeline for why four).
+const INFLATED_AHEAD: usize = 4;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];

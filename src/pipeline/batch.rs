@@ -12,7 +12,7 @@ use crate::rules::{KeyValues, RuleSet};
 
 /// A batch is handed on past this much record text or this many entries:
 /// large enough that handing over costs nothing, small enough that memory
-/// stays flat (two batches wait at most).
+/// stays flat (four batches wait at most).
 const BATCH_TEXT: usize = 256 << 10;
 const BATCH_ENTRIES: usize = 1024;
 

@@ -132,8 +132,10 @@ pub fn scan<R: Read + Send + 'static>(
     report
 }
 
-/// Batches waiting between the two halves: memory stays flat.
-const BATCHES_AHEAD: usize = 2;
+/// Batches waiting between the two halves: memory stays flat. Four, not
+/// two, gave the threads slack enough to be 5% faster on two CPUs (three
+/// more megabytes at the peak).
+const BATCHES_AHEAD: usize = 4;
 
 /// Runs the splitter on a scoped thread, feeding `evaluation` on this one;
 /// returns why the log ended early, if it did.
