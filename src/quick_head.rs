@@ -237,7 +237,8 @@ impl<'a> Walk<'a, '_> {
                     return None;
                 }
                 let mut keys = Keys::default();
-                let mut members = Vec::new();
+                // CloudTrail objects have a handful of members: one allocation.
+                let mut members = Vec::with_capacity(8);
                 let end = self.members(start, |walk, (k0, k1), from| {
                     keys.insert(walk.text, (k0, k1))?;
                     let (value, end) = walk.build(from, text, depth + 1)?;
