@@ -4,12 +4,12 @@
 //! Reading a record byte by byte (or a string at a time with `memchr`, as
 //! the splitter once did) costs more than inflating it: CloudTrail records
 //! are mostly short strings. Here a block of 64 bytes becomes a few 64-bit
-//! masks, one bit per byte (AVX2 or SSE2 on x86_64, plain Rust elsewhere), and the
-//! bits of a block's quotes give the bytes inside strings without looking
-//! at them one by one (the method of simdjson, Langdale and Lemire 2019).
-//! The splitter ([`crate::logfile`]) follows only the brackets outside
-//! strings; the quick head read ([`crate::quick_head`]) every structural
-//! character.
+//! masks, one bit per byte (AVX2 or SSE2 on x86_64, plain Rust elsewhere),
+//! and the bits of a block's quotes give the bytes inside strings without
+//! looking at them one by one (the method of simdjson, Langdale and Lemire
+//! 2019). The splitter ([`crate::logfile`]) follows only the brackets
+//! outside strings ([`brackets`]); the quick head read
+//! ([`crate::quick_head`]) every structural character ([`plain_tokens`]).
 
 /// Bytes per block: one bit of a `u64` each.
 pub const BLOCK: usize = 64;
@@ -29,11 +29,13 @@ pub struct Classes {
     pub control: u64,
 }
 
-/// Classifies one block.
-pub fn classify(block: &[u8; BLOCK]) -> Classes {
+/// Classifies one block, the CPU checked on every call: the tests'. The
+/// readers go through [`brackets`] and [`plain_tokens`], which check once
+/// per buffer.
+#[cfg(test)]
+fn classify(block: &[u8; BLOCK]) -> Classes {
     #[cfg(target_arch = "x86_64")]
     {
-        // std caches the answer: one load and a test per block.
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
             return unsafe { avx2::classify(block) };
@@ -439,6 +441,36 @@ mod tests {
                 assert_eq!(strings.inside, want, "{}", String::from_utf8_lossy(chunk));
                 assert_eq!(fast, slow, "{}", String::from_utf8_lossy(chunk));
             }
+        }
+    }
+
+    /// The whole-buffer readers give the same with this CPU's classifier
+    /// as with the byte-at-a-time one (the one other CPUs use).
+    #[test]
+    fn buffers_read_alike_with_every_classifier() {
+        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        for line in corpus.lines().take(200) {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            assert_eq!(
+                plain_tokens(line.as_bytes(), &mut fast),
+                plain_tokens_with(classify_bytes, line.as_bytes(), &mut slow)
+            );
+            assert_eq!(fast, slow);
+            let mut seen = (Vec::new(), Vec::new());
+            let (mut one, mut two) = (StringState::default(), StringState::default());
+            let ends = (
+                brackets(line.as_bytes(), &mut one, |at, b| {
+                    seen.0.push((at, b));
+                    true
+                }),
+                brackets_with(classify_bytes, line.as_bytes(), &mut two, |at, b| {
+                    seen.1.push((at, b));
+                    true
+                }),
+            );
+            assert_eq!(ends.0, ends.1);
+            assert_eq!(seen.0, seen.1);
+            assert_eq!(one, two);
         }
     }
 
