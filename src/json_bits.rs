@@ -4,7 +4,8 @@
 //! Reading a record byte by byte (or a string at a time with `memchr`, as
 //! the splitter once did) costs more than inflating it: CloudTrail records
 //! are mostly short strings. Here a block of 64 bytes becomes a few 64-bit
-//! masks, one bit per byte (AVX2 or SSE2 on x86_64, plain Rust elsewhere),
+//! masks, one bit per byte (AVX2 or SSE2 on x86_64, NEON on arm64, plain
+//! Rust elsewhere),
 //! and the bits of a block's quotes give the bytes inside strings without
 //! looking at them one by one (the method of simdjson, Langdale and Lemire
 //! 2019). The splitter ([`crate::logfile`]) follows only the brackets
@@ -44,7 +45,11 @@ fn classify(block: &[u8; BLOCK]) -> Classes {
         // code can run on has it.
         unsafe { sse2::classify(block) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        neon::classify(block)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         classify_bytes(block)
     }
@@ -66,7 +71,11 @@ macro_rules! dispatch {
                 unsafe { sse2::$with($($arg),*) }
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            neon::$with($($arg),*)
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
             $with(classify_bytes, $($arg),*)
         }
@@ -302,6 +311,74 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
         super::plain_tokens_with(|block| classify(block), text, out)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    //! 16 bytes at a time on arm64 (Graviton, the template's default):
+    //! NEON is part of every aarch64 CPU. NEON has no instruction that
+    //! gathers one bit per byte; each byte keeps the bit of its place in
+    //! an 8-byte group, and three pairwise additions fold 64 bytes into
+    //! 64 bits (simdjson's way).
+    use std::arch::aarch64::{
+        uint8x16_t, vandq_u8, vceqq_u8, vcltq_u8, vdupq_n_u8, vgetq_lane_u64, vld1q_u8, vorrq_u8,
+        vpaddq_u8, vreinterpretq_u64_u8,
+    };
+
+    use super::{Classes, BLOCK};
+
+    /// The 64 bits of four 16-byte masks (each byte 0 or 0xFF), in order.
+    #[inline(always)]
+    fn bits(masks: [uint8x16_t; 4]) -> u64 {
+        const PLACES: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        // SAFETY: NEON is part of every aarch64 CPU; `PLACES` is 16 bytes.
+        unsafe {
+            let places = vld1q_u8(PLACES.as_ptr());
+            let [a, b, c, d] = masks.map(|mask| vandq_u8(mask, places));
+            let ab = vpaddq_u8(a, b);
+            let cd = vpaddq_u8(c, d);
+            let abcd = vpaddq_u8(ab, cd);
+            let folded = vpaddq_u8(abcd, abcd);
+            vgetq_lane_u64::<0>(vreinterpretq_u64_u8(folded))
+        }
+    }
+
+    #[inline(always)]
+    pub fn classify(block: &[u8; BLOCK]) -> Classes {
+        // SAFETY: NEON is part of every aarch64 CPU; each load reads 16
+        // bytes inside the 64 of `block`.
+        unsafe {
+            let lanes: [uint8x16_t; 4] = [0, 16, 32, 48].map(|at| vld1q_u8(block.as_ptr().add(at)));
+            let eq = |byte: u8| lanes.map(|v| vceqq_u8(v, vdupq_n_u8(byte)));
+            // `[` and `{` differ in one bit (0x20), as do `]` and `}`.
+            let folded = lanes.map(|v| vorrq_u8(v, vdupq_n_u8(0x20)));
+            let folded_eq = |byte: u8| folded.map(|v| vceqq_u8(v, vdupq_n_u8(byte)));
+            let (colon, comma) = (eq(b':'), eq(b','));
+            let separator = [0, 1, 2, 3].map(|i| vorrq_u8(colon[i], comma[i]));
+            // Unsigned compare: below 0x20 is a control character.
+            let control = lanes.map(|v| vcltq_u8(v, vdupq_n_u8(0x20)));
+            Classes {
+                quote: bits(eq(b'"')),
+                backslash: bits(eq(b'\\')),
+                open: bits(folded_eq(b'{')),
+                close: bits(folded_eq(b'}')),
+                separator: bits(separator),
+                control: bits(control),
+            }
+        }
+    }
+
+    pub fn brackets_with(
+        buf: &[u8],
+        strings: &mut super::StringState,
+        bracket: impl FnMut(usize, u8) -> bool,
+    ) -> super::Brackets {
+        super::brackets_with(classify, buf, strings, bracket)
+    }
+
+    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
+        super::plain_tokens_with(classify, text, out)
     }
 }
 
