@@ -96,8 +96,7 @@ impl Evaluation<'_> {
         let text = text.get(candidate.span.clone()).unwrap_or_default();
         let fields = fields
             .iter()
-            .map(|(key, value)| (Cow::Borrowed(key.in_record(text)), value.in_record(text)))
-            .collect();
+            .map(|(key, value)| (Cow::Borrowed(key.in_record(text)), value.in_record(text)));
         let record = LazyRecord::new(text, fields);
         let event = RecordEvent::lazy(&record);
         let mut hits = Vec::new();

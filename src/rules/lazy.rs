@@ -66,7 +66,10 @@ struct Slot<'a> {
 impl<'a> LazyRecord<'a> {
     /// `text` is the whole record; `fields` its top-level keys and the
     /// text of their values ([`crate::record::RecordHead::fields`]).
-    pub fn new(text: &'a str, fields: Vec<(Cow<'a, str>, &'a str)>) -> LazyRecord<'a> {
+    pub fn new(
+        text: &'a str,
+        fields: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
+    ) -> LazyRecord<'a> {
         let fields = fields
             .into_iter()
             .map(|(key, raw)| Slot {
