@@ -265,11 +265,14 @@ impl<'a> Walk<'a, '_> {
                     b"true" => Lite::Bool(true),
                     b"false" => Lite::Bool(false),
                     b"null" => Lite::Null,
-                    // Floats are serde_json's to read (its rounding).
+                    // Floats are serde_json's to read (its rounding), and
+                    // so is `-0`, which it reads as the float -0.0 (found
+                    // by the fuzzer).
                     number => {
-                        let number = text
-                            .get(start..end)
-                            .filter(|_| !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E')))?;
+                        let number = text.get(start..end).filter(|_| {
+                            !number.starts_with(b"-0")
+                                && !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
+                        })?;
                         match number.parse::<i64>() {
                             Ok(int) => Lite::Int(int),
                             Err(_) => Lite::UInt(number.parse::<u64>().ok()?),
