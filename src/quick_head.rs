@@ -373,13 +373,15 @@ impl<'a> Walk<'a, '_> {
         })
     }
 
-    /// A head field's value: a string is kept, a plain value reads as
-    /// absent; an object or array is the serde_json read's to check.
+    /// A head field's value: a string is kept, `true`, `false` and `null`
+    /// read as absent. A number, an object or an array is the serde_json
+    /// read's: it parses a number in a head field, and one out of range
+    /// makes the record invalid (found by the fuzzer).
     fn lenient(&self, text: &'a str, start: usize, end: usize) -> Option<Lenient<'a>> {
         match self.byte(start) {
             b'"' => Some(Lenient(Some(Cow::Borrowed(text.get(start + 1..end - 1)?)))),
-            b'{' | b'[' => None,
-            _ => Some(Lenient(None)),
+            b't' | b'f' | b'n' => Some(Lenient(None)),
+            _ => None,
         }
     }
 
@@ -393,8 +395,10 @@ impl<'a> Walk<'a, '_> {
         let start = self.skip_ws(from)?;
         match self.byte(start) {
             b'{' => {}
-            b'[' => return None,
-            _ => return self.value(from, 1),
+            // A string, `true`, `false`, `null`: no principal. An array,
+            // or a number (serde_json parses it), is the serde_json read's.
+            b'"' | b't' | b'f' | b'n' => return self.value(from, 1),
+            _ => return None,
         }
         if self.next()? != start {
             return None;
