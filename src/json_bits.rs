@@ -82,6 +82,26 @@ macro_rules! dispatch {
     }};
 }
 
+/// In a module of one CPU's `classify`: the whole-buffer readers with it,
+/// compiled for that CPU (`$feature`), for [`dispatch`] to call.
+macro_rules! readers {
+    ($(#[$feature:meta])?) => {
+        $(#[$feature])?
+        pub fn brackets_with(
+            buf: &[u8],
+            strings: &mut super::StringState,
+            bracket: impl FnMut(usize, u8) -> bool,
+        ) -> super::Brackets {
+            super::brackets_with(|block| classify(block), buf, strings, bracket)
+        }
+
+        $(#[$feature])?
+        pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
+            super::plain_tokens_with(|block| classify(block), text, out)
+        }
+    };
+}
+
 /// How [`brackets`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Brackets {
@@ -240,19 +260,7 @@ mod sse2 {
         classes
     }
 
-    #[target_feature(enable = "sse2")]
-    pub fn brackets_with(
-        buf: &[u8],
-        strings: &mut super::StringState,
-        bracket: impl FnMut(usize, u8) -> bool,
-    ) -> super::Brackets {
-        super::brackets_with(|block| classify(block), buf, strings, bracket)
-    }
-
-    #[target_feature(enable = "sse2")]
-    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
-        super::plain_tokens_with(|block| classify(block), text, out)
-    }
+    readers!(#[target_feature(enable = "sse2")]);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -299,19 +307,7 @@ mod avx2 {
         classes
     }
 
-    #[target_feature(enable = "avx2")]
-    pub fn brackets_with(
-        buf: &[u8],
-        strings: &mut super::StringState,
-        bracket: impl FnMut(usize, u8) -> bool,
-    ) -> super::Brackets {
-        super::brackets_with(|block| classify(block), buf, strings, bracket)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
-        super::plain_tokens_with(|block| classify(block), text, out)
-    }
+    readers!(#[target_feature(enable = "avx2")]);
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -369,17 +365,7 @@ mod neon {
         }
     }
 
-    pub fn brackets_with(
-        buf: &[u8],
-        strings: &mut super::StringState,
-        bracket: impl FnMut(usize, u8) -> bool,
-    ) -> super::Brackets {
-        super::brackets_with(classify, buf, strings, bracket)
-    }
-
-    pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
-        super::plain_tokens_with(classify, text, out)
-    }
+    readers!();
 }
 
 /// Each bit set to the XOR of itself and every bit below it: from the

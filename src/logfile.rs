@@ -883,10 +883,8 @@ impl Scanner {
                         while i < end {
                             let b = buf[i];
                             i += 1;
-                            match self.step(b) {
-                                Step::More => {}
-                                Step::Ended => return (i, true),
-                                Step::EndedBefore => return (i - 1, true),
+                            if let Some(ended) = self.step_ends(b, i) {
+                                return (ended, true);
                             }
                         }
                     }
@@ -903,10 +901,8 @@ impl Scanner {
             }
             let b = buf[i];
             i += 1;
-            match self.step(b) {
-                Step::More => {}
-                Step::Ended => return (i, true),
-                Step::EndedBefore => return (i - 1, true),
+            if let Some(ended) = self.step_ends(b, i) {
+                return (ended, true);
             }
         }
         (buf.len(), false)
@@ -943,6 +939,15 @@ impl Scanner {
             }
         }
         read
+    }
+
+    /// Byte `b`, the one before `i`: where the value ends, if it does.
+    fn step_ends(&mut self, b: u8, i: usize) -> Option<usize> {
+        match self.step(b) {
+            Step::More => None,
+            Step::Ended => Some(i),
+            Step::EndedBefore => Some(i - 1),
+        }
     }
 
     /// One byte.
