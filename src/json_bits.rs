@@ -30,31 +30,6 @@ pub struct Classes {
     pub control: u64,
 }
 
-/// Classifies one block, the CPU checked on every call: the tests'. The
-/// readers go through [`brackets`] and [`plain_tokens`], which check once
-/// per buffer.
-#[cfg(test)]
-fn classify(block: &[u8; BLOCK]) -> Classes {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2::classify(block) };
-        }
-        // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this
-        // code can run on has it.
-        unsafe { sse2::classify(block) }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        neon::classify(block)
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        classify_bytes(block)
-    }
-}
-
 /// Runs `$with(classify, $args...)` with the fastest classifier this CPU
 /// has, compiled for that CPU, so that classifying inlines into the loop
 /// (a call per block, and the switch between vector widths it costs, was
@@ -99,7 +74,28 @@ macro_rules! readers {
         pub fn plain_tokens_with(text: &[u8], out: &mut Vec<u64>) -> bool {
             super::plain_tokens_with(|block| classify(block), text, out)
         }
+
+        #[cfg(test)]
+        $(#[$feature])?
+        pub fn classify_with(block: &[u8; BLOCK]) -> Classes {
+            classify(block)
+        }
     };
+}
+
+/// Classifies one block, the CPU checked on every call: the tests'. The
+/// readers go through [`brackets`] and [`plain_tokens`], which check once
+/// per buffer.
+#[cfg(test)]
+fn classify(block: &[u8; BLOCK]) -> Classes {
+    dispatch!(classify_with(block))
+}
+
+/// (The CPUs without vector code classify a byte at a time.)
+#[cfg(all(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[inline(always)]
+fn classify_with(classify: impl Fn(&[u8; BLOCK]) -> Classes, block: &[u8; BLOCK]) -> Classes {
+    classify(block)
 }
 
 /// How [`brackets`] ended.

@@ -65,17 +65,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The threads to use: `threads`, or for 0 the CPUs there are.
-    fn wanted(&self) -> usize {
-        match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
-    }
-
     /// Whether to read with more than the calling thread.
     pub fn parallel(&self) -> bool {
-        self.wanted() >= 2
+        match self.threads {
+            0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            n => n >= 2,
+        }
     }
 }
 

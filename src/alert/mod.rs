@@ -152,27 +152,32 @@ impl Record {
     /// The principal alerts name: the caller's ARN, or failing that the
     /// invoking service, principal id or user name.
     pub fn principal(&self) -> Option<Cow<'_, str>> {
-        if self.event.get().is_none() {
-            return self.brief.principal.as_deref().map(Cow::Borrowed);
-        }
-        self.text("/userIdentity/arn")
-            .or_else(|| self.text("/userIdentity/invokedBy"))
-            .or_else(|| self.text("/userIdentity/principalId"))
-            .or_else(|| self.text("/userIdentity/userName"))
+        self.grouped(
+            &self.brief.principal,
+            &[
+                "/userIdentity/arn",
+                "/userIdentity/invokedBy",
+                "/userIdentity/principalId",
+                "/userIdentity/userName",
+            ],
+        )
     }
 
     pub fn event_id(&self) -> Option<Cow<'_, str>> {
-        if self.event.get().is_none() {
-            return self.brief.event_id.as_deref().map(Cow::Borrowed);
-        }
-        self.text("/eventID")
+        self.grouped(&self.brief.event_id, &["/eventID"])
     }
 
     pub fn event_time(&self) -> Option<Cow<'_, str>> {
-        if self.event.get().is_none() {
-            return self.brief.event_time.as_deref().map(Cow::Borrowed);
+        self.grouped(&self.brief.event_time, &["/eventTime"])
+    }
+
+    /// A field grouping reads: from the brief until the record is parsed,
+    /// then the first of `pointers` the parsed record has.
+    fn grouped<'r>(&'r self, brief: &'r Option<String>, pointers: &[&str]) -> Option<Cow<'r, str>> {
+        match self.event.get() {
+            None => brief.as_deref().map(Cow::Borrowed),
+            Some(_) => pointers.iter().find_map(|pointer| self.text(pointer)),
         }
-        self.text("/eventTime")
     }
 
     pub fn source(&self) -> &str {

@@ -294,12 +294,7 @@ impl RuleSet {
     }
 
     /// [`RuleSet::candidates`] as positions in [`RuleSet::rules`], to hand
-    /// to another thread.
-    pub fn candidate_positions(&self, record: &KeyValues<'_>) -> Vec<usize> {
-        self.index.candidates(record)
-    }
-
-    /// [`RuleSet::candidate_positions`] appended to `out`.
+    /// to another thread: appended to `out`, what is there left as it is.
     pub fn candidate_positions_into(&self, record: &KeyValues<'_>, out: &mut Vec<usize>) {
         self.index.candidates_into(record, out);
     }
