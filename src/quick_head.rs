@@ -43,8 +43,8 @@ pub fn read_with<'a>(
             fields,
             ..RecordHead::default()
         };
-        let start = walk.skip_ws(0)?;
-        if walk.text.get(start) != Some(&b'{') || walk.next()? != start {
+        let start = walk.start_of(0);
+        if walk.byte(start) != b'{' || walk.next()? != start {
             return None;
         }
         let end = walk.record(start, text, &mut head)?;
@@ -59,8 +59,8 @@ pub fn read_with<'a>(
 /// match cost more than finding the record's head.
 pub fn lite(text: &str) -> Option<Lite<'_>> {
     with_tokens(text.as_bytes(), |mut walk| {
-        let (value, end) = walk.build(0, text, 2)?;
-        walk.ws_only(end, walk.text.len()).then_some(value)
+        let (value, _, after) = walk.build(0, text, 2)?;
+        (after == walk.text.len()).then_some(value)
     })
 }
 
@@ -93,6 +93,7 @@ impl<'m> Tokens<'m> {
         }
     }
 
+    #[inline(always)]
     fn next(&mut self) -> Option<usize> {
         while self.bits == 0 {
             self.block += 1;
@@ -104,10 +105,17 @@ impl<'m> Tokens<'m> {
     }
 }
 
+/// What a walk writes as it goes: kept per thread, not made per record.
+#[derive(Default)]
+struct Scratch {
+    /// The token masks of the text being walked.
+    masks: Vec<u64>,
+    /// The keys of the objects being walked, outer ones first.
+    keys: Vec<(u32, u32)>,
+}
+
 thread_local! {
-    /// The token masks of the text being walked: one buffer per thread,
-    /// not one per record.
-    static MASKS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Runs `walk` over the tokens of `text`; `None` when the text has
@@ -116,233 +124,172 @@ fn with_tokens<'a, R>(
     text: &'a [u8],
     walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
 ) -> Option<R> {
-    MASKS.with(|cell| {
-        let mut own = Vec::new();
-        // Not re-entered, but should it ever be: a buffer of its own.
+    SCRATCH.with(|cell| {
+        let mut own = Scratch::default();
+        // Not re-entered, but should it ever be: buffers of its own.
         let mut shared = cell.try_borrow_mut();
-        let masks = match shared.as_deref_mut() {
-            Ok(masks) => masks,
+        let scratch = match shared.as_deref_mut() {
+            Ok(scratch) => scratch,
             Err(_) => &mut own,
         };
-        if !plain_tokens(text, masks) {
+        if !plain_tokens(text, &mut scratch.masks) {
             return None;
         }
+        scratch.keys.clear();
         walk(Walk {
             text,
-            tokens: Tokens::new(masks),
-            peeked: None,
+            tokens: Tokens::new(&scratch.masks),
+            keys: &mut scratch.keys,
         })
     })
 }
 
+/// A walk over one text's tokens. Every value is read up to the token
+/// after it, which the reader of the value then looks at: no token is
+/// looked at twice, and a string's end is found from that token (its
+/// closing quote is the last byte but whitespace before it).
 struct Walk<'a, 'm> {
     text: &'a [u8],
     tokens: Tokens<'m>,
-    peeked: Option<usize>,
+    keys: &'m mut Vec<(u32, u32)>,
 }
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// A value's range and where the token after it is (the text's length
+/// when there is none).
+type Read = (usize, usize, usize);
+
 impl<'a> Walk<'a, '_> {
+    #[inline(always)]
     fn next(&mut self) -> Option<usize> {
-        self.peeked.take().or_else(|| self.tokens.next())
+        self.tokens.next()
     }
 
-    fn peek(&mut self) -> Option<usize> {
-        if self.peeked.is_none() {
-            self.peeked = self.tokens.next();
-        }
-        self.peeked
+    /// The token after a value: its position, or the text's length when
+    /// the text ends (which only the outermost value may do).
+    #[inline(always)]
+    fn after(&mut self) -> usize {
+        self.tokens.next().unwrap_or(self.text.len())
     }
 
+    #[inline(always)]
     fn byte(&self, at: usize) -> u8 {
         self.text.get(at).copied().unwrap_or(0)
     }
 
+    #[inline(always)]
     fn ws_only(&self, from: usize, to: usize) -> bool {
-        from <= to
-            && self
-                .text
-                .get(from..to)
-                .is_some_and(|gap| gap.iter().all(|&b| is_ws(b)))
+        from == to
+            || (from < to
+                && self
+                    .text
+                    .get(from..to)
+                    .is_some_and(|gap| gap.iter().all(|&b| is_ws(b))))
     }
 
-    fn skip_ws(&self, from: usize) -> Option<usize> {
-        let rest = self.text.get(from..)?;
-        rest.iter().position(|&b| !is_ws(b)).map(|skip| from + skip)
+    /// The first byte at or after `from` that is not whitespace (the
+    /// text's length if none is).
+    #[inline(always)]
+    fn start_of(&self, from: usize) -> usize {
+        if !is_ws(self.byte(from)) {
+            return from;
+        }
+        let rest = self.text.get(from..).unwrap_or_default();
+        from + rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len())
     }
 
-    /// The next token, which must be `want` after nothing but whitespace
-    /// from `from`.
-    fn expect(&mut self, from: usize, want: u8) -> Option<usize> {
-        let at = self.next()?;
-        (self.byte(at) == want && self.ws_only(from, at)).then_some(at)
-    }
-
-    /// A string whose opening quote is the next token, after whitespace
-    /// from `from`: the range of its content.
-    fn string(&mut self, from: usize) -> Option<(usize, usize)> {
-        let open = self.expect(from, b'"')?;
-        // There are no escapes: the string ends with the first quote
-        // after `open`, and only whitespace may follow it before the next
-        // token (or the end). No quote but that one can be in between:
-        // another would open a string, and be a token.
-        let mut end = self.peek().unwrap_or(self.text.len());
+    /// The closing quote of the string opened at `open`, from the token
+    /// after the string. There are no escapes: the string ends with the
+    /// first quote after `open`, and only whitespace may follow it before
+    /// that token. No quote but that one can be in between: another would
+    /// open a string, and be a token.
+    #[inline(always)]
+    fn closing_quote(&self, open: usize, after: usize) -> Option<usize> {
+        let mut end = after;
         while end > open + 1 && is_ws(self.byte(end - 1)) {
             end -= 1;
         }
         let close = end.checked_sub(1).filter(|&close| close > open)?;
-        (self.byte(close) == b'"').then_some((open + 1, close))
+        (self.byte(close) == b'"').then_some(close)
     }
 
-    /// One value starting after whitespace at `from`: its range.
-    fn value(&mut self, from: usize, depth: u32) -> Option<(usize, usize)> {
-        let start = self.skip_ws(from)?;
-        match self.byte(start) {
-            b'"' => self.string(start).map(|(_, close)| (start, close + 1)),
-            b'{' | b'[' => {
-                if self.next()? != start || depth >= DEEPEST {
-                    return None;
-                }
-                let end = if self.byte(start) == b'{' {
-                    self.object(start, depth + 1)?
-                } else {
-                    self.array(start, depth + 1)?
-                };
-                Some((start, end))
-            }
-            _ => {
-                let follows = self.peek()?;
-                let mut end = follows;
-                while end > start && is_ws(self.byte(end - 1)) {
-                    end -= 1;
-                }
-                is_scalar(self.text.get(start..end)?).then_some((start, end))
-            }
+    /// A string whose opening quote at `start` is the next token.
+    #[inline(always)]
+    fn string(&mut self, start: usize) -> Option<Read> {
+        if self.next()? != start {
+            return None;
         }
+        let after = self.after();
+        let close = self.closing_quote(start, after)?;
+        Some((start, close + 1, after))
     }
 
-    /// One value starting after whitespace at `from`, built; its end.
-    fn build(&mut self, from: usize, text: &'a str, depth: u32) -> Option<(Lite<'a>, usize)> {
-        let start = self.skip_ws(from)?;
-        match self.byte(start) {
-            b'"' => {
-                let (open, close) = self.string(start)?;
-                Some((Lite::Str(Cow::Borrowed(text.get(open..close)?)), close + 1))
-            }
-            b'{' => {
-                if self.next()? != start || depth >= DEEPEST {
-                    return None;
-                }
-                let mut keys = Keys::default();
-                // CloudTrail objects have a handful of members: one allocation.
-                let mut members = Vec::with_capacity(8);
-                let end = self.members(start, |walk, (k0, k1), from| {
-                    keys.insert(walk.text, (k0, k1))?;
-                    let (value, end) = walk.build(from, text, depth + 1)?;
-                    members.push((Cow::Borrowed(text.get(k0..k1)?), value));
-                    Some(end)
-                })?;
-                Some((Lite::Object(members), end))
-            }
-            b'[' => {
-                if self.next()? != start || depth >= DEEPEST {
-                    return None;
-                }
-                let mut items = Vec::new();
-                let end = self.elements(start, |walk, from| {
-                    let (item, end) = walk.build(from, text, depth + 1)?;
-                    items.push(item);
-                    Some(end)
-                })?;
-                Some((Lite::Array(items), end))
-            }
-            _ => {
-                let (start, end) = self.value(start, depth)?;
-                let scalar = match self.text.get(start..end)? {
-                    b"true" => Lite::Bool(true),
-                    b"false" => Lite::Bool(false),
-                    b"null" => Lite::Null,
-                    // Floats are serde_json's to read (its rounding), and
-                    // so is `-0`, which it reads as the float -0.0 (found
-                    // by the fuzzer).
-                    number => {
-                        let number = text.get(start..end).filter(|_| {
-                            !number.starts_with(b"-0")
-                                && !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
-                        })?;
-                        match number.parse::<i64>() {
-                            Ok(int) => Lite::Int(int),
-                            Err(_) => Lite::UInt(number.parse::<u64>().ok()?),
-                        }
-                    }
-                };
-                Some((scalar, end))
-            }
+    /// A scalar starting at `start`: up to the next token.
+    #[inline(always)]
+    fn scalar(&mut self, start: usize) -> Option<Read> {
+        let after = self.after();
+        let mut end = after;
+        while end > start && is_ws(self.byte(end - 1)) {
+            end -= 1;
         }
+        is_scalar(self.text.get(start..end)?).then_some((start, end, after))
     }
 
-    /// The members of an object whose `{` is at `open`; the end of the
-    /// object. `member` sees each key and value range.
+    /// The members of the object whose `{` at `open` was the last token
+    /// taken; the position after its `}`. `member` reads each value from
+    /// where it may start (after the colon), up to the token after it.
+    #[inline(always)]
     fn members(
         &mut self,
         open: usize,
-        mut member: impl FnMut(&mut Self, (usize, usize), usize) -> Option<usize>,
+        mut member: impl FnMut(&mut Self, (usize, usize), usize) -> Option<(usize, usize)>,
     ) -> Option<usize> {
-        let first = self.peek()?;
+        let first = self.start_of(open + 1);
         if self.byte(first) == b'}' {
-            self.next();
-            return self.ws_only(open + 1, first).then_some(first + 1);
+            return (self.next()? == first).then_some(first + 1);
         }
         let mut from = open + 1;
+        let mut at = self.next()?;
         loop {
-            let key = self.string(from)?;
-            let colon = self.expect(key.1 + 1, b':')?;
-            let end = member(self, key, colon + 1)?;
-            let after = self.next()?;
-            if !self.ws_only(end, after) {
+            if self.byte(at) != b'"' || !self.ws_only(from, at) {
                 return None;
             }
+            let colon = self.next()?;
+            let close = self.closing_quote(at, colon)?;
+            if self.byte(colon) != b':' {
+                return None;
+            }
+            let (_, after) = member(self, (at + 1, close), colon + 1)?;
             match self.byte(after) {
-                b',' => from = after + 1,
+                b',' => {
+                    from = after + 1;
+                    at = self.next()?;
+                }
                 b'}' => return Some(after + 1),
                 _ => return None,
             }
         }
     }
 
-    fn object(&mut self, open: usize, depth: u32) -> Option<usize> {
-        self.members(open, |walk, _, from| {
-            walk.value(from, depth).map(|(_, end)| end)
-        })
-    }
-
-    fn array(&mut self, open: usize, depth: u32) -> Option<usize> {
-        self.elements(open, |walk, from| {
-            walk.value(from, depth).map(|(_, end)| end)
-        })
-    }
-
-    /// The elements of an array whose `[` is at `open`; the end of the
-    /// array. `element` reads each from where it may start.
+    /// The elements of the array whose `[` at `open` was the last token
+    /// taken; the position after its `]`. `element` reads each from where
+    /// it may start, up to the token after it.
+    #[inline(always)]
     fn elements(
         &mut self,
         open: usize,
-        mut element: impl FnMut(&mut Self, usize) -> Option<usize>,
+        mut element: impl FnMut(&mut Self, usize) -> Option<(usize, usize)>,
     ) -> Option<usize> {
-        let first = self.skip_ws(open + 1)?;
+        let first = self.start_of(open + 1);
         if self.byte(first) == b']' {
             return (self.next()? == first).then_some(first + 1);
         }
         let mut from = open + 1;
         loop {
-            let end = element(self, from)?;
-            let after = self.next()?;
-            if !self.ws_only(end, after) {
-                return None;
-            }
+            let (_, after) = element(self, from)?;
             match self.byte(after) {
                 b',' => from = after + 1,
                 b']' => return Some(after + 1),
@@ -351,105 +298,219 @@ impl<'a> Walk<'a, '_> {
         }
     }
 
-    /// The record's members, into `head`.
-    fn record(&mut self, open: usize, text: &'a str, head: &mut RecordHead<'a>) -> Option<usize> {
-        let mut keys = Keys::default();
-        head.fields.reserve(32);
-        self.members(open, |walk, (k0, k1), from| {
-            let key = walk.text.get(k0..k1)?;
-            keys.insert(walk.text, (k0, k1))?;
-            let (v0, v1) = if key == b"userIdentity" {
-                walk.identity(from, text, head)?
-            } else {
-                let (v0, v1) = walk.value(from, 1)?;
-                if let Some(slot) = head_slot(head, key) {
-                    *slot = walk.lenient(text, v0, v1)?;
-                }
-                (v0, v1)
-            };
-            head.fields
-                .push((Cow::Borrowed(text.get(k0..k1)?), text.get(v0..v1)?));
-            Some(v1)
-        })
+    /// The token after a container that ended at `end`.
+    #[inline(always)]
+    fn after_container(&mut self, start: usize, end: usize) -> Option<Read> {
+        let after = self.after();
+        self.ws_only(end, after).then_some((start, end, after))
     }
 
-    /// A head field's value: a string is kept, `true`, `false` and `null`
-    /// read as absent. A number, an object or an array is the serde_json
-    /// read's: it parses a number in a head field, and one out of range
-    /// makes the record invalid (found by the fuzzer).
-    fn lenient(&self, text: &'a str, start: usize, end: usize) -> Option<Lenient<'a>> {
+    /// One value starting after whitespace at `from`, checked, at nesting
+    /// level `depth`.
+    fn value(&mut self, from: usize, depth: u32) -> Option<Read> {
+        let start = self.start_of(from);
         match self.byte(start) {
-            b'"' => Some(Lenient(Some(Cow::Borrowed(text.get(start + 1..end - 1)?)))),
-            b't' | b'f' | b'n' => Some(Lenient(None)),
-            _ => None,
+            b'"' => self.string(start),
+            b'{' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let end = self.members(start, |walk, _, from| {
+                    walk.value(from, depth + 1)
+                        .map(|(_, end, after)| (end, after))
+                })?;
+                self.after_container(start, end)
+            }
+            b'[' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let end = self.elements(start, |walk, from| {
+                    walk.value(from, depth + 1)
+                        .map(|(_, end, after)| (end, after))
+                })?;
+                self.after_container(start, end)
+            }
+            _ => self.scalar(start),
         }
     }
 
-    /// `userIdentity`: its `type` and `arn` into `head`; its range.
-    fn identity(
+    /// One value starting after whitespace at `from`, built.
+    fn build(
         &mut self,
         from: usize,
         text: &'a str,
-        head: &mut RecordHead<'a>,
-    ) -> Option<(usize, usize)> {
-        let start = self.skip_ws(from)?;
+        depth: u32,
+    ) -> Option<(Lite<'a>, usize, usize)> {
+        let start = self.start_of(from);
+        match self.byte(start) {
+            b'"' => {
+                let (_, end, after) = self.string(start)?;
+                Some((
+                    Lite::Str(Cow::Borrowed(text.get(start + 1..end - 1)?)),
+                    end,
+                    after,
+                ))
+            }
+            b'{' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let mut keys = Keys::at(self);
+                // CloudTrail objects have a handful of members: one allocation.
+                let mut members = Vec::with_capacity(8);
+                let end = self.members(start, |walk, (k0, k1), from| {
+                    keys.insert(walk, (k0, k1))?;
+                    let (value, end, after) = walk.build(from, text, depth + 1)?;
+                    members.push((Cow::Borrowed(text.get(k0..k1)?), value));
+                    Some((end, after))
+                })?;
+                let (_, end, after) = self.after_container(start, end)?;
+                Some((Lite::Object(members), end, after))
+            }
+            b'[' => {
+                if self.next()? != start || depth >= DEEPEST {
+                    return None;
+                }
+                let mut items = Vec::new();
+                let end = self.elements(start, |walk, from| {
+                    let (item, end, after) = walk.build(from, text, depth + 1)?;
+                    items.push(item);
+                    Some((end, after))
+                })?;
+                let (_, end, after) = self.after_container(start, end)?;
+                Some((Lite::Array(items), end, after))
+            }
+            _ => {
+                let (start, end, after) = self.scalar(start)?;
+                Some((scalar(text, start, end)?, end, after))
+            }
+        }
+    }
+
+    /// The record's members, into `head`.
+    fn record(&mut self, open: usize, text: &'a str, head: &mut RecordHead<'a>) -> Option<usize> {
+        let mut keys = Keys::at(self);
+        head.fields.reserve(32);
+        self.members(open, |walk, (k0, k1), from| {
+            let key = walk.text.get(k0..k1)?;
+            keys.insert(walk, (k0, k1))?;
+            let (v0, v1, after) = if key == b"userIdentity" {
+                walk.identity(from, text, head)?
+            } else {
+                let read = walk.value(from, 1)?;
+                if let Some(slot) = head_slot(head, key) {
+                    *slot = lenient(text, read.0, read.1)?;
+                }
+                read
+            };
+            head.fields
+                .push((Cow::Borrowed(text.get(k0..k1)?), text.get(v0..v1)?));
+            Some((v1, after))
+        })
+    }
+
+    /// `userIdentity`: its `type` and `arn` into `head`.
+    fn identity(&mut self, from: usize, text: &'a str, head: &mut RecordHead<'a>) -> Option<Read> {
+        let start = self.start_of(from);
         match self.byte(start) {
             b'{' => {}
             // A string, `true`, `false`, `null`: no principal. An array,
             // or a number (serde_json parses it), is the serde_json read's.
-            b'"' | b't' | b'f' | b'n' => return self.value(from, 1),
+            b'"' | b't' | b'f' | b'n' => return self.value(start, 1),
             _ => return None,
         }
         if self.next()? != start {
             return None;
         }
-        let mut keys = Keys::default();
+        let mut keys = Keys::at(self);
         let end = self.members(start, |walk, (k0, k1), from| {
-            keys.insert(walk.text, (k0, k1))?;
-            let (v0, v1) = walk.value(from, 2)?;
+            keys.insert(walk, (k0, k1))?;
+            let (v0, v1, after) = walk.value(from, 2)?;
             match walk.text.get(k0..k1)? {
-                b"type" => head.identity_type = walk.lenient(text, v0, v1)?,
-                b"arn" => head.identity_arn = walk.lenient(text, v0, v1)?,
+                b"type" => head.identity_type = lenient(text, v0, v1)?,
+                b"arn" => head.identity_arn = lenient(text, v0, v1)?,
                 _ => {}
             }
-            Some(v1)
+            Some((v1, after))
         })?;
-        Some((start, end))
+        self.after_container(start, end)
     }
 }
 
+/// A head field's value: a string is kept, `true`, `false` and `null`
+/// read as absent. A number, an object or an array is the serde_json
+/// read's: it parses a number in a head field, and one out of range makes
+/// the record invalid (found by the fuzzer).
+fn lenient(text: &str, start: usize, end: usize) -> Option<Lenient<'_>> {
+    match text.as_bytes().get(start)? {
+        b'"' => Some(Lenient(Some(Cow::Borrowed(text.get(start + 1..end - 1)?)))),
+        b't' | b'f' | b'n' => Some(Lenient(None)),
+        _ => None,
+    }
+}
+
+/// The scalar `text[start..end]` (checked by [`is_scalar`]), as
+/// [`Lite::parse`] reads it; `None` for what serde_json must read.
+fn scalar(text: &str, start: usize, end: usize) -> Option<Lite<'_>> {
+    Some(match text.as_bytes().get(start..end)? {
+        b"true" => Lite::Bool(true),
+        b"false" => Lite::Bool(false),
+        b"null" => Lite::Null,
+        // Floats are serde_json's to read (its rounding), and so is `-0`,
+        // which it reads as the float -0.0 (found by the fuzzer).
+        number => {
+            let number = text.get(start..end).filter(|_| {
+                !number.starts_with(b"-0")
+                    && !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E'))
+            })?;
+            match number.parse::<i64>() {
+                Ok(int) => Lite::Int(int),
+                Err(_) => Lite::UInt(number.parse::<u64>().ok()?),
+            }
+        }
+    })
+}
+
 /// An object's keys so far, to find a duplicate: a 64-bit mask of cheap
-/// hashes spares the comparisons for almost every key. Kept on the stack;
-/// an object with more keys is the serde_json read's.
+/// hashes spares the comparisons for almost every key. The keys themselves
+/// are on the walk's stack ([`Walk::keys`]) from `base` on; an object with
+/// more than [`MOST_KEYS`] is the serde_json read's.
 struct Keys {
     mask: u64,
-    seen: [(u32, u32); MOST_KEYS],
+    base: usize,
     count: usize,
 }
 
 /// CloudTrail records have 15 to 25 top-level keys.
 const MOST_KEYS: usize = 48;
 
-impl Default for Keys {
-    fn default() -> Self {
+impl Keys {
+    /// The keys of an object starting to be walked: the keys of objects
+    /// walked before it at its level or deeper are done with.
+    fn at(walk: &mut Walk<'_, '_>) -> Keys {
         Keys {
             mask: 0,
-            seen: [(0, 0); MOST_KEYS],
+            base: walk.keys.len(),
             count: 0,
         }
     }
-}
 
-impl Keys {
     /// `None` on a duplicate (the serde_json read names it) or past
     /// [`MOST_KEYS`].
-    fn insert(&mut self, text: &[u8], key: (usize, usize)) -> Option<()> {
+    fn insert(&mut self, walk: &mut Walk<'_, '_>, key: (usize, usize)) -> Option<()> {
+        let text = walk.text;
         let bytes = text.get(key.0..key.1)?;
+        if self.count >= MOST_KEYS {
+            return None;
+        }
+        // Keys of nested objects walked since were pushed after ours.
+        walk.keys.truncate(self.base + self.count);
+        let seen = walk.keys.get(self.base..)?;
         let hash = bytes.len() as u64 * 31
             + u64::from(bytes.first().copied().unwrap_or(0)) * 7
             + u64::from(bytes.last().copied().unwrap_or(0));
         let bit = 1u64 << (hash & 63);
-        let seen = self.seen.get(..self.count)?;
         if self.mask & bit != 0
             && seen
                 .iter()
@@ -458,7 +519,8 @@ impl Keys {
             return None;
         }
         self.mask |= bit;
-        *self.seen.get_mut(self.count)? = (u32::try_from(key.0).ok()?, u32::try_from(key.1).ok()?);
+        walk.keys
+            .push((u32::try_from(key.0).ok()?, u32::try_from(key.1).ok()?));
         self.count += 1;
         Some(())
     }
