@@ -64,16 +64,51 @@ pub fn lite(text: &str) -> Option<Lite<'_>> {
     })
 }
 
-/// The head's string fields, by key.
-fn head_slot<'h, 'a>(head: &'h mut RecordHead<'a>, key: &[u8]) -> Option<&'h mut Lenient<'a>> {
-    Some(match key {
-        b"eventSource" => &mut head.event_source,
-        b"eventName" => &mut head.event_name,
-        b"errorCode" => &mut head.error_code,
-        b"userAgent" => &mut head.user_agent,
-        b"eventTime" => &mut head.event_time,
+/// The head's string fields, by key and its [`key_hash`] (compared
+/// first: most keys are none of these).
+fn head_slot<'h, 'a>(
+    head: &'h mut RecordHead<'a>,
+    key: &[u8],
+    hash: u64,
+) -> Option<&'h mut Lenient<'a>> {
+    const EVENT_SOURCE: u64 = key_hash(b"eventSource");
+    const EVENT_NAME: u64 = key_hash(b"eventName");
+    const ERROR_CODE: u64 = key_hash(b"errorCode");
+    const USER_AGENT: u64 = key_hash(b"userAgent");
+    const EVENT_TIME: u64 = key_hash(b"eventTime");
+    let (slot, name): (&mut Lenient<'a>, &[u8]) = match hash {
+        EVENT_SOURCE => (&mut head.event_source, b"eventSource"),
+        EVENT_NAME => (&mut head.event_name, b"eventName"),
+        ERROR_CODE => (&mut head.error_code, b"errorCode"),
+        USER_AGENT => (&mut head.user_agent, b"userAgent"),
+        EVENT_TIME => (&mut head.event_time, b"eventTime"),
         _ => return None,
-    })
+    };
+    (key == name).then_some(slot)
+}
+
+/// A 64-bit hash of an object key: its length and its first and last
+/// eight bytes (or all of them), mixed. Equal hashes are compared byte by
+/// byte; different ones tell keys apart without a comparison.
+const fn key_hash(key: &[u8]) -> u64 {
+    const fn word(bytes: &[u8], at: usize) -> u64 {
+        let mut word = 0u64;
+        let mut i = 0;
+        while i < 8 && at + i < bytes.len() {
+            word |= (bytes[at + i] as u64) << (8 * i);
+            i += 1;
+        }
+        word
+    }
+    let len = key.len();
+    let (first, last) = if len > 8 {
+        (word(key, 0), word(key, len - 8))
+    } else {
+        (word(key, 0), 0)
+    };
+    let mixed = (first ^ last.rotate_left(29) ^ (len as u64).rotate_left(58))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mixed ^ (mixed >> 31)
 }
 
 /// The positions of a record's structural characters outside strings and
@@ -111,7 +146,7 @@ struct Scratch {
     /// The token masks of the text being walked.
     masks: Vec<u64>,
     /// The keys of the objects being walked, outer ones first.
-    keys: Vec<(u32, u32)>,
+    keys: Vec<(u64, u32, u32)>,
 }
 
 thread_local! {
@@ -151,7 +186,7 @@ fn with_tokens<'a, R>(
 struct Walk<'a, 'm> {
     text: &'a [u8],
     tokens: Tokens<'m>,
-    keys: &'m mut Vec<(u32, u32)>,
+    keys: &'m mut Vec<(u64, u32, u32)>,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -393,13 +428,14 @@ impl<'a> Walk<'a, '_> {
         let mut keys = Keys::at(self);
         head.fields.reserve(32);
         self.members(open, |walk, (k0, k1), from| {
+            const USER_IDENTITY: u64 = key_hash(b"userIdentity");
             let key = walk.text.get(k0..k1)?;
-            keys.insert(walk, (k0, k1))?;
-            let (v0, v1, after) = if key == b"userIdentity" {
+            let hash = keys.insert(walk, (k0, k1))?;
+            let (v0, v1, after) = if hash == USER_IDENTITY && key == b"userIdentity" {
                 walk.identity(from, text, head)?
             } else {
                 let read = walk.value(from, 1)?;
-                if let Some(slot) = head_slot(head, key) {
+                if let Some(slot) = head_slot(head, key, hash) {
                     *slot = lenient(text, read.0, read.1)?;
                 }
                 read
@@ -472,10 +508,11 @@ fn scalar(text: &str, start: usize, end: usize) -> Option<Lite<'_>> {
     })
 }
 
-/// An object's keys so far, to find a duplicate: a 64-bit mask of cheap
-/// hashes spares the comparisons for almost every key. The keys themselves
-/// are on the walk's stack ([`Walk::keys`]) from `base` on; an object with
-/// more than [`MOST_KEYS`] is the serde_json read's.
+/// An object's keys so far, to find a duplicate: their hashes
+/// ([`key_hash`]), and a 64-bit mask of them that spares looking through
+/// the hashes for almost every key. The keys are on the walk's stack
+/// ([`Walk::keys`]) from `base` on; an object with more than
+/// [`MOST_KEYS`] is the serde_json read's.
 struct Keys {
     mask: u64,
     base: usize,
@@ -496,33 +533,33 @@ impl Keys {
         }
     }
 
-    /// `None` on a duplicate (the serde_json read names it) or past
-    /// [`MOST_KEYS`].
-    fn insert(&mut self, walk: &mut Walk<'_, '_>, key: (usize, usize)) -> Option<()> {
-        let text = walk.text;
-        let bytes = text.get(key.0..key.1)?;
+    /// The key's hash; `None` on a duplicate (the serde_json read names
+    /// it) or past [`MOST_KEYS`].
+    #[inline(always)]
+    fn insert(&mut self, walk: &mut Walk<'_, '_>, key: (usize, usize)) -> Option<u64> {
         if self.count >= MOST_KEYS {
             return None;
         }
+        let text = walk.text;
+        let bytes = text.get(key.0..key.1)?;
+        let hash = key_hash(bytes);
         // Keys of nested objects walked since were pushed after ours.
         walk.keys.truncate(self.base + self.count);
-        let seen = walk.keys.get(self.base..)?;
-        let hash = bytes.len() as u64 * 31
-            + u64::from(bytes.first().copied().unwrap_or(0)) * 7
-            + u64::from(bytes.last().copied().unwrap_or(0));
-        let bit = 1u64 << (hash & 63);
-        if self.mask & bit != 0
-            && seen
-                .iter()
-                .any(|&(a, b)| text.get(a as usize..b as usize) == Some(bytes))
-        {
-            return None;
+        let bit = 1u64 << (hash >> 58);
+        if self.mask & bit != 0 {
+            let seen = walk.keys.get(self.base..)?;
+            let same = |&(other, a, b): &(u64, u32, u32)| {
+                other == hash && text.get(a as usize..b as usize) == Some(bytes)
+            };
+            if seen.iter().any(same) {
+                return None;
+            }
         }
         self.mask |= bit;
         walk.keys
-            .push((u32::try_from(key.0).ok()?, u32::try_from(key.1).ok()?));
+            .push((hash, u32::try_from(key.0).ok()?, u32::try_from(key.1).ok()?));
         self.count += 1;
-        Some(())
+        Some(hash)
     }
 }
 

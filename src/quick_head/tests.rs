@@ -122,6 +122,14 @@ fn table_of_shapes() {
         (r#"{"a":1,"a":2}"#, None),
         (r#"{"userIdentity":{"arn":"a","arn":"b"}}"#, None),
         (r#"{"a":{"b":1,"b":2}}"#, Some(true)),
+        // Keys alike in length and at both ends hash alike: told apart by
+        // their bytes.
+        (
+            r#"{"requestXParameters":1,"requestYParameters":2}"#,
+            Some(true),
+        ),
+        (r#"{"requestXParameters":1,"requestXParameters":2}"#, None),
+        (r#"{"eventSourcf":"a","eventSource":"b"}"#, Some(true)),
         (r#"{"a":1,}"#, None),
         (r#"{"a":[1,]}"#, None),
         (r#"{"a":[,1]}"#, None),
