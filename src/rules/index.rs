@@ -157,7 +157,15 @@ pub struct RuleIndex {
 #[derive(Debug)]
 enum Matcher {
     Any,
-    Regex(regex::RegexSet),
+    Regex {
+        set: regex::RegexSet,
+        /// Text every match of some pattern holds, one per pattern, when
+        /// each has one: a value with none of them cannot match, and is
+        /// told so without running the patterns (SigmaHQ's
+        /// `userIdentity.arn|re: '.+:assumed-role/aws:.+'` was tried on
+        /// every record's arn).
+        needles: Option<Vec<memchr::memmem::Finder<'static>>>,
+    },
 }
 
 impl Matcher {
@@ -171,15 +179,45 @@ impl Matcher {
                 Pattern::Regex(source) => sources.push(source.as_str()),
             }
         }
-        regex::RegexSet::new(sources).map_or(Matcher::Any, Matcher::Regex)
+        let needles = sources
+            .iter()
+            .map(|source| {
+                required_text(source).map(|text| memchr::memmem::Finder::new(&text).into_owned())
+            })
+            .collect();
+        regex::RegexSet::new(sources).map_or(Matcher::Any, |set| Matcher::Regex { set, needles })
     }
 
     fn matches(&self, value: &str) -> bool {
         match self {
             Matcher::Any => true,
-            Matcher::Regex(set) => set.is_match(value),
+            Matcher::Regex { set, needles } => {
+                needles.as_ref().is_none_or(|needles| {
+                    needles
+                        .iter()
+                        .any(|needle| needle.find(value.as_bytes()).is_some())
+                }) && set.is_match(value)
+            }
         }
     }
+}
+
+/// The longest run of plain text that every match of the regular
+/// expression `source` holds, if it has one: a literal among the parts the
+/// whole expression is made of, one after the other. (Case-insensitive
+/// text is a class per letter, not a literal: none then.)
+fn required_text(source: &str) -> Option<Vec<u8>> {
+    use regex_syntax::hir::{Hir, HirKind};
+    let literal = |hir: &Hir| match hir.kind() {
+        HirKind::Literal(literal) => Some(literal.0.to_vec()),
+        _ => None,
+    };
+    let hir = regex_syntax::Parser::new().parse(source).ok()?;
+    let text = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().filter_map(literal).max_by_key(Vec::len),
+        _ => literal(&hir),
+    }?;
+    (!text.is_empty()).then_some(text)
 }
 
 impl RuleIndex {
@@ -689,6 +727,46 @@ mod tests {
             index.candidates(&record(None, Some("aws-cli"), None)),
             [2, 3]
         );
+    }
+
+    #[test]
+    fn the_text_a_pattern_requires() {
+        for (source, want) in [
+            (".+:assumed-role/aws:.+", Some(":assumed-role/aws:")),
+            ("^arn:aws:iam::.*:root$", Some("arn:aws:iam::")),
+            ("Jersey", Some("Jersey")),
+            ("(?i)jersey", None),
+            ("a|b", None),
+            (".*", None),
+            ("[", None),
+        ] {
+            let got = required_text(source);
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{source}");
+        }
+    }
+
+    /// The patterns' required text only spares running them: a matcher
+    /// says what its patterns say, with or without it.
+    #[test]
+    fn required_text_changes_no_answer() {
+        let patterns: BTreeSet<Pattern> = [".+:assumed-role/aws:.+", "^x.*yz$"]
+            .into_iter()
+            .map(|p| Pattern::Regex(p.to_string()))
+            .collect();
+        let matcher = Matcher::of(&patterns);
+        assert!(matches!(&matcher, Matcher::Regex { needles: Some(n), .. } if n.len() == 2));
+        let set = regex::RegexSet::new([".+:assumed-role/aws:.+", "^x.*yz$"]).expect("valid");
+        for value in [
+            "arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1",
+            "arn:aws:sts::1:assumed-role/admin/bob",
+            ":assumed-role/aws:",
+            "x--yz",
+            "xyz",
+            "yz",
+            "",
+        ] {
+            assert_eq!(matcher.matches(value), set.is_match(value), "{value}");
+        }
     }
 
     #[test]
