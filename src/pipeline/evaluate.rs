@@ -111,7 +111,13 @@ impl Evaluation<'_> {
             } else if !rule.matches_event(&event) {
                 continue;
             }
-            *self.report.matches.entry(rule.meta.id.clone()).or_default() += 1;
+            // Counted without a copy of the id but for its first match.
+            match self.report.matches.get_mut(&rule.meta.id) {
+                Some(count) => *count += 1,
+                None => {
+                    self.report.matches.insert(rule.meta.id.clone(), 1);
+                }
+            }
             if rule.alerts {
                 hits.push(&rule.meta);
             }

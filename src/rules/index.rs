@@ -15,6 +15,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+/// The index is looked up for every record: foldhash (hashbrown's own
+/// hasher, already built) costs a fraction of SipHash on short names. The
+/// keys are the rules' values, not the log's, so flooding is no concern.
+type FastHash = foldhash::fast::RandomState;
+
 use rsigma_parser::{ConditionExpr, Detection, Modifier, Quantifier, SelectorPattern, SigmaRule};
 use rsigma_parser::{SigmaString, SigmaValue, SpecialChar, StringPart};
 
@@ -147,7 +152,7 @@ impl<'a> KeyValues<'a> {
 /// Rule positions by the literal values they require.
 #[derive(Debug, Default)]
 pub struct RuleIndex {
-    by_field: [HashMap<String, Vec<usize>>; KEY_FIELDS.len()],
+    by_field: [HashMap<String, Vec<usize>, FastHash>; KEY_FIELDS.len()],
     /// Per field: rules filed under patterns, tried on the record's value.
     matching: [Vec<(Matcher, usize)>; KEY_FIELDS.len()],
     always: Vec<usize>,
@@ -290,7 +295,7 @@ impl RuleIndex {
 }
 
 /// Sigma compares plain values case-insensitively, so keys are lower case.
-fn lookup<'m>(map: &'m HashMap<String, Vec<usize>>, value: Option<&str>) -> &'m [usize] {
+fn lookup<'m>(map: &'m HashMap<String, Vec<usize>, FastHash>, value: Option<&str>) -> &'m [usize] {
     let Some(value) = value else {
         return &[];
     };
