@@ -75,6 +75,11 @@ macro_rules! readers {
             super::plain_tokens_with(|block| classify(block), text, out)
         }
 
+        $(#[$feature])?
+        pub fn record_tokens_with(buf: &[u8], out: &mut Vec<u64>) -> Option<usize> {
+            super::record_tokens_with(|block| classify(block), buf, out)
+        }
+
         #[cfg(test)]
         $(#[$feature])?
         pub fn classify_with(block: &[u8; BLOCK]) -> Classes {
@@ -194,6 +199,78 @@ fn plain_tokens_with(
     let mut last = [b' '; BLOCK];
     last[..rest.len()].copy_from_slice(rest);
     one(&last)
+}
+
+/// The object at the start of `buf` (its `{` the first byte): its length,
+/// and its tokens into `out` as [`plain_tokens`] gives them for that text
+/// (no bit past its end). One pass finds where a record ends and the
+/// tokens its head is read from, where the splitter and then the head
+/// read each went through it. `None` when the splitter must read it: it
+/// does not end in the whole blocks of `buf`, it has a backslash or a
+/// control character in a string, a closing bracket does not match its
+/// opening one, or it nests deeper than 128 levels.
+pub fn record_tokens(buf: &[u8], out: &mut Vec<u64>) -> Option<usize> {
+    dispatch!(record_tokens_with(buf, out))
+}
+
+#[inline(always)]
+fn record_tokens_with(
+    classify: impl Fn(&[u8; BLOCK]) -> Classes,
+    buf: &[u8],
+    out: &mut Vec<u64>,
+) -> Option<usize> {
+    out.clear();
+    if buf.first() != Some(&b'{') {
+        return None;
+    }
+    let mut strings = StringState::default();
+    // Bit i: the container i levels in is an array.
+    let mut arrays: u128 = 0;
+    let mut depth = 0u32;
+    let mut at = 0;
+    while let Some(block) = buf.get(at..).and_then(|rest| rest.first_chunk::<BLOCK>()) {
+        let classes = classify(block);
+        // Backslashes are not passed: any is a reason to give up, below.
+        let found = strings.advance(classes.quote, 0)?;
+        let bad = classes.backslash | (classes.control & found.inside);
+        let outside = !found.inside;
+        let tokens = (found.quotes & found.inside)
+            | ((classes.open | classes.close | classes.separator) & outside);
+        let mut brackets = (classes.open | classes.close) & outside;
+        while brackets != 0 {
+            let i = brackets.trailing_zeros() as usize;
+            brackets &= brackets - 1;
+            let byte = block[i];
+            if classes.open >> i & 1 == 1 {
+                if depth >= 128 {
+                    return None;
+                }
+                arrays = arrays << 1 | u128::from(byte == b'[');
+                depth += 1;
+                continue;
+            }
+            if depth == 0 || (arrays & 1 == 1) != (byte == b']') {
+                return None;
+            }
+            arrays >>= 1;
+            depth -= 1;
+            if depth == 0 {
+                // Bits 0..=i: the record's.
+                let kept = u64::MAX >> (BLOCK - 1 - i);
+                if bad & kept != 0 {
+                    return None;
+                }
+                out.push(tokens & kept);
+                return Some(at + i + 1);
+            }
+        }
+        if bad != 0 {
+            return None;
+        }
+        out.push(tokens);
+        at += BLOCK;
+    }
+    None
 }
 
 /// The same as [`classify`], a byte at a time: the reference the vector
@@ -530,6 +607,45 @@ mod tests {
             assert_eq!(ends.0, ends.1);
             assert_eq!(seen.0, seen.1);
             assert_eq!(one, two);
+        }
+    }
+
+    /// A record found at the start of a buffer has the tokens its text
+    /// alone has, with every classifier; a record the splitter must read
+    /// is left to it.
+    #[test]
+    fn records_found_in_a_buffer_have_their_own_tokens() {
+        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        let mut found = 0;
+        for line in corpus.lines().take(300) {
+            // What follows a record in a log, and enough of it.
+            let buf = format!("{line},{}", " ".repeat(BLOCK));
+            let (mut fast, mut slow, mut alone) = (Vec::new(), Vec::new(), Vec::new());
+            let end = record_tokens(buf.as_bytes(), &mut fast);
+            assert_eq!(
+                end,
+                record_tokens_with(classify_bytes, buf.as_bytes(), &mut slow)
+            );
+            assert_eq!(fast, slow);
+            if plain_tokens(line.as_bytes(), &mut alone) && line.starts_with('{') {
+                assert_eq!(end, Some(line.len()), "{line}");
+                assert_eq!(fast, alone, "{line}");
+                found += 1;
+            } else {
+                assert_eq!(end, None, "{line}");
+            }
+        }
+        assert!(found > 200, "{found}");
+        for (buf, end) in [
+            (&br#"{"a":[1,{"b":"}"}]}, {"c":1}"#[..], None),
+            (br#"{"a":"}"}                                                                      "#, Some(9)),
+            (br#"{"a":[}                                                                        "#, None),
+            (br#"{"a":"\"}                                                                      "#, None),
+            (br#"[1]                                                                            "#, None),
+            (br#"{"a":1}"#, None),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(record_tokens(buf, &mut out), end, "{}", String::from_utf8_lossy(buf));
         }
     }
 

@@ -30,7 +30,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::json_bits::{brackets, Brackets, StringState, BLOCK};
+use crate::json_bits::{self, brackets, Brackets, StringState, BLOCK};
 use crate::pipe;
 
 /// Bytes read from the source (or inflated) per refill.
@@ -324,6 +324,13 @@ pub struct Records {
     after_comma: bool,
     pending_error: Option<LogError>,
     record: Vec<u8>,
+    /// A record found where it is, in the reader's buffer
+    /// ([`json_bits::record_tokens`]): its length, consumed when the next
+    /// record is asked for. Most records are, and are neither scanned a
+    /// second time nor copied.
+    in_place: Option<usize>,
+    /// That record's tokens.
+    tokens: Vec<u64>,
 }
 
 /// How many of the other top-level keys an error message lists.
@@ -346,6 +353,8 @@ impl Records {
             after_comma: false,
             pending_error: None,
             record: Vec::new(),
+            in_place: None,
+            tokens: Vec::new(),
         }
     }
 
@@ -369,6 +378,16 @@ impl Records {
     /// A record is any JSON value in `Records`; whether it is a valid
     /// CloudTrail record is for the caller to decide.
     pub fn next_record(&mut self) -> Option<Result<&[u8], LogError>> {
+        self.next_with_tokens()
+            .map(|next| next.map(|(bytes, _)| bytes))
+    }
+
+    /// [`Records::next_record`], with the record's tokens when they were
+    /// found with it ([`json_bits::record_tokens`]).
+    pub fn next_with_tokens(&mut self) -> Option<Result<(&[u8], Option<&[u64]>), LogError>> {
+        if let Some(read) = self.in_place.take() {
+            self.consume(read);
+        }
         if let Some(err) = self.pending_error.take() {
             self.state = State::Failed;
             return Some(Err(err));
@@ -376,7 +395,19 @@ impl Records {
         match self.advance() {
             Ok(true) => {
                 self.count += 1;
-                Some(Ok(&self.record))
+                let Some(len) = self.in_place else {
+                    return Some(Ok((&self.record, None)));
+                };
+                // The bytes found in the buffer are still there, unconsumed.
+                match self.reader.fill_buf() {
+                    Ok(buf) => Some(Ok((buf.get(..len).unwrap_or_default(), Some(&self.tokens)))),
+                    Err(err) => {
+                        self.in_place = None;
+                        self.state = State::Failed;
+                        let (is_gzip, limit) = (self.is_gzip, self.limits.max_decompressed_bytes);
+                        Some(Err(read_error(err, is_gzip, limit)))
+                    }
+                }
             }
             Ok(false) => None,
             Err(err) => {
@@ -534,6 +565,11 @@ impl Records {
                 "expected a record in the Records array, found '{}'",
                 char::from(b)
             ))),
+            Some(b'{') if self.find_in_place()? => {
+                self.need_separator = true;
+                self.after_comma = false;
+                Ok(true)
+            }
             Some(_) => {
                 // Any value: one that is not an object is an invalid record
                 // for the caller to count, not the end of the log.
@@ -672,6 +708,23 @@ impl Records {
                 String::from_utf8_lossy(self.record.get(1..end).unwrap_or_default()).into_owned()
             }),
         )
+    }
+
+    /// Whether the record starting at the next byte is found in the
+    /// reader's buffer as it is ([`Records::in_place`]); when not, the
+    /// scanner reads it (and says what is wrong with it).
+    fn find_in_place(&mut self) -> Result<bool, LogError> {
+        let (is_gzip, limit) = (self.is_gzip, self.limits.max_decompressed_bytes);
+        let buf = self
+            .reader
+            .fill_buf()
+            .map_err(|e| read_error(e, is_gzip, limit))?;
+        // Only a record within the size limit: the scanner names one past it.
+        let buf = buf
+            .get(..self.limits.max_record_bytes.min(buf.len()))
+            .unwrap_or_default();
+        self.in_place = json_bits::record_tokens(buf, &mut self.tokens);
+        Ok(self.in_place.is_some())
     }
 
     fn capture_value(&mut self) -> Result<(), LogError> {
@@ -1247,6 +1300,48 @@ mod tests {
         let mut records = open(Trickle(io::Cursor::new(gzip(b"{}"))), Limits::default());
         assert!(records.is_gzip());
         assert!(records.next_record().is_some());
+    }
+
+    /// Records found in place in the buffer are the records the scanner
+    /// finds byte by byte (here, from one-byte reads), with their own
+    /// tokens; records with escapes are left to the scanner.
+    #[test]
+    fn records_found_in_place_are_the_scanned_ones() {
+        let spec = crate::generate::Spec {
+            records: 1500,
+            seed: 5,
+            match_per_mille: 20,
+        };
+        let mut log = Vec::new();
+        crate::generate::write_log(&spec, &mut log).expect("generated");
+        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        let corpus_log = format!(
+            "{{\"Records\":[ {} ]}}",
+            corpus
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" ,\n")
+        );
+        for log in [log, corpus_log.into_bytes()] {
+            let mut whole = open(io::Cursor::new(log.clone()), Limits::default());
+            let mut trickled = open(Trickle(io::Cursor::new(log)), Limits::default());
+            let (mut in_place, mut count) = (0, 0);
+            while let Some(next) = whole.next_with_tokens() {
+                let (bytes, tokens) = next.expect("a record");
+                let scanned = trickled.next_record().expect("as many").expect("a record");
+                assert_eq!(bytes, scanned);
+                if let Some(tokens) = tokens {
+                    let mut alone = Vec::new();
+                    assert!(json_bits::plain_tokens(bytes, &mut alone));
+                    assert_eq!(tokens, alone.as_slice());
+                    in_place += 1;
+                }
+                count += 1;
+            }
+            assert!(trickled.next_record().is_none());
+            assert!(in_place * 10 > count * 8, "{in_place} of {count} in place");
+        }
     }
 
     /// A key too long is named where it starts, however the bytes arrive

@@ -37,7 +37,25 @@ pub fn read_with<'a>(
     text: &'a str,
     fields: Vec<(Cow<'a, str>, &'a str)>,
 ) -> Option<RecordHead<'a>> {
-    with_tokens(text.as_bytes(), |mut walk| {
+    with_tokens(text.as_bytes(), |walk| head_of(walk, text, fields))
+}
+
+/// [`read_with`] from the text's tokens, found already
+/// ([`crate::json_bits::record_tokens`]).
+pub fn read_with_tokens<'a>(
+    text: &'a str,
+    tokens: &[u64],
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
+    with_keys(text.as_bytes(), tokens, |walk| head_of(walk, text, fields))
+}
+
+fn head_of<'a>(
+    mut walk: Walk<'a, '_>,
+    text: &'a str,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
+    {
         let mut head = RecordHead {
             text,
             fields,
@@ -49,7 +67,7 @@ pub fn read_with<'a>(
         }
         let end = walk.record(start, text, &mut head)?;
         walk.ws_only(end, walk.text.len()).then_some(head)
-    })
+    }
 }
 
 /// One value of a record whose head this walk read (so free of escapes),
@@ -175,6 +193,28 @@ fn with_tokens<'a, R>(
             text,
             tokens: Tokens::new(&scratch.masks),
             keys: &mut scratch.keys,
+        })
+    })
+}
+
+/// Runs `walk` over `text` with its `tokens`, found already.
+fn with_keys<'a, R>(
+    text: &'a [u8],
+    tokens: &[u64],
+    walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
+) -> Option<R> {
+    SCRATCH.with(|cell| {
+        let mut own = Vec::new();
+        let mut shared = cell.try_borrow_mut();
+        let keys = match shared.as_deref_mut() {
+            Ok(scratch) => &mut scratch.keys,
+            Err(_) => &mut own,
+        };
+        keys.clear();
+        walk(Walk {
+            text,
+            tokens: Tokens::new(tokens),
+            keys,
         })
     })
 }

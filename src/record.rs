@@ -74,6 +74,16 @@ impl<'a> RecordHead<'a> {
         bytes: &'a [u8],
         fields: Vec<(Cow<'a, str>, &'a str)>,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
+        Self::read_with_tokens(bytes, None, fields)
+    }
+
+    /// [`RecordHead::read_with`], given the record's tokens when the
+    /// splitter found them ([`crate::json_bits::record_tokens`]).
+    pub fn read_with_tokens(
+        bytes: &'a [u8],
+        tokens: Option<&[u64]>,
+        fields: Vec<(Cow<'a, str>, &'a str)>,
+    ) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole
         // record far faster. When it fails, the strict walk names where.
         let Ok(text) = std::str::from_utf8(bytes) else {
@@ -81,7 +91,11 @@ impl<'a> RecordHead<'a> {
         };
         // Most records are read by their structure alone; the rest (and
         // every invalid one) by serde_json, which names what is wrong.
-        match crate::quick_head::read_with(text, fields) {
+        let quick = match tokens {
+            Some(tokens) => crate::quick_head::read_with_tokens(text, tokens, fields),
+            None => crate::quick_head::read_with(text, fields),
+        };
+        match quick {
             Some(head) => Ok(head),
             None => Self::read_by_serde(text),
         }

@@ -121,12 +121,12 @@ impl<'r> Splitter<'r> {
             && batch.text.len() < BATCH_TEXT
             && batch.entries.len() < BATCH_ENTRIES
         {
-            match self.records.next_record() {
+            match self.records.next_with_tokens() {
                 None => self.end = End::Clean,
                 Some(Err(err)) => self.end = End::Failed(err),
-                Some(Ok(bytes)) => {
+                Some(Ok((bytes, tokens))) => {
                     let spare = std::mem::take(&mut self.spare_fields);
-                    let used = batch.add(self.next_index, bytes, self.rules, spare);
+                    let used = batch.add(self.next_index, bytes, tokens, self.rules, spare);
                     self.spare_fields = recycle(used);
                     self.next_index += 1;
                 }
@@ -163,10 +163,11 @@ impl Batch {
         &mut self,
         index: u64,
         bytes: &'a [u8],
+        tokens: Option<&[u64]>,
         rules: &RuleSet,
         spare: HeadFields<'static>,
     ) -> HeadFields<'a> {
-        let mut head = match RecordHead::read_with(bytes, recycle(spare)) {
+        let mut head = match RecordHead::read_with_tokens(bytes, tokens, recycle(spare)) {
             Ok(head) => head,
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
