@@ -333,6 +333,10 @@ pub struct Records {
     tokens: Vec<u64>,
 }
 
+/// A record's bytes and, when the splitter found them with it, its tokens
+/// ([`json_bits::record_tokens`]).
+pub type WithTokens<'r> = (&'r [u8], Option<&'r [u64]>);
+
 /// How many of the other top-level keys an error message lists.
 const KEYS_SHOWN: usize = 6;
 
@@ -384,7 +388,7 @@ impl Records {
 
     /// [`Records::next_record`], with the record's tokens when they were
     /// found with it ([`json_bits::record_tokens`]).
-    pub fn next_with_tokens(&mut self) -> Option<Result<(&[u8], Option<&[u64]>), LogError>> {
+    pub fn next_with_tokens(&mut self) -> Option<Result<WithTokens<'_>, LogError>> {
         if let Some(read) = self.in_place.take() {
             self.consume(read);
         }
