@@ -76,7 +76,7 @@ macro_rules! readers {
         }
 
         $(#[$feature])?
-        pub fn record_tokens_with(buf: &[u8], out: &mut Vec<u64>) -> Option<usize> {
+        pub fn record_tokens_with(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
             super::record_tokens_with(|block| classify(block), buf, out)
         }
 
@@ -201,15 +201,23 @@ fn plain_tokens_with(
     one(&last)
 }
 
+/// A record's tokens ([`record_tokens`]), and whether it has escapes.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordTokens<'a> {
+    pub masks: &'a [u64],
+    pub escapes: bool,
+}
+
 /// The object at the start of `buf` (its `{` the first byte): its length,
-/// and its tokens into `out` as [`plain_tokens`] gives them for that text
-/// (no bit past its end). One pass finds where a record ends and the
-/// tokens its head is read from, where the splitter and then the head
-/// read each went through it. `None` when the splitter must read it: it
-/// does not end in the whole blocks of `buf`, it has a backslash or a
-/// control character in a string, a closing bracket does not match its
-/// opening one, or it nests deeper than 128 levels.
-pub fn record_tokens(buf: &[u8], out: &mut Vec<u64>) -> Option<usize> {
+/// whether it has escapes, and its tokens into `out` as [`plain_tokens`]
+/// gives them for that text (no bit past its end), escaped quotes not
+/// among them. One pass finds where a record ends and the tokens its head
+/// is read from, where the splitter and then the head read each went
+/// through it. `None` when the splitter must read it: it does not end in
+/// the whole blocks of `buf`, it has a control character in a string or a
+/// backslash outside one, a closing bracket does not match its opening
+/// one, or it nests deeper than 128 levels.
+pub fn record_tokens(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
     dispatch!(record_tokens_with(buf, out))
 }
 
@@ -218,11 +226,12 @@ fn record_tokens_with(
     classify: impl Fn(&[u8; BLOCK]) -> Classes,
     buf: &[u8],
     out: &mut Vec<u64>,
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
     out.clear();
     if buf.first() != Some(&b'{') {
         return None;
     }
+    let mut escapes = 0u64;
     let mut strings = StringState::default();
     // Bit i: the container i levels in is an array.
     let mut arrays: u128 = 0;
@@ -230,9 +239,8 @@ fn record_tokens_with(
     let mut at = 0;
     while let Some(block) = buf.get(at..).and_then(|rest| rest.first_chunk::<BLOCK>()) {
         let classes = classify(block);
-        // Backslashes are not passed: any is a reason to give up, below.
-        let found = strings.advance(classes.quote, 0)?;
-        let bad = classes.backslash | (classes.control & found.inside);
+        let found = strings.advance(classes.quote, classes.backslash)?;
+        let bad = classes.control & found.inside;
         let outside = !found.inside;
         let tokens = (found.quotes & found.inside)
             | ((classes.open | classes.close | classes.separator) & outside);
@@ -261,12 +269,13 @@ fn record_tokens_with(
                     return None;
                 }
                 out.push(tokens & kept);
-                return Some(at + i + 1);
+                return Some((at + i + 1, (escapes | classes.backslash & kept) != 0));
             }
         }
         if bad != 0 {
             return None;
         }
+        escapes |= classes.backslash;
         out.push(tokens);
         at += BLOCK;
     }
@@ -616,7 +625,7 @@ mod tests {
     #[test]
     fn records_found_in_a_buffer_have_their_own_tokens() {
         let corpus = include_str!("../tests/data/corpus-records.jsonl");
-        let mut found = 0;
+        let (mut found, mut escaped) = (0, 0);
         for line in corpus.lines().take(300) {
             // What follows a record in a log, and enough of it.
             let buf = format!("{line},{}", " ".repeat(BLOCK));
@@ -628,19 +637,30 @@ mod tests {
             );
             assert_eq!(fast, slow);
             if plain_tokens(line.as_bytes(), &mut alone) && line.starts_with('{') {
-                assert_eq!(end, Some(line.len()), "{line}");
+                assert_eq!(end, Some((line.len(), false)), "{line}");
                 assert_eq!(fast, alone, "{line}");
                 found += 1;
+            } else if line.starts_with('{') && !line.bytes().any(|b| b < 0x20) {
+                // Escapes: the record is found all the same, its escaped
+                // quotes no tokens.
+                assert_eq!(end, Some((line.len(), true)), "{line}");
+                escaped += 1;
             } else {
                 assert_eq!(end, None, "{line}");
             }
         }
-        assert!(found > 200, "{found}");
+        assert!(found > 200 && escaped > 0, "{found} {escaped}");
         for (buf, end) in [
             (&br#"{"a":[1,{"b":"}"}]}, {"c":1}"#[..], None),
-            (br#"{"a":"}"}                                                                      "#, Some(9)),
+            (br#"{"a":"}"}                                                                      "#, Some((9, false))),
             (br#"{"a":[}                                                                        "#, None),
             (br#"{"a":"\"}                                                                      "#, None),
+            (br#"{"a":"\\"}                                                                      "#, Some((10, true))),
+            (br#"{"a":"\""}                                                                      "#, Some((10, true))),
+            // (A backslash outside a string after it: the block is the
+            // splitter's to read, and so is the record.)
+            (br#"{"a":1}\                                                                        "#, None),
+            (br#"{"a":1\}                                                                        "#, None),
             (br#"[1]                                                                            "#, None),
             (br#"{"a":1}"#, None),
         ] {

@@ -30,7 +30,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::json_bits::{self, brackets, Brackets, StringState, BLOCK};
+use crate::json_bits::{self, brackets, Brackets, RecordTokens, StringState, BLOCK};
 use crate::pipe;
 
 /// Bytes read from the source (or inflated) per refill.
@@ -327,15 +327,15 @@ pub struct Records {
     /// A record found where it is, in the reader's buffer
     /// ([`json_bits::record_tokens`]): its length, consumed when the next
     /// record is asked for. Most records are, and are neither scanned a
-    /// second time nor copied.
-    in_place: Option<usize>,
+    /// second time nor copied. With its length, whether it has escapes.
+    in_place: Option<(usize, bool)>,
     /// That record's tokens.
     tokens: Vec<u64>,
 }
 
 /// A record's bytes and, when the splitter found them with it, its tokens
 /// ([`json_bits::record_tokens`]).
-pub type WithTokens<'r> = (&'r [u8], Option<&'r [u64]>);
+pub type WithTokens<'r> = (&'r [u8], Option<RecordTokens<'r>>);
 
 /// How many of the other top-level keys an error message lists.
 const KEYS_SHOWN: usize = 6;
@@ -389,7 +389,7 @@ impl Records {
     /// [`Records::next_record`], with the record's tokens when they were
     /// found with it ([`json_bits::record_tokens`]).
     pub fn next_with_tokens(&mut self) -> Option<Result<WithTokens<'_>, LogError>> {
-        if let Some(read) = self.in_place.take() {
+        if let Some((read, _)) = self.in_place.take() {
             self.consume(read);
         }
         if let Some(err) = self.pending_error.take() {
@@ -399,12 +399,16 @@ impl Records {
         match self.advance() {
             Ok(true) => {
                 self.count += 1;
-                let Some(len) = self.in_place else {
+                let Some((len, escapes)) = self.in_place else {
                     return Some(Ok((&self.record, None)));
+                };
+                let tokens = RecordTokens {
+                    masks: &self.tokens,
+                    escapes,
                 };
                 // The bytes found in the buffer are still there, unconsumed.
                 match self.reader.fill_buf() {
-                    Ok(buf) => Some(Ok((buf.get(..len).unwrap_or_default(), Some(&self.tokens)))),
+                    Ok(buf) => Some(Ok((buf.get(..len).unwrap_or_default(), Some(tokens)))),
                     Err(err) => {
                         self.in_place = None;
                         self.state = State::Failed;
@@ -1337,8 +1341,11 @@ mod tests {
                 assert_eq!(bytes, scanned);
                 if let Some(tokens) = tokens {
                     let mut alone = Vec::new();
-                    assert!(json_bits::plain_tokens(bytes, &mut alone));
-                    assert_eq!(tokens, alone.as_slice());
+                    let plain = json_bits::plain_tokens(bytes, &mut alone);
+                    assert_eq!(plain, !tokens.escapes);
+                    if plain {
+                        assert_eq!(tokens.masks, alone.as_slice());
+                    }
                     in_place += 1;
                 }
                 count += 1;

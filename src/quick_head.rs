@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use std::cell::RefCell;
 
-use crate::json_bits::{plain_tokens, BLOCK};
+use crate::json_bits::{plain_tokens, RecordTokens, BLOCK};
 use crate::record::{Lenient, RecordHead};
 use crate::rules::Lite;
 
@@ -41,13 +41,45 @@ pub fn read_with<'a>(
 }
 
 /// [`read_with`] from the text's tokens, found already
-/// ([`crate::json_bits::record_tokens`]).
+/// ([`crate::json_bits::record_tokens`]). A record with escapes is read
+/// too: its escapes are checked as serde_json checks those it skips, and
+/// the head fields that have one are decoded by serde_json; a key with an
+/// escape is the serde_json read's.
 pub fn read_with_tokens<'a>(
     text: &'a str,
-    tokens: &[u64],
+    tokens: RecordTokens<'_>,
     fields: Vec<(Cow<'a, str>, &'a str)>,
 ) -> Option<RecordHead<'a>> {
+    if tokens.escapes && !escapes_are_valid(text.as_bytes()) {
+        return None;
+    }
     with_keys(text.as_bytes(), tokens, |walk| head_of(walk, text, fields))
+}
+
+/// Every backslash of `text` (one with escapes, inside its strings)
+/// starts an escape serde_json accepts where it skips a string: one of
+/// `"\/bfnrt`, or `u` and four hex digits. (The strings it decodes, keys
+/// and head fields, it checks itself.)
+fn escapes_are_valid(text: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(found) = text
+        .get(from..)
+        .and_then(|rest| memchr::memchr(b'\\', rest))
+    {
+        let at = from + found;
+        match text.get(at + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => from = at + 2,
+            Some(b'u') => {
+                let hex = text.get(at + 2..at + 6);
+                if !hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                from = at + 6;
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn head_of<'a>(
@@ -193,6 +225,7 @@ fn with_tokens<'a, R>(
             text,
             tokens: Tokens::new(&scratch.masks),
             keys: &mut scratch.keys,
+            escapes: false,
         })
     })
 }
@@ -200,7 +233,7 @@ fn with_tokens<'a, R>(
 /// Runs `walk` over `text` with its `tokens`, found already.
 fn with_keys<'a, R>(
     text: &'a [u8],
-    tokens: &[u64],
+    tokens: RecordTokens<'_>,
     walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
 ) -> Option<R> {
     SCRATCH.with(|cell| {
@@ -213,8 +246,9 @@ fn with_keys<'a, R>(
         keys.clear();
         walk(Walk {
             text,
-            tokens: Tokens::new(tokens),
+            tokens: Tokens::new(tokens.masks),
             keys,
+            escapes: tokens.escapes,
         })
     })
 }
@@ -227,6 +261,9 @@ struct Walk<'a, 'm> {
     text: &'a [u8],
     tokens: Tokens<'m>,
     keys: &'m mut Vec<(u64, u32, u32)>,
+    /// The text has escapes (in its strings): keys and head fields are
+    /// looked at for them.
+    escapes: bool,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -291,6 +328,22 @@ impl<'a> Walk<'a, '_> {
         (self.byte(close) == b'"').then_some(close)
     }
 
+    /// Whether `text[from..to]` has a backslash.
+    fn has_escape(&self, from: usize, to: usize) -> bool {
+        self.text
+            .get(from..to)
+            .is_some_and(|part| memchr::memchr(b'\\', part).is_some())
+    }
+
+    /// A head field's value ([`lenient`]), an escaped string decoded.
+    fn head_value(&self, text: &'a str, start: usize, end: usize) -> Option<Lenient<'a>> {
+        if self.escapes && self.byte(start) == b'"' && self.has_escape(start, end) {
+            let decoded: String = serde_json::from_str(text.get(start..end)?).ok()?;
+            return Some(Lenient(Some(Cow::Owned(decoded))));
+        }
+        lenient(text, start, end)
+    }
+
     /// A string whose opening quote at `start` is the next token.
     #[inline(always)]
     fn string(&mut self, start: usize) -> Option<Read> {
@@ -334,7 +387,7 @@ impl<'a> Walk<'a, '_> {
             }
             let colon = self.next()?;
             let close = self.closing_quote(at, colon)?;
-            if self.byte(colon) != b':' {
+            if self.byte(colon) != b':' || (self.escapes && self.has_escape(at + 1, close)) {
                 return None;
             }
             let (_, after) = member(self, (at + 1, close), colon + 1)?;
@@ -476,7 +529,7 @@ impl<'a> Walk<'a, '_> {
             } else {
                 let read = walk.value(from, 1)?;
                 if let Some(slot) = head_slot(head, key, hash) {
-                    *slot = lenient(text, read.0, read.1)?;
+                    *slot = walk.head_value(text, read.0, read.1)?;
                 }
                 read
             };
@@ -504,8 +557,8 @@ impl<'a> Walk<'a, '_> {
             keys.insert(walk, (k0, k1))?;
             let (v0, v1, after) = walk.value(from, 2)?;
             match walk.text.get(k0..k1)? {
-                b"type" => head.identity_type = lenient(text, v0, v1)?,
-                b"arn" => head.identity_arn = lenient(text, v0, v1)?,
+                b"type" => head.identity_type = walk.head_value(text, v0, v1)?,
+                b"arn" => head.identity_arn = walk.head_value(text, v0, v1)?,
                 _ => {}
             }
             Some((v1, after))

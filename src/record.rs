@@ -81,7 +81,7 @@ impl<'a> RecordHead<'a> {
     /// splitter found them ([`crate::json_bits::record_tokens`]).
     pub fn read_with_tokens(
         bytes: &'a [u8],
-        tokens: Option<&[u64]>,
+        tokens: Option<crate::json_bits::RecordTokens<'_>>,
         fields: Vec<(Cow<'a, str>, &'a str)>,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole

@@ -1,5 +1,6 @@
 //! The structural read of a record against serde_json's: any text goes
-//! through `quick_head::read` and `quick_head::lite`, which may give up but
+//! through `quick_head::read`, `quick_head::read_with_tokens` (from the
+//! splitter's tokens, escapes allowed) and `quick_head::lite`, which may give up but
 //! may never accept what serde_json rejects, nor read a record or a value
 //! otherwise than serde_json does (the head fields, every top-level key and
 //! value text, every value built for the rules).
@@ -7,6 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use trailwatch::json_bits::{record_tokens, RecordTokens, BLOCK};
 use trailwatch::quick_head;
 use trailwatch::record::RecordHead;
 use trailwatch::rules::Lite;
@@ -19,6 +21,25 @@ fuzz_target!(|data: &[u8]| {
         match RecordHead::read_by_serde(text) {
             Ok(serde) => assert_eq!(quick, serde, "{text:?}"),
             Err(err) => panic!("the quick read accepted what serde_json rejects ({err}): {text:?}"),
+        }
+    }
+    // As the splitter finds a record at the start of its buffer.
+    let mut buf = data.to_vec();
+    buf.extend([b' '; BLOCK]);
+    let mut masks = Vec::new();
+    if let Some((len, escapes)) = record_tokens(&buf, &mut masks) {
+        let record = text.get(..len).expect("the record ends inside the text");
+        let tokens = RecordTokens {
+            masks: &masks,
+            escapes,
+        };
+        if let Some(quick) = quick_head::read_with_tokens(record, tokens, Vec::new()) {
+            match RecordHead::read_by_serde(record) {
+                Ok(serde) => assert_eq!(quick, serde, "{record:?}"),
+                Err(err) => {
+                    panic!("the read from tokens accepted what serde_json rejects ({err}): {record:?}")
+                }
+            }
         }
     }
     if let Some(quick) = quick_head::lite(text) {

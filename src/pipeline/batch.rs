@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::json_bits::RecordTokens;
 use crate::logfile::{LogError, Records};
 use crate::record::RecordHead;
 use crate::rules::{KeyValues, RuleSet};
@@ -163,7 +164,7 @@ impl Batch {
         &mut self,
         index: u64,
         bytes: &'a [u8],
-        tokens: Option<&[u64]>,
+        tokens: Option<RecordTokens<'_>>,
         rules: &RuleSet,
         spare: HeadFields<'static>,
     ) -> HeadFields<'a> {

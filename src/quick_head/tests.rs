@@ -15,6 +15,30 @@ fn agrees(text: &str) -> bool {
     }
 }
 
+/// [`agrees`] for the read from the splitter's tokens, which takes
+/// records with escapes too: `None` when the splitter leaves the record.
+fn agrees_from_tokens(text: &str) -> Option<bool> {
+    let mut buf = text.as_bytes().to_vec();
+    buf.extend([b' '; BLOCK]);
+    let mut masks = Vec::new();
+    let (len, escapes) = crate::json_bits::record_tokens(&buf, &mut masks)?;
+    assert_eq!(len, text.trim_end().len(), "{text}");
+    let tokens = RecordTokens {
+        masks: &masks,
+        escapes,
+    };
+    let quick = read_with_tokens(text.get(..len)?, tokens, Vec::new());
+    let serde = RecordHead::read_by_serde(text);
+    Some(match (&quick, &serde) {
+        (Some(quick), Ok(serde)) => {
+            assert_eq!(quick, serde, "{text}");
+            true
+        }
+        (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
+        (None, _) => false,
+    })
+}
+
 /// Splits a `{"Records":[...]}` log into its records' texts.
 fn records_of(log: &[u8]) -> Vec<String> {
     let mut records = crate::logfile::open(std::io::Cursor::new(log.to_vec()), Default::default());
@@ -58,6 +82,62 @@ fn walked<'a>(records: impl IntoIterator<Item = &'a str>) -> usize {
         }
     }
     walked
+}
+
+/// From the splitter's tokens, records with escapes are read as well, as
+/// serde_json reads them.
+#[test]
+fn records_with_escapes_read_alike_from_tokens() {
+    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let spec = crate::generate::Spec {
+        records: 3000,
+        seed: 11,
+        match_per_mille: 20,
+    };
+    let mut log = Vec::new();
+    crate::generate::write_log(&spec, &mut log).expect("generated");
+    let generated = records_of(&log);
+    let (mut escaped, mut read) = (0, 0);
+    for text in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .chain(generated.iter().map(String::as_str))
+    {
+        if let Some(walked) = agrees_from_tokens(text) {
+            if text.contains('\\') {
+                escaped += 1;
+                read += usize::from(walked);
+            }
+        }
+    }
+    assert!(
+        escaped > 100 && read * 10 > escaped * 9,
+        "{read} of {escaped}"
+    );
+    for (text, walked) in [
+        (r#"{"a":"x\"y","eventName":"E"}"#, Some(true)),
+        (
+            r#"{"userAgent":"a \"quoted\" agent\u00e9","userIdentity":{"arn":"a\/b"}}"#,
+            Some(true),
+        ),
+        (r#"{"a":"\\","b":"\/\b\f\n\r\t\u12aB"}"#, Some(true)),
+        (r#"{"a":"\ud800"}"#, Some(true)),
+        (r#"{"eventName":"\ud800"}"#, Some(false)),
+        (r#"{"\u0061":1,"a":2}"#, Some(false)),
+        (r#"{"a":"\q"}"#, None),
+        (r#"{"a":"\u12"}"#, None),
+        (r#"{"a":"\u12g4"}"#, None),
+        (r#"{"a":["\x"]}"#, None),
+    ] {
+        let got = agrees_from_tokens(text).expect("found by the splitter");
+        match walked {
+            Some(walked) => assert_eq!(got, walked, "{text}"),
+            None => {
+                assert!(!got, "{text}");
+                assert!(RecordHead::read_by_serde(text).is_err(), "{text}");
+            }
+        }
+    }
 }
 
 #[test]
