@@ -90,17 +90,58 @@ fn field_of<'r>(record: &'r (dyn Fields + '_), path: &str) -> Option<EventValue<
     if root.is_empty() {
         return None;
     }
-    let keys: Vec<&str> = rest.split('.').collect();
-    let mut found = Vec::new();
-    collect(record.field(root)?, &keys, &mut found);
-    match found.len() {
-        0 => None,
-        1 => found.pop(),
-        _ => Some(EventValue::Array(found)),
+    // Rules read a few fields of every candidate record: no allocation for
+    // a path of up to eight keys and a single value found.
+    let mut few = [""; 8];
+    let mut count = 0;
+    let mut many = Vec::new();
+    for key in rest.split('.') {
+        match few.get_mut(count) {
+            Some(slot) => *slot = key,
+            None => {
+                if many.is_empty() {
+                    many.extend_from_slice(&few);
+                }
+                many.push(key);
+            }
+        }
+        count += 1;
+    }
+    let keys = if many.is_empty() {
+        few.get(..count).unwrap_or_default()
+    } else {
+        &many
+    };
+    let mut found = Found::Nothing;
+    collect(record.field(root)?, keys, &mut found);
+    match found {
+        Found::Nothing => None,
+        Found::One(value) => Some(value),
+        Found::Many(values) => Some(EventValue::Array(values)),
     }
 }
 
-fn collect<'v>(value: &'v Lite<'_>, keys: &[&str], out: &mut Vec<EventValue<'v>>) {
+/// The values a path found: most paths find one.
+enum Found<'v> {
+    Nothing,
+    One(EventValue<'v>),
+    Many(Vec<EventValue<'v>>),
+}
+
+impl<'v> Found<'v> {
+    fn push(&mut self, value: EventValue<'v>) {
+        *self = match std::mem::replace(self, Found::Nothing) {
+            Found::Nothing => Found::One(value),
+            Found::One(first) => Found::Many(vec![first, value]),
+            Found::Many(mut values) => {
+                values.push(value);
+                Found::Many(values)
+            }
+        };
+    }
+}
+
+fn collect<'v>(value: &'v Lite<'_>, keys: &[&str], out: &mut Found<'v>) {
     let Some((key, rest)) = keys.split_first() else {
         out.push(value.event_value());
         return;
@@ -207,7 +248,7 @@ mod tests {
     /// The lazy record answers every path as the whole record does.
     #[test]
     fn fields_read_alone_answer_as_the_whole_record() {
-        let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role"}}},"a.b":"flat","a":{"b":"nested"},"resources":[{"ARN":"x"},{"ARN":"y"},{"type":"t"}],"list":[[{"k":1}],{"k":2}],"requestParameters":{"VersioningConfiguration":{"Status":"Suspended"}},"n":null}"#;
+        let text = r#"{"eventName":"GetFunction20150331","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role"}}},"a.b":"flat","a":{"b":"nested"},"resources":[{"ARN":"x"},{"ARN":"y"},{"type":"t"}],"list":[[{"k":1}],{"k":2}],"requestParameters":{"VersioningConfiguration":{"Status":"Suspended"}},"n":null,"deep":{"l1":{"l2":{"l3":{"l4":{"l5":{"l6":{"l7":{"l8":{"l9":"bottom"}}}}}}}}}}"#;
         let head = crate::record::RecordHead::read(text.as_bytes()).expect("quick read");
         let lazy = LazyRecord::new(head.text, head.fields);
         let lazy = RecordEvent::lazy(&lazy);
@@ -227,6 +268,8 @@ mod tests {
             "list.k",
             "requestParameters",
             "requestParameters.VersioningConfiguration.Status",
+            "a.b.c.d.e.f.g.h.i.j",
+            "deep.l1.l2.l3.l4.l5.l6.l7.l8.l9",
             "n",
             "missing",
             "missing.deeper",
@@ -235,6 +278,12 @@ mod tests {
         ] {
             assert_eq!(lazy.get_field(path), whole.get_field(path), "{path}");
         }
+        // A path longer than the keys kept on the stack finds its value.
+        assert_eq!(
+            lazy.get_field("deep.l1.l2.l3.l4.l5.l6.l7.l8.l9")
+                .and_then(|v| v.as_str().map(|s| s.into_owned())),
+            Some("bottom".to_string())
+        );
         assert_eq!(
             lazy.any_string_value(&|s| s == "Suspended"),
             whole.any_string_value(&|s| s == "Suspended")
