@@ -8,9 +8,11 @@
 //! Rust elsewhere),
 //! and the bits of a block's quotes give the bytes inside strings without
 //! looking at them one by one (the method of simdjson, Langdale and Lemire
-//! 2019). The splitter ([`crate::logfile`]) follows only the brackets
-//! outside strings ([`brackets`]); the quick head read
-//! ([`crate::quick_head`]) every structural character ([`plain_tokens`]).
+//! 2019). The splitter ([`crate::logfile`]) finds where a record ends and
+//! its structural characters in one pass ([`record_tokens`]), which the
+//! quick head read ([`crate::quick_head`]) then walks; a record it cannot
+//! find that way is followed by its brackets alone ([`brackets`]), and a
+//! value read on its own is classified with [`plain_tokens`].
 
 /// Bytes per block: one bit of a `u64` each.
 pub const BLOCK: usize = 64;

@@ -6,10 +6,11 @@
 //! inside strings are never looked at one by one. The walk checks what the
 //! serde_json read checks (JSON syntax, no control character in a string,
 //! no duplicate key at the top level or in `userIdentity`; the text is
-//! UTF-8 already) and gives the same head, or gives up: on a backslash
-//! anywhere in the record, a head field that is not a string or a plain
-//! value, nesting past [`DEEPEST`], a duplicate key or anything it does not
-//! accept. The serde_json read then decides, with its own messages, so an
+//! UTF-8 already) and gives the same head, or gives up: on an escape (from
+//! the splitter's tokens, [`read_with_tokens`]: on an escape in a key or
+//! one that serde_json would reject), a head field that is not a string or
+//! a plain value, nesting past [`DEEPEST`], a duplicate key or anything it
+//! does not accept. The serde_json read then decides, with its own messages, so an
 //! invalid record is reported exactly as before and a valid one the walk
 //! accepts has the same head either way (tested on every record of the
 //! corpus and of generated logs).
