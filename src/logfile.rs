@@ -325,9 +325,9 @@ pub struct Records {
     pending_error: Option<LogError>,
     record: Vec<u8>,
     /// A record found where it is, in the reader's buffer
-    /// ([`json_bits::record_tokens`]): its length, consumed when the next
-    /// record is asked for. Most records are, and are neither scanned a
-    /// second time nor copied. With its length, whether it has escapes.
+    /// ([`json_bits::record_tokens`]): its length (consumed when the next
+    /// record is asked for) and whether it has escapes. Most records are
+    /// found so, and are neither scanned a second time nor copied.
     in_place: Option<(usize, bool)>,
     /// That record's tokens.
     tokens: Vec<u64>,
@@ -1312,7 +1312,7 @@ mod tests {
 
     /// Records found in place in the buffer are the records the scanner
     /// finds byte by byte (here, from one-byte reads), with their own
-    /// tokens; records with escapes are left to the scanner.
+    /// tokens (those with escapes too).
     #[test]
     fn records_found_in_place_are_the_scanned_ones() {
         let spec = crate::generate::Spec {
