@@ -142,7 +142,12 @@ impl<'a> LazyRecord<'a> {
             let slot = self.fields.iter().find(|slot| slot.key == key)?;
             match slot.value.get() {
                 Some(parsed) => read(parsed.as_ref()?),
-                None => read(&Lite::parse(slot.raw).ok()?),
+                // A string without escapes (most event ids and times) is
+                // its text between the quotes: no parse per finding.
+                None => match plain_string(slot.raw) {
+                    Some(text) => read(&Lite::Str(Cow::Borrowed(text))),
+                    None => read(&Lite::parse(slot.raw).ok()?),
+                },
             }
         };
         Brief {
@@ -187,6 +192,12 @@ impl<'a> LazyRecord<'a> {
     pub fn text(&self) -> &'a str {
         self.text
     }
+}
+
+/// The text of `raw`, a JSON value, when it is a string without escapes.
+fn plain_string(raw: &str) -> Option<&str> {
+    let text = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains(['\\', '"'])).then_some(text)
 }
 
 /// The members of `userIdentity` that name the principal.
@@ -259,6 +270,26 @@ mod tests {
             record.into_brief(),
             serde_json::json!({"userIdentity": {"arn": "arn:aws:iam::1:root"}})
         );
+    }
+
+    /// The brief reads plain strings as they are, and the rest as parsed.
+    #[test]
+    fn the_brief_reads_strings_with_and_without_escapes() {
+        let text = r#"{"eventID":"id-1","eventTime":"2024-03-01T00:00:00Z","userIdentity":{"arn":"a\u0062c"}}"#;
+        let head = RecordHead::read(text.as_bytes()).expect("valid");
+        let brief = LazyRecord::new(head.text, head.fields).brief();
+        assert_eq!(brief.event_id.as_deref(), Some("id-1"));
+        assert_eq!(brief.event_time.as_deref(), Some("2024-03-01T00:00:00Z"));
+        assert_eq!(brief.principal.as_deref(), Some("abc"));
+        let escaped = r#"{"eventID":"i\"d","eventTime":""}"#;
+        let head = RecordHead::read(escaped.as_bytes()).expect("valid");
+        let brief = LazyRecord::new(head.text, head.fields).brief();
+        assert_eq!(brief.event_id.as_deref(), Some("i\"d"));
+        assert_eq!(brief.event_time, None);
+        assert_eq!(plain_string(r#""a""#), Some("a"));
+        assert_eq!(plain_string(r#""a\"b""#), None);
+        assert_eq!(plain_string("1"), None);
+        assert_eq!(plain_string(r#"""#), None);
     }
 
     #[test]
