@@ -3,9 +3,13 @@ use super::*;
 /// The walk gives the serde_json read's head or gives up; it never accepts
 /// what that read rejects.
 fn agrees(text: &str) -> bool {
-    let quick = read(text);
-    let serde = RecordHead::read_by_serde(text);
-    match (&quick, &serde) {
+    same_as_serde(read(text), text)
+}
+
+/// Whether the quick read of `text` took it, having given serde_json's
+/// head; a panic when it took what serde_json rejects.
+fn same_as_serde(quick: Option<RecordHead<'_>>, text: &str) -> bool {
+    match (&quick, &RecordHead::read_by_serde(text)) {
         (Some(quick), Ok(serde)) => {
             assert_eq!(quick, serde, "{text}");
             true
@@ -13,6 +17,18 @@ fn agrees(text: &str) -> bool {
         (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
         (None, _) => false,
     }
+}
+
+/// The records of a generated log of 3,000.
+fn generated_records() -> Vec<String> {
+    let spec = crate::generate::Spec {
+        records: 3000,
+        seed: 11,
+        match_per_mille: 20,
+    };
+    let mut log = Vec::new();
+    crate::generate::write_log(&spec, &mut log).expect("generated");
+    records_of(&log)
 }
 
 /// [`agrees`] for the read from the splitter's tokens, which takes
@@ -28,15 +44,7 @@ fn agrees_from_tokens(text: &str) -> Option<bool> {
         escapes,
     };
     let quick = read_with_tokens(text.get(..len)?, tokens, Vec::new());
-    let serde = RecordHead::read_by_serde(text);
-    Some(match (&quick, &serde) {
-        (Some(quick), Ok(serde)) => {
-            assert_eq!(quick, serde, "{text}");
-            true
-        }
-        (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
-        (None, _) => false,
-    })
+    Some(same_as_serde(quick, text))
 }
 
 /// Splits a `{"Records":[...]}` log into its records' texts.
@@ -89,14 +97,7 @@ fn walked<'a>(records: impl IntoIterator<Item = &'a str>) -> usize {
 #[test]
 fn records_with_escapes_read_alike_from_tokens() {
     let corpus = include_str!("../../tests/data/corpus-records.jsonl");
-    let spec = crate::generate::Spec {
-        records: 3000,
-        seed: 11,
-        match_per_mille: 20,
-    };
-    let mut log = Vec::new();
-    crate::generate::write_log(&spec, &mut log).expect("generated");
-    let generated = records_of(&log);
+    let generated = generated_records();
     let (mut escaped, mut read) = (0, 0);
     for text in corpus
         .lines()
@@ -149,14 +150,7 @@ fn corpus_records_read_alike() {
 
 #[test]
 fn generated_records_read_alike() {
-    let spec = crate::generate::Spec {
-        records: 3000,
-        seed: 11,
-        match_per_mille: 20,
-    };
-    let mut log = Vec::new();
-    crate::generate::write_log(&spec, &mut log).expect("generated");
-    let records = records_of(&log);
+    let records = generated_records();
     assert_eq!(records.len(), 3000);
     let walked = walked(records.iter().map(String::as_str));
     assert!(walked > 2700, "{walked}");
