@@ -83,24 +83,23 @@ fn escapes_are_valid(text: &[u8]) -> bool {
     true
 }
 
+/// The head of the record the walk is over (its text `text`).
 fn head_of<'a>(
     mut walk: Walk<'a, '_>,
     text: &'a str,
     fields: Vec<(Cow<'a, str>, &'a str)>,
 ) -> Option<RecordHead<'a>> {
-    {
-        let mut head = RecordHead {
-            text,
-            fields,
-            ..RecordHead::default()
-        };
-        let start = walk.start_of(0);
-        if walk.byte(start) != b'{' || walk.next()? != start {
-            return None;
-        }
-        let end = walk.record(start, text, &mut head)?;
-        walk.ws_only(end, walk.text.len()).then_some(head)
+    let mut head = RecordHead {
+        text,
+        fields,
+        ..RecordHead::default()
+    };
+    let start = walk.start_of(0);
+    if walk.byte(start) != b'{' || walk.next()? != start {
+        return None;
     }
+    let end = walk.record(start, text, &mut head)?;
+    walk.ws_only(end, walk.text.len()).then_some(head)
 }
 
 /// One value of a record whose head this walk read (so free of escapes),
@@ -204,30 +203,35 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Runs `f` with this thread's scratch buffers (not re-entered, but
+/// should it ever be: buffers of its own).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut own = Scratch::default();
+        let mut shared = cell.try_borrow_mut();
+        let scratch = match shared.as_deref_mut() {
+            Ok(scratch) => scratch,
+            Err(_) => &mut own,
+        };
+        f(scratch)
+    })
+}
+
 /// Runs `walk` over the tokens of `text`; `None` when the text has
 /// escapes or a control character in a string.
 fn with_tokens<'a, R>(
     text: &'a [u8],
     walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
 ) -> Option<R> {
-    SCRATCH.with(|cell| {
-        let mut own = Scratch::default();
-        // Not re-entered, but should it ever be: buffers of its own.
-        let mut shared = cell.try_borrow_mut();
-        let scratch = match shared.as_deref_mut() {
-            Ok(scratch) => scratch,
-            Err(_) => &mut own,
-        };
+    with_scratch(|scratch| {
         if !plain_tokens(text, &mut scratch.masks) {
             return None;
         }
-        scratch.keys.clear();
-        walk(Walk {
-            text,
-            tokens: Tokens::new(&scratch.masks),
-            keys: &mut scratch.keys,
+        let tokens = RecordTokens {
+            masks: &scratch.masks,
             escapes: false,
-        })
+        };
+        walk(Walk::new(text, tokens, &mut scratch.keys))
     })
 }
 
@@ -237,21 +241,7 @@ fn with_keys<'a, R>(
     tokens: RecordTokens<'_>,
     walk: impl for<'m> FnOnce(Walk<'a, 'm>) -> Option<R>,
 ) -> Option<R> {
-    SCRATCH.with(|cell| {
-        let mut own = Vec::new();
-        let mut shared = cell.try_borrow_mut();
-        let keys = match shared.as_deref_mut() {
-            Ok(scratch) => &mut scratch.keys,
-            Err(_) => &mut own,
-        };
-        keys.clear();
-        walk(Walk {
-            text,
-            tokens: Tokens::new(tokens.masks),
-            keys,
-            escapes: tokens.escapes,
-        })
-    })
+    with_scratch(|scratch| walk(Walk::new(text, tokens, &mut scratch.keys)))
 }
 
 /// A walk over one text's tokens. Every value is read up to the token
@@ -274,6 +264,20 @@ fn is_ws(b: u8) -> bool {
 /// A value's range and where the token after it is (the text's length
 /// when there is none).
 type Read = (usize, usize, usize);
+
+impl<'a, 'm> Walk<'a, 'm> {
+    /// A walk over `text` and its tokens, with `keys` (emptied) for its
+    /// objects' keys.
+    fn new(text: &'a [u8], tokens: RecordTokens<'m>, keys: &'m mut Vec<(u64, u32, u32)>) -> Self {
+        keys.clear();
+        Walk {
+            text,
+            tokens: Tokens::new(tokens.masks),
+            keys,
+            escapes: tokens.escapes,
+        }
+    }
+}
 
 impl<'a> Walk<'a, '_> {
     #[inline(always)]
@@ -315,10 +319,10 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// The closing quote of the string opened at `open`, from the token
-    /// after the string. There are no escapes: the string ends with the
-    /// first quote after `open`, and only whitespace may follow it before
-    /// that token. No quote but that one can be in between: another would
-    /// open a string, and be a token.
+    /// after the string: only whitespace may follow it before that token.
+    /// No other quote that opens or closes a string can be in between
+    /// (an opening one would be a token; escaped ones are inside the
+    /// string, before its end).
     #[inline(always)]
     fn closing_quote(&self, open: usize, after: usize) -> Option<usize> {
         let mut end = after;
@@ -440,24 +444,19 @@ impl<'a> Walk<'a, '_> {
         let start = self.start_of(from);
         match self.byte(start) {
             b'"' => self.string(start),
-            b'{' => {
+            open @ (b'{' | b'[') => {
                 if self.next()? != start || depth >= DEEPEST {
                     return None;
                 }
-                let end = self.members(start, |walk, _, from| {
+                let inner = |walk: &mut Self, from| {
                     walk.value(from, depth + 1)
                         .map(|(_, end, after)| (end, after))
-                })?;
-                self.after_container(start, end)
-            }
-            b'[' => {
-                if self.next()? != start || depth >= DEEPEST {
-                    return None;
-                }
-                let end = self.elements(start, |walk, from| {
-                    walk.value(from, depth + 1)
-                        .map(|(_, end, after)| (end, after))
-                })?;
+                };
+                let end = if open == b'{' {
+                    self.members(start, |walk, _, from| inner(walk, from))?
+                } else {
+                    self.elements(start, inner)?
+                };
                 self.after_container(start, end)
             }
             _ => self.scalar(start),
@@ -619,7 +618,7 @@ const MOST_KEYS: usize = 48;
 impl Keys {
     /// The keys of an object starting to be walked: the keys of objects
     /// walked before it at its level or deeper are done with.
-    fn at(walk: &mut Walk<'_, '_>) -> Keys {
+    fn at(walk: &Walk<'_, '_>) -> Keys {
         Keys {
             mask: 0,
             base: walk.keys.len(),
