@@ -56,21 +56,35 @@ pub struct Limits {
     /// Largest decompressed object accepted (a gzip bomb stops here).
     pub max_decompressed_bytes: u64,
     /// Threads that read one object: 1 does everything on the calling
-    /// thread; with 2 or more, gzip inflates on a thread of its own,
-    /// another splits the records and reads their heads, and the calling
-    /// thread evaluates the records some rule may match. 0: 1 or 2 or
-    /// more as the machine has CPUs (Lambda gives one vCPU below about
-    /// 1.8 GB of memory).
+    /// thread; with 2, another inflates gzip and splits the records while
+    /// the calling thread evaluates those some rule may match (the two
+    /// share reading the records' heads); with 3 or more, gzip inflates on
+    /// a thread of its own as well. 0: as many as the machine has CPUs, up
+    /// to 3 (Lambda gives one vCPU below about 1.8 GB of memory, two up
+    /// to about 3.5 GB).
     pub threads: usize,
 }
 
 impl Limits {
+    /// The threads to read with ([`Limits::threads`]): 1, 2 or 3.
+    fn thread_count(&self) -> usize {
+        let n = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        n.clamp(1, 3)
+    }
+
     /// Whether to read with more than the calling thread.
     pub fn parallel(&self) -> bool {
-        match self.threads {
-            0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
-            n => n >= 2,
-        }
+        self.thread_count() >= 2
+    }
+
+    /// Whether gzip inflates on a thread of its own. On two CPUs a third
+    /// thread costs more than it brings: it was 17% slower with every
+    /// SigmaHQ rule on, once the two others shared the heads.
+    fn inflate_apart(&self) -> bool {
+        self.thread_count() >= 3
     }
 }
 
@@ -254,35 +268,32 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
         None => Box::new(content),
     };
     let stream = io::Cursor::new(head.clone()).chain(rest);
-    Records::new(
-        reader(stream, is_gzip, limits.parallel()),
-        head,
-        is_gzip,
-        limits,
-    )
+    let apart = is_gzip && limits.inflate_apart();
+    let mut records = Records::new(reader(stream, apart), head, is_gzip, limits);
+    records.inflating_apart = apart;
+    records
 }
 
-/// Inflating takes as long as everything after it: with a second CPU it
-/// gets a thread of its own and the records are split, parsed and
-/// evaluated while the next megabytes inflate. (Three threads on two CPUs
-/// measured 5% faster than inflating on the splitting thread, once the
-/// halves no longer freed each other's allocations.)
-fn reader(
-    stream: impl Read + Send + 'static,
-    is_gzip: bool,
-    parallel: bool,
-) -> Box<dyn BufRead + Send> {
-    if is_gzip && parallel {
-        return match pipe::spawn("trailwatch-inflate", stream, READ_BUFFER, INFLATED_AHEAD) {
-            Ok(pipe) => Box::new(pipe),
-            // The machine is out of threads: a transient failure (retry),
-            // not a fault of the object.
-            Err(err) => Box::new(BufReader::new(Failing(Some(io::Error::other(
-                SourceReadError(err),
-            ))))),
-        };
+/// Inflating takes about as long as reading the records' heads: with a
+/// third CPU it gets a thread of its own and the records are split, read
+/// and evaluated while the next megabytes inflate.
+fn reader(stream: impl Read + Send + 'static, apart: bool) -> Box<dyn BufRead + Send> {
+    if apart {
+        return inflating_apart(stream);
     }
     Box::new(BufReader::with_capacity(READ_BUFFER, stream))
+}
+
+/// `stream` read on a thread of its own.
+fn inflating_apart(stream: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
+    match pipe::spawn("trailwatch-inflate", stream, READ_BUFFER, INFLATED_AHEAD) {
+        Ok(pipe) => Box::new(pipe),
+        // The machine is out of threads: a transient failure (retry),
+        // not a fault of the object.
+        Err(err) => Box::new(BufReader::new(Failing(Some(io::Error::other(
+            SourceReadError(err),
+        ))))),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -331,6 +342,8 @@ pub struct Records {
     in_place: Option<(usize, bool)>,
     /// That record's tokens.
     tokens: Vec<u64>,
+    /// A gzip log inflating on a thread of its own.
+    inflating_apart: bool,
 }
 
 /// A record's bytes and, when the splitter found them with it, its tokens
@@ -359,6 +372,7 @@ impl Records {
             record: Vec::new(),
             in_place: None,
             tokens: Vec::new(),
+            inflating_apart: false,
         }
     }
 
@@ -595,6 +609,29 @@ impl Records {
         self.reader
             .fill_buf()
             .map_err(|e| read_error(e, is_gzip, limit))
+    }
+
+    /// Whether a gzip log inflates on a thread of its own.
+    pub fn inflating_apart(&self) -> bool {
+        self.inflating_apart
+    }
+
+    /// From the next record on, a gzip log inflates on a thread of its
+    /// own ([`Limits::threads`]), when it did not already; false when
+    /// there is nothing to move (plain JSON, or apart already).
+    pub fn inflate_apart(&mut self) -> bool {
+        if !self.is_gzip || self.inflating_apart {
+            return false;
+        }
+        // The last record's bytes go; what the buffer holds after them is
+        // read first on the new thread.
+        if let Some((read, _)) = self.in_place.take() {
+            self.consume(read);
+        }
+        let rest = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        self.reader = inflating_apart(rest);
+        self.inflating_apart = true;
+        true
     }
 
     fn consume(&mut self, n: usize) {
@@ -1356,7 +1393,8 @@ mod tests {
     }
 
     /// A key too long is named where it starts, however the bytes arrive
-    /// (with 1 and 2 threads the inflated chunks differ).
+    /// (inflated on a thread of their own, with 3 threads, the chunks
+    /// differ).
     #[test]
     fn a_key_too_long_is_named_where_it_starts() {
         let log = format!(r#"{{"Records":[],"{}":1}}"#, "k".repeat(MAX_KEY_BYTES * 3));
@@ -1371,7 +1409,7 @@ mod tests {
             records_with(
                 &gzip(log.as_bytes()),
                 Limits {
-                    threads: 2,
+                    threads: 3,
                     ..Limits::default()
                 },
             )
@@ -1393,6 +1431,49 @@ mod tests {
             records_of(&bytes).expect("two members"),
             [r#"{"a":1}"#, r#"{"b":2}"#]
         );
+    }
+
+    /// Inflating moved to a thread of its own between two records: every
+    /// record after it, in order, and the log's end or its error as before.
+    #[test]
+    fn inflating_moves_apart_between_records() {
+        let log: String = (0..3000)
+            .map(|i| format!(r#"{{"eventID":"{i}","n":"{}"}}"#, "x".repeat(i % 700)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let log = format!(r#"{{"Records":[{log}]}}"#);
+        let full = gzip(log.as_bytes());
+        let whole = records_of(&full).expect("a whole log");
+        let truncated = &full[..full.len() * 2 / 3];
+        let (before_cut, cut_error) = until_error(truncated);
+        for (bytes, want, error) in [
+            (&full[..], &whole, None),
+            (truncated, &before_cut, Some(cut_error.to_string())),
+        ] {
+            for move_at in [0, 1, 1000] {
+                let mut records = open(io::Cursor::new(bytes.to_vec()), Limits::default());
+                let (mut got, mut failed) = (Vec::new(), None);
+                loop {
+                    if got.len() == move_at {
+                        assert!(records.inflate_apart(), "moved at {move_at}");
+                        assert!(!records.inflate_apart(), "moved once");
+                    }
+                    match records.next_record() {
+                        Some(Ok(record)) => got.push(String::from_utf8_lossy(record).into_owned()),
+                        Some(Err(err)) => {
+                            failed = Some(err.to_string());
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                assert!(records.inflating_apart());
+                assert_eq!(&got, want, "moved at {move_at}");
+                assert_eq!(failed, error, "moved at {move_at}");
+            }
+        }
+        let mut plain = open(io::Cursor::new(log.into_bytes()), Limits::default());
+        assert!(!plain.inflate_apart(), "plain JSON has nothing to inflate");
     }
 
     #[test]

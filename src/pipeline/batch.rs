@@ -31,6 +31,11 @@ pub struct Batch {
     pub rules: Vec<usize>,
     /// The latest `eventTime` among the batch's records.
     pub newest_event_time: Option<String>,
+    /// The bytes of the records whose heads are left to the evaluation
+    /// ([`Entry::Unread`]), one after the other.
+    pub unread: Vec<u8>,
+    /// Their tokens, one after the other.
+    pub tokens: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -41,6 +46,49 @@ pub enum Entry {
     Invalid(u64, String),
     /// A record some rule may match.
     Candidate(Candidate),
+    /// A record as the log holds it: its head is for the evaluation to
+    /// read ([`Heads::Later`]).
+    Unread(Unread),
+}
+
+/// A record split from the log, its head not read yet.
+#[derive(Debug)]
+pub struct Unread {
+    /// Its index in the log.
+    pub index: u64,
+    /// Where its bytes are in [`Batch::unread`].
+    pub span: Range<usize>,
+    /// Where its tokens are in [`Batch::tokens`], and whether it has
+    /// escapes, when the splitter found them.
+    pub tokens: Option<(Range<usize>, bool)>,
+}
+
+impl Unread {
+    /// Its bytes and tokens, in `batch`'s buffers.
+    pub fn in_batch<'b>(
+        &self,
+        unread: &'b [u8],
+        tokens: &'b [u64],
+    ) -> (&'b [u8], Option<RecordTokens<'b>>) {
+        let bytes = unread.get(self.span.clone()).unwrap_or_default();
+        let tokens = self.tokens.as_ref().map(|(at, escapes)| RecordTokens {
+            masks: tokens.get(at.clone()).unwrap_or_default(),
+            escapes: *escapes,
+        });
+        (bytes, tokens)
+    }
+}
+
+/// Which thread reads the heads of a batch's records. Reading a head costs
+/// about as much as inflating the record: with two CPUs, the splitting
+/// thread leaves the heads to the evaluating one while that one waits for
+/// work, so neither waits for long ([`super::split_on_a_thread`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heads {
+    /// The splitter reads them and hands on the candidates only.
+    Now,
+    /// The evaluation reads them.
+    Later,
 }
 
 /// A record some rule may match, with what its head read found.
@@ -115,16 +163,20 @@ impl<'r> Splitter<'r> {
     }
 
     /// The next batch, in `batch` (emptied by the evaluation: its buffers
-    /// are used again, so a scan allocates them once); `None` once the
-    /// log has ended.
-    pub fn next_batch(&mut self, mut batch: Batch) -> Option<Batch> {
+    /// are used again, so a scan allocates them once), its records' heads
+    /// read as `heads` says; `None` once the log has ended.
+    pub fn next_batch(&mut self, mut batch: Batch, heads: Heads) -> Option<Batch> {
         while matches!(self.end, End::NotYet)
-            && batch.text.len() < BATCH_TEXT
+            && batch.text.len() + batch.unread.len() < BATCH_TEXT
             && batch.entries.len() < BATCH_ENTRIES
         {
             match self.records.next_with_tokens() {
                 None => self.end = End::Clean,
                 Some(Err(err)) => self.end = End::Failed(err),
+                Some(Ok((bytes, tokens))) if heads == Heads::Later => {
+                    batch.add_unread(self.next_index, bytes, tokens);
+                    self.next_index += 1;
+                }
                 Some(Ok((bytes, tokens))) => {
                     let spare = std::mem::take(&mut self.spare_fields);
                     let used = batch.add(self.next_index, bytes, tokens, self.rules, spare);
@@ -134,6 +186,16 @@ impl<'r> Splitter<'r> {
             }
         }
         (!batch.entries.is_empty()).then_some(batch)
+    }
+
+    /// [`Records::inflating_apart`].
+    pub fn inflating_apart(&self) -> bool {
+        self.records.inflating_apart()
+    }
+
+    /// [`Records::inflate_apart`].
+    pub fn inflate_apart(&mut self) -> bool {
+        self.records.inflate_apart()
     }
 
     /// Why the log ended before its end, if it did.
@@ -146,14 +208,14 @@ impl<'r> Splitter<'r> {
 }
 
 /// A head's field list ([`RecordHead::fields`]).
-type HeadFields<'a> = Vec<(Cow<'a, str>, &'a str)>;
+pub type HeadFields<'a> = Vec<(Cow<'a, str>, &'a str)>;
 
 /// An emptied list for another lifetime, its allocation kept (collecting an
 /// empty list into one of the same layout reuses its buffer).
 // `filter` could not change the lifetime: the list is empty, no item is
 // mapped.
 #[allow(clippy::unnecessary_filter_map)]
-fn recycle<'b>(mut fields: HeadFields<'_>) -> HeadFields<'b> {
+pub fn recycle<'b>(mut fields: HeadFields<'_>) -> HeadFields<'b> {
     fields.clear();
     fields.into_iter().filter_map(|_| None).collect()
 }
@@ -168,7 +230,8 @@ impl Batch {
         rules: &RuleSet,
         spare: HeadFields<'static>,
     ) -> HeadFields<'a> {
-        let mut head = match RecordHead::read_with_tokens(bytes, tokens, recycle(spare)) {
+        let rules_start = self.rules.len();
+        let mut head = match read_head(bytes, tokens, rules, &mut self.rules, spare) {
             Ok(head) => head,
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
@@ -176,10 +239,10 @@ impl Batch {
             }
         };
         if let Some(time) = head.event_time.as_deref() {
-            self.note_event_time(time);
+            if is_cloudtrail_time(time) {
+                super::keep_latest(&mut self.newest_event_time, time);
+            }
         }
-        let rules_start = self.rules.len();
-        rules.candidate_positions_into(&KeyValues::of_head(&head), &mut self.rules);
         if self.rules.len() == rules_start {
             match self.entries.last_mut() {
                 Some(Entry::Plain(count)) => *count += 1,
@@ -205,17 +268,40 @@ impl Batch {
         std::mem::take(&mut head.fields)
     }
 
-    /// Keeps the latest time. Only times as CloudTrail writes them
-    /// (`2024-03-01T12:34:56Z`, text order is time order) count: a
-    /// malformed one must not stand for the newest.
-    fn note_event_time(&mut self, time: &str) {
-        if is_cloudtrail_time(time) {
-            super::keep_latest(&mut self.newest_event_time, time);
-        }
+    /// Adds one record as the log holds it, its head left unread.
+    fn add_unread(&mut self, index: u64, bytes: &[u8], tokens: Option<RecordTokens<'_>>) {
+        let start = self.unread.len();
+        self.unread.extend_from_slice(bytes);
+        let tokens = tokens.map(|tokens| {
+            let at = self.tokens.len();
+            self.tokens.extend_from_slice(tokens.masks);
+            (at..self.tokens.len(), tokens.escapes)
+        });
+        self.entries.push(Entry::Unread(Unread {
+            index,
+            span: start..self.unread.len(),
+            tokens,
+        }));
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`.
+/// Reads a record's head, adding to `candidates` the positions of the
+/// rules that may match it; `fields` is an emptied list to fill.
+pub fn read_head<'a>(
+    bytes: &'a [u8],
+    tokens: Option<RecordTokens<'_>>,
+    rules: &RuleSet,
+    candidates: &mut Vec<usize>,
+    fields: HeadFields<'static>,
+) -> Result<RecordHead<'a>, serde_json::Error> {
+    let head = RecordHead::read_with_tokens(bytes, tokens, recycle(fields))?;
+    rules.candidate_positions_into(&KeyValues::of_head(&head), candidates);
+    Ok(head)
+}
+
+/// Only times as CloudTrail writes them, `YYYY-MM-DDTHH:MM:SSZ`, count as
+/// the newest event time (text order is time order): a malformed one must
+/// not stand for the newest.
 pub fn is_cloudtrail_time(time: &str) -> bool {
     const SHAPE: &[u8; 20] = b"0000-00-00T00:00:00Z";
     time.len() == SHAPE.len()

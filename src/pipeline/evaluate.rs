@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::batch::{Batch, Candidate, Entry, Text};
+use super::batch::{self, Batch, Entry, HeadFields, Unread};
 use super::ScanReport;
 use crate::alert::{Finding, Record};
 use crate::rules::{Correlator, LazyRecord, RecordEvent, RuleSet};
@@ -17,9 +17,25 @@ pub struct Evaluation<'a> {
     pub report: ScanReport,
     /// The first invalid record: its index and why.
     pub first_invalid: Option<(u64, String)>,
+    /// For the heads read here ([`Entry::Unread`]): a field list and a
+    /// rule list, emptied, used again.
+    spare_fields: HeadFields<'static>,
+    candidates: Vec<usize>,
 }
 
-impl Evaluation<'_> {
+impl<'a> Evaluation<'a> {
+    pub fn new(label: &str, rules: &'a RuleSet, correlator: &'a mut Correlator) -> Self {
+        Evaluation {
+            label: Arc::from(label),
+            rules,
+            correlator,
+            report: ScanReport::default(),
+            first_invalid: None,
+            spare_fields: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
+
     /// Takes a batch, leaving it empty for the splitter to fill again;
     /// false once `on_finding` asked to stop.
     pub fn take(
@@ -35,6 +51,8 @@ impl Evaluation<'_> {
         batch.entries.clear();
         batch.fields.clear();
         batch.rules.clear();
+        batch.unread.clear();
+        batch.tokens.clear();
         go_on
     }
 
@@ -48,33 +66,90 @@ impl Evaluation<'_> {
             entries,
             fields,
             rules,
+            unread,
+            tokens,
             ..
         } = batch;
         for entry in entries.drain(..) {
-            match entry {
+            let (index, evaluated) = match entry {
                 Entry::Plain(count) => {
                     self.report.records += count;
                     self.report.evaluated += count;
+                    continue;
                 }
-                Entry::Invalid(index, message) => self.invalid(index, message),
+                Entry::Invalid(index, message) => {
+                    self.invalid(index, message);
+                    continue;
+                }
                 Entry::Candidate(candidate) => {
-                    let fields = fields.get(candidate.fields.clone()).unwrap_or_default();
-                    let rules = rules.get(candidate.rules.clone()).unwrap_or_default();
-                    match self.evaluate(text, &candidate, fields, rules, on_finding) {
-                        Ok(go_on) => {
-                            self.report.records += 1;
-                            self.report.evaluated += 1;
-                            if !go_on {
-                                self.report.stopped = true;
-                                return false;
-                            }
+                    let text = text.get(candidate.span.clone()).unwrap_or_default();
+                    let fields = fields.get(candidate.fields).unwrap_or_default();
+                    let fields = fields.iter().map(|(key, value)| {
+                        (Cow::Borrowed(key.in_record(text)), value.in_record(text))
+                    });
+                    let rules = rules.get(candidate.rules).unwrap_or_default();
+                    let evaluated = self.evaluate(text, fields, rules, on_finding);
+                    (candidate.index, evaluated)
+                }
+                Entry::Unread(record) => {
+                    match self.read_and_evaluate(&record, unread, tokens, on_finding) {
+                        Ok(None) => continue,
+                        Ok(Some(evaluated)) => (record.index, evaluated),
+                        Err(message) => {
+                            self.invalid(record.index, message);
+                            continue;
                         }
-                        Err(problem) => self.invalid(candidate.index, problem),
                     }
                 }
+            };
+            match evaluated {
+                Ok(go_on) => {
+                    self.report.records += 1;
+                    self.report.evaluated += 1;
+                    if !go_on {
+                        self.report.stopped = true;
+                        return false;
+                    }
+                }
+                Err(problem) => self.invalid(index, problem),
             }
         }
         true
+    }
+
+    /// Reads the head of a record the splitter left unread and, if some
+    /// rule may match it, evaluates it as [`Evaluation::evaluate`] does;
+    /// `Ok(None)` when no rule can match it (it is counted), `Err` when it
+    /// is not a JSON object.
+    fn read_and_evaluate(
+        &mut self,
+        record: &Unread,
+        unread: &[u8],
+        tokens: &[u64],
+        on_finding: &mut impl FnMut(Finding) -> bool,
+    ) -> Result<Option<Result<bool, String>>, String> {
+        let (bytes, tokens) = record.in_batch(unread, tokens);
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        let spare = std::mem::take(&mut self.spare_fields);
+        let mut head = batch::read_head(bytes, tokens, self.rules, &mut candidates, spare)
+            .map_err(|err| err.to_string())?;
+        if let Some(time) = head.event_time.as_deref() {
+            if batch::is_cloudtrail_time(time) {
+                self.report.note_event_time(time);
+            }
+        }
+        let evaluated = if candidates.is_empty() {
+            self.report.records += 1;
+            self.report.evaluated += 1;
+            None
+        } else {
+            let fields = head.fields.drain(..);
+            Some(self.evaluate(head.text, fields, &candidates, on_finding))
+        };
+        self.spare_fields = batch::recycle(std::mem::take(&mut head.fields));
+        self.candidates = candidates;
+        Ok(evaluated)
     }
 
     fn invalid(&mut self, index: u64, message: String) {
@@ -85,18 +160,13 @@ impl Evaluation<'_> {
 
     /// Evaluates one record; returns whether to go on, or why the record
     /// is invalid.
-    fn evaluate(
+    fn evaluate<'t>(
         &mut self,
-        text: &str,
-        candidate: &Candidate,
-        fields: &[(Text, Text)],
+        text: &'t str,
+        fields: impl IntoIterator<Item = (Cow<'t, str>, &'t str)>,
         positions: &[usize],
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, String> {
-        let text = text.get(candidate.span.clone()).unwrap_or_default();
-        let fields = fields
-            .iter()
-            .map(|(key, value)| (Cow::Borrowed(key.in_record(text)), value.in_record(text)));
         let record = LazyRecord::new(text, fields);
         let event = RecordEvent::lazy(&record);
         let mut hits = Vec::new();
