@@ -71,15 +71,15 @@ impl<'a> Evaluation<'a> {
             ..
         } = batch;
         for entry in entries.drain(..) {
-            let (index, evaluated) = match entry {
+            let go_on = match entry {
                 Entry::Plain(count) => {
                     self.report.records += count;
                     self.report.evaluated += count;
-                    continue;
+                    true
                 }
                 Entry::Invalid(index, message) => {
                     self.invalid(index, message);
-                    continue;
+                    true
                 }
                 Entry::Candidate(candidate) => {
                     let text = text.get(candidate.span.clone()).unwrap_or_default();
@@ -88,68 +88,74 @@ impl<'a> Evaluation<'a> {
                         (Cow::Borrowed(key.in_record(text)), value.in_record(text))
                     });
                     let rules = rules.get(candidate.rules).unwrap_or_default();
-                    let evaluated = self.evaluate(text, fields, rules, on_finding);
-                    (candidate.index, evaluated)
+                    let outcome = self.evaluate(text, fields, rules, on_finding);
+                    self.settle(candidate.index, outcome)
                 }
                 Entry::Unread(record) => {
-                    match self.read_and_evaluate(&record, unread, tokens, on_finding) {
-                        Ok(None) => continue,
-                        Ok(Some(evaluated)) => (record.index, evaluated),
-                        Err(message) => {
-                            self.invalid(record.index, message);
-                            continue;
-                        }
-                    }
+                    self.read_and_evaluate(&record, unread, tokens, on_finding)
                 }
             };
-            match evaluated {
-                Ok(go_on) => {
-                    self.report.records += 1;
-                    self.report.evaluated += 1;
-                    if !go_on {
-                        self.report.stopped = true;
-                        return false;
-                    }
-                }
-                Err(problem) => self.invalid(index, problem),
+            if !go_on {
+                self.report.stopped = true;
+                return false;
             }
         }
         true
     }
 
-    /// Reads the head of a record the splitter left unread and, if some
-    /// rule may match it, evaluates it as [`Evaluation::evaluate`] does;
-    /// `Ok(None)` when no rule can match it (it is counted), `Err` when it
-    /// is not a JSON object.
+    /// Counts an evaluated record, or an invalid one; whether to go on.
+    fn settle(&mut self, index: u64, outcome: Result<bool, String>) -> bool {
+        match outcome {
+            Ok(go_on) => {
+                self.report.records += 1;
+                self.report.evaluated += 1;
+                go_on
+            }
+            Err(problem) => {
+                self.invalid(index, problem);
+                true
+            }
+        }
+    }
+
+    /// Reads the head of a record the splitter left unread, as the
+    /// splitter would have, and evaluates it if some rule may match it;
+    /// whether to go on.
     fn read_and_evaluate(
         &mut self,
         record: &Unread,
         unread: &[u8],
         tokens: &[u64],
         on_finding: &mut impl FnMut(Finding) -> bool,
-    ) -> Result<Option<Result<bool, String>>, String> {
+    ) -> bool {
         let (bytes, tokens) = record.in_batch(unread, tokens);
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         let spare = std::mem::take(&mut self.spare_fields);
-        let mut head = batch::read_head(bytes, tokens, self.rules, &mut candidates, spare)
-            .map_err(|err| err.to_string())?;
-        if let Some(time) = head.event_time.as_deref() {
-            if batch::is_cloudtrail_time(time) {
-                self.report.note_event_time(time);
+        let go_on = match batch::read_head(bytes, tokens, self.rules, &mut candidates, spare) {
+            Err(err) => {
+                self.invalid(record.index, err.to_string());
+                true
             }
-        }
-        let evaluated = if candidates.is_empty() {
-            self.report.records += 1;
-            self.report.evaluated += 1;
-            None
-        } else {
-            let fields = head.fields.drain(..);
-            Some(self.evaluate(head.text, fields, &candidates, on_finding))
+            Ok(mut head) => {
+                if let Some(time) = head.event_time.as_deref() {
+                    if batch::is_cloudtrail_time(time) {
+                        self.report.note_event_time(time);
+                    }
+                }
+                let go_on = if candidates.is_empty() {
+                    self.settle(record.index, Ok(true))
+                } else {
+                    let fields = head.fields.drain(..);
+                    let outcome = self.evaluate(head.text, fields, &candidates, on_finding);
+                    self.settle(record.index, outcome)
+                };
+                self.spare_fields = batch::recycle(std::mem::take(&mut head.fields));
+                go_on
+            }
         };
-        self.spare_fields = batch::recycle(std::mem::take(&mut head.fields));
         self.candidates = candidates;
-        Ok(evaluated)
+        go_on
     }
 
     fn invalid(&mut self, index: u64, message: String) {
