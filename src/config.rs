@@ -90,6 +90,12 @@ impl LambdaConfig {
         if let Some(value) = get("MAX_DECOMPRESSED_BYTES") {
             limits.max_decompressed_bytes = number("MAX_DECOMPRESSED_BYTES", &value)?;
         }
+        // Set by Lambda itself: not the user's to get wrong, so a value
+        // that does not parse leaves the threads to the CPUs.
+        if let Some(mb) = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.trim().parse().ok())
+        {
+            limits.threads = threads_for_memory(mb);
+        }
         let deadline_margin = match get("DEADLINE_MARGIN_SECS") {
             Some(value) => number("DEADLINE_MARGIN_SECS", &value)?,
             None => 5,
@@ -123,6 +129,22 @@ impl LambdaConfig {
             limits,
             deadline_margin: std::time::Duration::from_secs(deadline_margin),
         })
+    }
+}
+
+/// The threads a scan reads with in a function of `mb` megabytes
+/// ([`Limits::threads`]). Lambda gives a function CPU time in proportion
+/// to its memory, one vCPU's worth at 1,769 MB, but is reported to show it
+/// two CPUs up to about 3 GB: counting CPUs would put two threads on less
+/// than one CPU's time. Two threads spend about 1.2x the CPU time of one
+/// (BENCHMARKS.md), so they pay off past about 1.25 vCPUs' worth; past
+/// 2.5, as many as there are CPUs (up to 3).
+fn threads_for_memory(mb: u64) -> usize {
+    const ONE_VCPU_MB: u64 = 1769;
+    match mb {
+        _ if mb * 4 < ONE_VCPU_MB * 5 => 1,
+        _ if mb * 2 < ONE_VCPU_MB * 5 => 2,
+        _ => 0,
     }
 }
 
@@ -182,6 +204,32 @@ mod tests {
         .expect("valid");
         assert_eq!(dedup.dedup_table.as_deref(), Some("trailwatch-sent"));
         assert_eq!(dedup.dedup_ttl.as_secs(), 24 * 3600);
+    }
+
+    /// One thread below about 1.25 vCPUs' worth of memory, two below
+    /// 2.5, then as many as there are CPUs; outside Lambda (no memory
+    /// size), or with one that does not parse, as many as there are CPUs.
+    #[test]
+    fn threads_follow_the_function_memory() {
+        let topic = ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t");
+        for (memory, threads) in [
+            (Some("128"), 1),
+            (Some("1769"), 1),
+            (Some("2211"), 1),
+            (Some("2212"), 2),
+            (Some("3008"), 2),
+            (Some("4422"), 2),
+            (Some("4423"), 0),
+            (Some("10240"), 0),
+            (Some(" 512 "), 1),
+            (Some("lots"), 0),
+            (None, 0),
+        ] {
+            let mut pairs = vec![topic];
+            pairs.extend(memory.map(|mb| ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb)));
+            let config = LambdaConfig::from_env(env(&pairs)).expect("valid");
+            assert_eq!(config.limits.threads, threads, "{memory:?}");
+        }
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub struct Limits {
     /// the calling thread evaluates those some rule may match (the two
     /// share reading the records' heads); with 3 or more, gzip inflates on
     /// a thread of its own as well. 0: as many as the machine has CPUs, up
-    /// to 3 (Lambda gives one vCPU below about 1.8 GB of memory, two up
-    /// to about 3.5 GB).
+    /// to 3 (the Lambda function goes by its memory instead, as Lambda
+    /// shows more CPUs than it gives time on: `config.rs`).
     pub threads: usize,
 }
 
