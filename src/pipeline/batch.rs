@@ -1,7 +1,9 @@
 //! The first half of a scan: records split from the log, their heads read
 //! and the rules that may match them picked. The records some rule may
 //! match travel in batches to the second half, which evaluates them; with
-//! a second CPU the halves run side by side.
+//! a second CPU the halves run side by side, and a batch may carry its
+//! records whole instead, their heads for the second half to read
+//! ([`Heads`]).
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,5 +1,6 @@
 //! The second half of a scan: the records some rule may match are
-//! evaluated, thresholds counted and findings handed on, in log order.
+//! evaluated, thresholds counted and findings handed on, in log order
+//! (the heads the first half left unread read here first).
 
 use std::borrow::Cow;
 use std::sync::Arc;
