@@ -141,10 +141,15 @@ impl LambdaConfig {
 /// 2.5, as many as there are CPUs (up to 3).
 fn threads_for_memory(mb: u64) -> usize {
     const ONE_VCPU_MB: u64 = 1769;
-    match mb {
-        _ if mb * 4 < ONE_VCPU_MB * 5 => 1,
-        _ if mb * 2 < ONE_VCPU_MB * 5 => 2,
-        _ => 0,
+    // In quarters of a vCPU's worth; saturating, as the value is read from
+    // the environment.
+    let quarters = mb.saturating_mul(4) / ONE_VCPU_MB;
+    if quarters < 5 {
+        1
+    } else if quarters < 10 {
+        2
+    } else {
+        0
     }
 }
 
@@ -221,6 +226,7 @@ mod tests {
             (Some("4422"), 2),
             (Some("4423"), 0),
             (Some("10240"), 0),
+            (Some("18446744073709551615"), 0),
             (Some(" 512 "), 1),
             (Some("lots"), 0),
             (None, 0),

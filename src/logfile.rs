@@ -81,8 +81,9 @@ impl Limits {
     }
 
     /// Whether gzip inflates on a thread of its own. On two CPUs a third
-    /// thread costs more than it brings: it was 17% slower with every
-    /// SigmaHQ rule on, once the two others shared the heads.
+    /// thread costs more than it brings: it took 1.2x the time with every
+    /// SigmaHQ rule on, once the two others shared the heads (the scan
+    /// still moves inflating to one where that pays, `pipeline::Adaptive`).
     fn inflate_apart(&self) -> bool {
         self.thread_count() >= 3
     }

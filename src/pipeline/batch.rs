@@ -240,11 +240,7 @@ impl Batch {
                 return Vec::new();
             }
         };
-        if let Some(time) = head.event_time.as_deref() {
-            if is_cloudtrail_time(time) {
-                super::keep_latest(&mut self.newest_event_time, time);
-            }
-        }
+        keep_newest_event_time(&mut self.newest_event_time, &head);
         if self.rules.len() == rules_start {
             match self.entries.last_mut() {
                 Some(Entry::Plain(count)) => *count += 1,
@@ -301,10 +297,19 @@ pub fn read_head<'a>(
     Ok(head)
 }
 
+/// Keeps in `newest` the later of it and the `eventTime` of `head`.
+pub fn keep_newest_event_time(newest: &mut Option<String>, head: &RecordHead<'_>) {
+    if let Some(time) = head.event_time.as_deref() {
+        if is_cloudtrail_time(time) {
+            super::keep_latest(newest, time);
+        }
+    }
+}
+
 /// Only times as CloudTrail writes them, `YYYY-MM-DDTHH:MM:SSZ`, count as
 /// the newest event time (text order is time order): a malformed one must
 /// not stand for the newest.
-pub fn is_cloudtrail_time(time: &str) -> bool {
+fn is_cloudtrail_time(time: &str) -> bool {
     const SHAPE: &[u8; 20] = b"0000-00-00T00:00:00Z";
     time.len() == SHAPE.len()
         && time.bytes().zip(SHAPE).all(|(b, want)| match want {

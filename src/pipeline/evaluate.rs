@@ -139,11 +139,7 @@ impl<'a> Evaluation<'a> {
                 true
             }
             Ok(mut head) => {
-                if let Some(time) = head.event_time.as_deref() {
-                    if batch::is_cloudtrail_time(time) {
-                        self.report.note_event_time(time);
-                    }
-                }
+                batch::keep_newest_event_time(&mut self.report.newest_event_time, &head);
                 let go_on = if candidates.is_empty() {
                     self.settle(record.index, Ok(true))
                 } else {

@@ -117,11 +117,7 @@ fn scan_with<R: Read + Send + 'static>(
     let error = if limits.parallel() {
         split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)
     } else {
-        let heads = match shedding {
-            Shedding::Adaptive => Heads::Now,
-            #[cfg(test)]
-            Shedding::Fixed(heads) => heads,
-        };
+        let heads = shedding.fixed().unwrap_or(Heads::Now);
         let mut spare = Batch::default();
         while let Some(mut batch) = splitter.next_batch(spare, heads) {
             if !evaluation.take(&mut batch, &mut on_finding) {
@@ -175,6 +171,17 @@ enum Shedding {
     /// (the tests' fixed choices).
     #[cfg(test)]
     Fixed(Heads),
+}
+
+impl Shedding {
+    /// The heads' reader when it is fixed.
+    fn fixed(self) -> Option<Heads> {
+        match self {
+            Shedding::Adaptive => None,
+            #[cfg(test)]
+            Shedding::Fixed(heads) => Some(heads),
+        }
+    }
 }
 
 /// Batches in a row whose heads were left to the evaluation, and the
@@ -292,11 +299,7 @@ fn split(
 ) -> Option<LogError> {
     let mut adaptive = Adaptive::new(splitter.inflating_apart());
     loop {
-        let heads = match shedding {
-            Shedding::Adaptive => adaptive.heads,
-            #[cfg(test)]
-            Shedding::Fixed(heads) => heads,
-        };
+        let heads = shedding.fixed().unwrap_or(adaptive.heads);
         let spare = returned.try_recv().unwrap_or_default();
         let Some(batch) = splitter.next_batch(spare, heads) else {
             return splitter.into_error();
