@@ -38,7 +38,7 @@ pub fn read_with<'a>(
     text: &'a str,
     fields: Vec<(Cow<'a, str>, &'a str)>,
 ) -> Option<RecordHead<'a>> {
-    with_tokens(text.as_bytes(), |walk| head_of(walk, text, fields))
+    with_tokens(text.as_bytes(), |walk| head_of(walk, text, fields, false))
 }
 
 /// [`read_with`] from the text's tokens, found already
@@ -54,7 +54,28 @@ pub fn read_with_tokens<'a>(
     if tokens.escapes && !escapes_are_valid(text.as_bytes()) {
         return None;
     }
-    with_keys(text.as_bytes(), tokens, |walk| head_of(walk, text, fields))
+    with_keys(text.as_bytes(), tokens, |walk| {
+        head_of(walk, text, fields, false)
+    })
+}
+
+/// [`read_with_tokens`], `userIdentity` built for the rules on the way
+/// ([`RecordHead::identity`]): where most records have a rule reading it,
+/// building it as the walk goes spares classifying and walking it again
+/// ([`lite`]). `None` for a text with escapes, and wherever building gives
+/// up (a float, a duplicate key deeper in it): [`read_with_tokens`] then
+/// decides.
+pub fn read_with_identity<'a>(
+    text: &'a str,
+    tokens: RecordTokens<'_>,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
+    if tokens.escapes {
+        return None;
+    }
+    with_keys(text.as_bytes(), tokens, |walk| {
+        head_of(walk, text, fields, true)
+    })
 }
 
 /// Every backslash of `text` (one with escapes, inside its strings)
@@ -83,11 +104,13 @@ fn escapes_are_valid(text: &[u8]) -> bool {
     true
 }
 
-/// The head of the record the walk is over (its text `text`).
+/// The head of the record the walk is over (its text `text`), with
+/// `userIdentity` built when `identity` says so.
 fn head_of<'a>(
     mut walk: Walk<'a, '_>,
     text: &'a str,
     fields: Vec<(Cow<'a, str>, &'a str)>,
+    identity: bool,
 ) -> Option<RecordHead<'a>> {
     let mut head = RecordHead {
         text,
@@ -98,7 +121,7 @@ fn head_of<'a>(
     if walk.byte(start) != b'{' || walk.next()? != start {
         return None;
     }
-    let end = walk.record(start, text, &mut head)?;
+    let end = walk.record(start, text, &mut head, identity)?;
     walk.ws_only(end, walk.text.len()).then_some(head)
 }
 
@@ -516,8 +539,15 @@ impl<'a> Walk<'a, '_> {
         }
     }
 
-    /// The record's members, into `head`.
-    fn record(&mut self, open: usize, text: &'a str, head: &mut RecordHead<'a>) -> Option<usize> {
+    /// The record's members, into `head` (`userIdentity` built when
+    /// `identity` says so).
+    fn record(
+        &mut self,
+        open: usize,
+        text: &'a str,
+        head: &mut RecordHead<'a>,
+        identity: bool,
+    ) -> Option<usize> {
         let mut keys = Keys::at(self);
         head.fields.reserve(32);
         self.members(open, |walk, (k0, k1), from| {
@@ -525,7 +555,11 @@ impl<'a> Walk<'a, '_> {
             let key = walk.text.get(k0..k1)?;
             let hash = keys.insert(walk, (k0, k1))?;
             let (v0, v1, after) = if hash == USER_IDENTITY && key == b"userIdentity" {
-                walk.identity(from, text, head)?
+                if identity {
+                    walk.identity_built(from, text, head)?
+                } else {
+                    walk.identity(from, text, head)?
+                }
             } else {
                 let read = walk.value(from, 1)?;
                 if let Some(slot) = head_slot(head, key, hash) {
@@ -537,6 +571,25 @@ impl<'a> Walk<'a, '_> {
                 .push((Cow::Borrowed(text.get(k0..k1)?), text.get(v0..v1)?));
             Some((v1, after))
         })
+    }
+
+    /// `userIdentity` built whole, as [`lite`] builds it, into `head`, its
+    /// `type` and `arn` taken from it as [`Walk::identity`] takes them.
+    fn identity_built(
+        &mut self,
+        from: usize,
+        text: &'a str,
+        head: &mut RecordHead<'a>,
+    ) -> Option<Read> {
+        let start = self.start_of(from);
+        if self.byte(start) != b'{' {
+            return self.identity(start, text, head);
+        }
+        let (value, end, after) = self.build(start, text, 2)?;
+        head.identity_type = lenient_member(&value, "type")?;
+        head.identity_arn = lenient_member(&value, "arn")?;
+        head.identity = Some(value);
+        Some((start, end, after))
     }
 
     /// `userIdentity`: its `type` and `arn` into `head`.
@@ -576,6 +629,17 @@ fn lenient(text: &str, start: usize, end: usize) -> Option<Lenient<'_>> {
         b'"' => Some(Lenient(Some(Cow::Borrowed(text.get(start + 1..end - 1)?)))),
         b't' | b'f' | b'n' => Some(Lenient(None)),
         _ => None,
+    }
+}
+
+/// The member `key` of a built object as [`lenient`] reads a head field:
+/// absent, `true`, `false` and `null` read as absent, a string kept, any
+/// other value the serde_json read's.
+fn lenient_member<'a>(object: &Lite<'a>, key: &str) -> Option<Lenient<'a>> {
+    match object.get(key) {
+        None | Some(Lite::Null | Lite::Bool(_)) => Some(Lenient(None)),
+        Some(Lite::Str(text)) => Some(Lenient(Some(text.clone()))),
+        Some(_) => None,
     }
 }
 

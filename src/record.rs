@@ -50,6 +50,9 @@ pub struct RecordHead<'a> {
     /// Every top-level key and the text of its value, in record order
     /// (quick read only): what [`crate::rules::LazyRecord`] parses on demand.
     pub fields: Vec<(Cow<'a, str>, &'a str)>,
+    /// `userIdentity` as [`crate::rules::Lite::parse`] gives it, when the
+    /// read was asked to build it and could ([`RecordHead::read_with_tokens`]).
+    pub identity: Option<crate::rules::Lite<'a>>,
 }
 
 impl<'a> RecordHead<'a> {
@@ -74,15 +77,18 @@ impl<'a> RecordHead<'a> {
         bytes: &'a [u8],
         fields: Vec<(Cow<'a, str>, &'a str)>,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
-        Self::read_with_tokens(bytes, None, fields)
+        Self::read_with_tokens(bytes, None, fields, false)
     }
 
     /// [`RecordHead::read_with`], given the record's tokens when the
-    /// splitter found them ([`crate::json_bits::record_tokens`]).
+    /// splitter found them ([`crate::json_bits::record_tokens`]); with
+    /// `identity`, `userIdentity` is built too where the structural walk
+    /// can build it ([`RecordHead::identity`]: the same head either way).
     pub fn read_with_tokens(
         bytes: &'a [u8],
         tokens: Option<crate::json_bits::RecordTokens<'_>>,
         fields: Vec<(Cow<'a, str>, &'a str)>,
+        identity: bool,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; std checks the whole
         // record far faster. When it fails, the strict walk names where.
@@ -92,6 +98,12 @@ impl<'a> RecordHead<'a> {
         // Most records are read by their structure alone; the rest (and
         // every invalid one) by serde_json, which names what is wrong.
         let quick = match tokens {
+            Some(tokens) if identity && !tokens.escapes => {
+                // Building gives up more often than the head read (a float
+                // in the identity): then the head alone.
+                crate::quick_head::read_with_identity(text, tokens, fields)
+                    .or_else(|| crate::quick_head::read_with_tokens(text, tokens, Vec::new()))
+            }
             Some(tokens) => crate::quick_head::read_with_tokens(text, tokens, fields),
             None => crate::quick_head::read_with(text, fields),
         };

@@ -1,9 +1,10 @@
 //! The first half of a scan: records split from the log, their heads read
-//! and the rules that may match them picked. The records some rule may
-//! match travel in batches to the second half, which evaluates them; with
-//! a second CPU the halves run side by side, and a batch may carry its
-//! records whole instead, their heads for the second half to read
-//! ([`Heads`]).
+//! and the rules that may match them picked. With a second CPU the halves
+//! run side by side: the records some rule may match travel in batches to
+//! the second half, which evaluates them, or a batch carries its records
+//! whole, their heads for the second half to read ([`Heads`]). With one,
+//! the second half takes each record where it was split
+//! ([`Splitter::each_record`]).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -190,6 +191,28 @@ impl<'r> Splitter<'r> {
         (!batch.entries.is_empty()).then_some(batch)
     }
 
+    /// Hands each record to `take(index, bytes, tokens)` where the log's
+    /// reader holds it, until the log ends or `take` returns false (then
+    /// how the log would have ended is no news); why the log ended early,
+    /// if it did.
+    pub fn each_record(
+        mut self,
+        mut take: impl FnMut(u64, &[u8], Option<RecordTokens<'_>>) -> bool,
+    ) -> Option<LogError> {
+        loop {
+            match self.records.next_with_tokens()? {
+                Err(err) => return Some(err),
+                Ok((bytes, tokens)) => {
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    if !take(index, bytes, tokens) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     /// [`Records::inflating_apart`].
     pub fn inflating_apart(&self) -> bool {
         self.records.inflating_apart()
@@ -233,7 +256,9 @@ impl Batch {
         spare: HeadFields<'static>,
     ) -> HeadFields<'a> {
         let rules_start = self.rules.len();
-        let mut head = match read_head(bytes, tokens, rules, &mut self.rules, spare) {
+        // The identity could not cross to the evaluating thread: it
+        // borrows the inflate buffer, not the batch's copy.
+        let mut head = match read_head(bytes, tokens, rules, &mut self.rules, spare, false) {
             Ok(head) => head,
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
@@ -284,15 +309,17 @@ impl Batch {
 }
 
 /// Reads a record's head, adding to `candidates` the positions of the
-/// rules that may match it; `fields` is an emptied list to fill.
+/// rules that may match it; `fields` is an emptied list to fill; with
+/// `identity`, `userIdentity` is built too where it can be.
 pub fn read_head<'a>(
     bytes: &'a [u8],
     tokens: Option<RecordTokens<'_>>,
     rules: &RuleSet,
     candidates: &mut Vec<usize>,
     fields: HeadFields<'static>,
+    identity: bool,
 ) -> Result<RecordHead<'a>, serde_json::Error> {
-    let head = RecordHead::read_with_tokens(bytes, tokens, recycle(fields))?;
+    let head = RecordHead::read_with_tokens(bytes, tokens, recycle(fields), identity)?;
     rules.candidate_positions_into(&KeyValues::of_head(&head), candidates);
     Ok(head)
 }

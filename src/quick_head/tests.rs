@@ -343,3 +343,83 @@ fn numbers() {
         assert_eq!(is_number(text.as_bytes()), ok, "{text:?}");
     }
 }
+
+/// The head read that builds `userIdentity` too, from the splitter's
+/// tokens: `(with the identity, without it)`, `None` when the splitter
+/// leaves the record.
+fn both_reads(text: &str) -> Option<(Option<RecordHead<'_>>, Option<RecordHead<'_>>)> {
+    let mut buf = text.as_bytes().to_vec();
+    buf.extend([b' '; BLOCK]);
+    let mut masks = Vec::new();
+    let (len, escapes) = crate::json_bits::record_tokens(&buf, &mut masks)?;
+    let tokens = RecordTokens {
+        masks: &masks,
+        escapes,
+    };
+    let text = text.get(..len)?;
+    Some((
+        read_with_identity(text, tokens, Vec::new()),
+        read_with_tokens(text, tokens, Vec::new()),
+    ))
+}
+
+/// Building `userIdentity` in the head read changes nothing the rules see:
+/// the same head as without it, and the identity as `Lite::parse` gives it
+/// from the field's text; where building gives up, the read without it
+/// decides.
+#[test]
+fn the_identity_built_in_the_head_read_is_the_one_parsed_later() {
+    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let generated = generated_records();
+    let edge_cases = [
+        r#"{"userIdentity":{"type":"Root","arn":"a","n":1.5},"eventName":"X"}"#,
+        r#"{"userIdentity":{"type":"Root","s":{"k":1,"k":2}},"eventName":"X"}"#,
+        r#"{"userIdentity":{"type":7},"eventName":"X"}"#,
+        r#"{"userIdentity":{"type":null,"arn":true},"eventName":"X"}"#,
+        r#"{"userIdentity":{"type":"A","type":"B"}}"#,
+        r#"{"userIdentity":"text","eventName":"X"}"#,
+        r#"{"userIdentity":{},"eventName":"X"}"#,
+        r#"{"userIdentity":{"arn":"a\u00e9"},"eventName":"X"}"#,
+        r#"{"eventName":"X"}"#,
+    ];
+    let (mut built, mut records) = (0, 0);
+    for text in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .chain(generated.iter().map(String::as_str))
+        .chain(edge_cases)
+    {
+        let Some((with, without)) = both_reads(text) else {
+            continue;
+        };
+        records += 1;
+        let Some(mut with) = with else {
+            continue;
+        };
+        let identity = with.identity.take();
+        let without = without.expect("the head read without the identity takes it too");
+        assert_eq!(with, without, "{text}");
+        let raw = with.fields.iter().find(|(key, _)| key == "userIdentity");
+        match (identity, raw) {
+            (Some(identity), Some((_, raw))) => {
+                let parsed = Lite::parse(raw).expect("the identity parses");
+                assert_eq!(identity, parsed, "{text}");
+                built += 1;
+            }
+            // Not an object (or absent): nothing built.
+            (None, raw) => assert!(raw.is_none_or(|(_, raw)| !raw.starts_with('{')), "{text}"),
+            (Some(_), None) => panic!("an identity built from no field: {text}"),
+        }
+    }
+    assert!(built * 10 > records * 9, "{built} of {records} built");
+    // A float, or a duplicate key deeper down: building gives up, the
+    // plain head read does not; a number as `type`: both leave it.
+    let gives_up =
+        |text: &str| both_reads(text).map(|(with, without)| (with.is_some(), without.is_some()));
+    assert_eq!(gives_up(edge_cases[0]), Some((false, true)));
+    assert_eq!(gives_up(edge_cases[1]), Some((false, true)));
+    assert_eq!(gives_up(edge_cases[2]), Some((false, false)));
+    assert_eq!(gives_up(edge_cases[4]), Some((false, false)));
+    // Escapes: left to the plain read.
+    assert_eq!(gives_up(edge_cases[7]), Some((false, true)));
+}

@@ -11,7 +11,7 @@
 //! a problem inside it cannot hide anything from the rules.
 
 use std::borrow::Cow;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use serde_json::{Map, Value};
 
@@ -61,6 +61,8 @@ struct Slot<'a> {
     key: Cow<'a, str>,
     raw: &'a str,
     value: OnceCell<Option<Lite<'a>>>,
+    /// A rule asked for it ([`LazyRecord::asked`]).
+    asked: Cell<bool>,
 }
 
 impl<'a> LazyRecord<'a> {
@@ -76,6 +78,7 @@ impl<'a> LazyRecord<'a> {
                 key,
                 raw,
                 value: OnceCell::new(),
+                asked: Cell::new(false),
             })
             .collect();
         LazyRecord {
@@ -90,6 +93,7 @@ impl<'a> LazyRecord<'a> {
     /// without its version suffix); `None` when absent or unreadable.
     pub fn field(&self, key: &str) -> Option<&Lite<'a>> {
         let slot = self.fields.iter().find(|slot| slot.key == key)?;
+        slot.asked.set(true);
         slot.value
             .get_or_init(|| match Lite::parse(slot.raw) {
                 Ok(mut value) => {
@@ -105,6 +109,23 @@ impl<'a> LazyRecord<'a> {
                 }
             })
             .as_ref()
+    }
+
+    /// Gives the field `key` its value, parsed already as [`Lite::parse`]
+    /// would parse its text (by the head read: [`crate::record::RecordHead::identity`]).
+    pub fn preset(&self, key: &str, value: Lite<'a>) {
+        if let Some(slot) = self.fields.iter().find(|slot| slot.key == key) {
+            // Not parsed yet: the record was just made.
+            let _ = slot.value.set(Some(value));
+        }
+    }
+
+    /// Whether a rule asked for the field `key`.
+    pub fn asked(&self, key: &str) -> bool {
+        self.fields
+            .iter()
+            .find(|slot| slot.key == key)
+            .is_some_and(|slot| slot.asked.get())
     }
 
     /// The whole record as the rules see it, for what needs every value
