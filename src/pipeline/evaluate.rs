@@ -334,22 +334,14 @@ mod tests {
     #[test]
     fn the_sigmahq_rules_turn_building_on() {
         let rules = super::super::tests::sigmahq_rules();
-        let spec = crate::generate::Spec {
-            records: 600,
-            seed: 5,
-            match_per_mille: 20,
-        };
-        let mut log = Vec::new();
-        crate::generate::write_log(&spec, &mut log).expect("generated");
-        let mut records = crate::logfile::open(std::io::Cursor::new(log), Default::default());
+        let log = super::super::tests::generated(600);
+        let records = crate::logfile::open(std::io::Cursor::new(log), Default::default());
         let mut correlator = rules.correlations().correlator();
         let mut evaluation = Evaluation::new("generated", &rules, &mut correlator);
-        let mut index = 0;
-        while let Some(next) = records.next_with_tokens() {
-            let (bytes, tokens) = next.expect("a record");
-            assert!(evaluation.take_record(index, bytes, tokens, &mut |_| true));
-            index += 1;
-        }
+        let ended = batch::Splitter::new(records, &rules).each_record(|index, bytes, tokens| {
+            evaluation.take_record(index, bytes, tokens, &mut |_| true)
+        });
+        assert!(ended.is_none(), "{ended:?}");
         assert_eq!(evaluation.report.evaluated, 600);
         assert!(evaluation.identities.on);
     }

@@ -415,7 +415,7 @@ mod tests {
     }
 
     /// A generated log of `records` records, gzipped.
-    fn generated(records: u64) -> Vec<u8> {
+    pub(super) fn generated(records: u64) -> Vec<u8> {
         let spec = crate::generate::Spec {
             records,
             seed: 3,
