@@ -582,11 +582,12 @@ fn narrowest(needs: impl Iterator<Item = Option<Need>>) -> Option<Need> {
 /// are normalised.
 pub fn normalize_event_name_literals(rule: &mut SigmaRule) {
     for detection in rule.detection.named.values_mut() {
-        normalize_in(detection);
+        normalize_detection(detection);
     }
 }
 
-fn normalize_in(detection: &mut Detection) {
+/// [`normalize_event_name_literals`] for one detection (a filter's).
+pub(super) fn normalize_detection(detection: &mut Detection) {
     match detection {
         Detection::AllOf(items) => {
             for item in items
@@ -603,7 +604,9 @@ fn normalize_in(detection: &mut Detection) {
                 }
             }
         }
-        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().for_each(normalize_in),
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            parts.iter_mut().for_each(normalize_detection)
+        }
         _ => {}
     }
 }

@@ -40,6 +40,21 @@ pub enum Problem {
     },
     /// The rule's logsource names other logs.
     NotCloudTrail { logsource: String },
+    /// A Sigma filter that narrows no rule in force.
+    FilterNamesNoRule { targets: Vec<String> },
+}
+
+/// A filter none of whose targets is a rule in force: it silences nothing,
+/// which its author should know (a typo in an id, a rule disabled).
+pub fn filter_names_no_rule(filter: &super::FilterMeta) -> LintFinding {
+    LintFinding {
+        origin: filter.origin.clone(),
+        rule_id: filter.id.clone(),
+        title: filter.title.clone(),
+        problem: Problem::FilterNamesNoRule {
+            targets: filter.targets.clone(),
+        },
+    }
 }
 
 impl fmt::Display for LintFinding {
@@ -81,6 +96,14 @@ impl fmt::Display for Problem {
             Problem::NotCloudTrail { logsource } => write!(
                 f,
                 "logsource {logsource} is not CloudTrail (product: aws, service: cloudtrail)"
+            ),
+            Problem::FilterNamesNoRule { targets } if targets.is_empty() => {
+                write!(f, "filter applies to every rule, and no rule is in force")
+            }
+            Problem::FilterNamesNoRule { targets } => write!(
+                f,
+                "filter names no rule in force ({}), so it silences nothing",
+                targets.join(", ")
             ),
         }
     }

@@ -16,7 +16,8 @@ pub fn rewrite(rule: &mut SigmaRule) {
     }
 }
 
-fn rewrite_detection(detection: &mut Detection) {
+/// [`rewrite`] for one detection (a filter's).
+pub(super) fn rewrite_detection(detection: &mut Detection) {
     match detection {
         Detection::AllOf(items) => {
             if items.iter().any(needs_split) {
