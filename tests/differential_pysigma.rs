@@ -237,7 +237,7 @@ fn trailwatch_agrees_with_pysigma() {
     assert_eq!(
         actual_unconverted, expected_unconverted,
         "rules pySigma cannot convert (the script's reasons: {unconverted:#?}); UNCONVERTED must \
-         list exactly these"
+         list exactly these (it says: {UNCONVERTED:#?})"
     );
 
     let trailwatch = trailwatch_verdicts(&rules, &records);
