@@ -86,6 +86,7 @@ fn grouped_alert() -> Alert {
         first_time: alert.event_time.clone(),
         last_time: Some("2026-11-23T09:42:57Z".to_string()),
         event_ids,
+        sessions: None,
     });
     alert
 }

@@ -203,3 +203,131 @@ async fn a_failed_delivery_fails_a_notification() {
         .expect_err("Lambda must retry");
     assert!(err.to_string().contains("refused by the test"), "{err}");
 }
+
+/// `n` denied calls, each by its own session of `role` (as an EC2 fleet or
+/// a Lambda function's invocations make them); `issuer`: whether the
+/// records carry `sessionContext.sessionIssuer`.
+fn denied_sessions(role: &str, n: u32, issuer: bool) -> Vec<Value> {
+    let mut records = denied("placeholder", n);
+    for (i, record) in records.iter_mut().enumerate() {
+        let session = format!("i-{i:017x}");
+        record["userIdentity"] = json!({
+            "type": "AssumedRole",
+            "principalId": format!("AROAEXAMPLE:{session}"),
+            "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/{session}"),
+            "accountId": "123456789012",
+        });
+        if issuer {
+            record["userIdentity"]["sessionContext"] = json!({"sessionIssuer": {
+                "type": "Role", "principalId": "AROAEXAMPLE",
+                "arn": format!("arn:aws:iam::123456789012:role/service/{role}"),
+                "accountId": "123456789012", "userName": role}});
+        }
+        record["eventID"] = json!(format!("{role}-{i}"));
+    }
+    records
+}
+
+#[tokio::test]
+async fn sessions_of_one_role_are_one_alert_that_names_them() {
+    let sink = Arc::new(Recorded::default());
+    let mut records = denied_sessions("fleet-worker", 1000, true);
+    // Sessions without an issuer in the record fold by their ARN's role.
+    records.extend(denied_sessions("batch-job", 30, false));
+    records.extend(denied(ALICE, 2));
+    let handler = handler(&[("a", records)], &sink, Some(3));
+    let summary = handler
+        .handle(&notification(&["a"]))
+        .await
+        .expect("invocation")
+        .summary;
+    // Three actors: under the cap, so nothing is held back.
+    assert_eq!((summary.findings, summary.alerts), (1032, 3));
+    let alerts = sink.delivered();
+    assert!(alerts.iter().all(|a| a.held_back.is_none()));
+
+    let fleet = &alerts[0];
+    let seen = fleet.occurrences.as_ref().expect("grouped");
+    assert_eq!(seen.count, 1000);
+    let sessions = seen.sessions.as_ref().expect("sessions named");
+    assert_eq!(
+        sessions.actor,
+        "arn:aws:iam::123456789012:role/service/fleet-worker"
+    );
+    assert_eq!((sessions.count, sessions.more), (1000, false));
+    assert_eq!(
+        sessions.names,
+        (0..5).map(|i| format!("i-{i:017x}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        fleet.subject(),
+        format!("[LOW] {DENIED} \u{2014} role/service/fleet-worker (1000 sessions)")
+    );
+    let email = fleet.text();
+    assert!(
+        email.contains("in 1000 sessions of arn:aws:iam::123456789012:role/service/fleet-worker.")
+            && email.contains("Role:        arn:aws:iam::123456789012:role/service/fleet-worker\n")
+            && email.contains("Sessions:    i-00000000000000000\n")
+            && email.contains("(the first 5 of 1000)"),
+        "{email}"
+    );
+    let document: Value = serde_json::from_str(&fleet.json()).expect("json");
+    assert_eq!(document["occurrences"]["sessions"]["count"], 1000);
+
+    let batch = alerts[1].occurrences.as_ref().expect("grouped");
+    let sessions = batch.sessions.as_ref().expect("sessions named");
+    assert_eq!(
+        (sessions.actor.as_str(), sessions.count, batch.count),
+        ("arn:aws:sts::123456789012:assumed-role/batch-job", 30, 30)
+    );
+    // A user is not a session: as before.
+    assert_eq!(alerts[2].principal.as_deref(), Some(ALICE));
+    assert!(alerts[2]
+        .occurrences
+        .as_ref()
+        .expect("2")
+        .sessions
+        .is_none());
+    assert!(alerts[2].subject().ends_with("\u{2014} user/alice"));
+}
+
+#[tokio::test]
+async fn federated_users_fold_under_the_user_who_issued_them_and_roles_stay_apart() {
+    let sink = Arc::new(Recorded::default());
+    let mut records = Vec::new();
+    for (i, name) in ["ops-ann", "ops-ben", "ops-ann"].iter().enumerate() {
+        let mut record = denied("placeholder", 1).remove(0);
+        record["eventID"] = json!(format!("fed-{i}"));
+        record["userIdentity"] = json!({
+            "type": "FederatedUser",
+            "arn": format!("arn:aws:sts::123456789012:federated-user/{name}"),
+            "sessionContext": {"sessionIssuer": {"type": "IAMUser",
+                "arn": "arn:aws:iam::123456789012:user/broker", "userName": "broker"}},
+        });
+        records.push(record);
+    }
+    records.extend(denied_sessions("role-a", 3, true));
+    records.extend(denied_sessions("role-b", 1, true));
+    let handler = handler(&[("a", records)], &sink, None);
+    handler
+        .handle(&notification(&["a"]))
+        .await
+        .expect("invocation");
+    let alerts = sink.delivered();
+    assert_eq!(alerts.len(), 3, "{:?}", shown(&alerts));
+    let federated = alerts[0].occurrences.as_ref().expect("grouped");
+    let sessions = federated.sessions.as_ref().expect("two sessions");
+    assert_eq!(
+        (sessions.actor.as_str(), sessions.count, federated.count),
+        ("arn:aws:iam::123456789012:user/broker", 2, 3)
+    );
+    assert_eq!(sessions.names, ["ops-ann", "ops-ben"]);
+    assert_eq!(
+        alerts[1].occurrences.as_ref().expect("3").count,
+        3,
+        "role-a's three sessions"
+    );
+    // One session of role-b: an alert of its own, no count, no sessions.
+    assert!(alerts[2].occurrences.is_none());
+    assert!(alerts[2].subject().ends_with("/role-b/i-00000000000000000"));
+}

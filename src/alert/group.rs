@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::json;
 
 use super::{
-    alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, MAX_GROUPED_EVENT_IDS,
+    alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, Sessions,
+    MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_SESSION_NAMES,
 };
 use crate::rules::{Level, RuleMeta};
 
@@ -30,9 +31,10 @@ pub struct Grouped {
     pub units: BTreeSet<Unit>,
 }
 
-/// Rule id and principal (or, with none, the log object), in one string:
-/// the rule id's length, `:`, the rule id, the principal. One string can be
-/// looked up without a new allocation per finding ([`key_into`]).
+/// Rule id and actor (the principal with its session folded into its role;
+/// with none, the log object), in one string: the rule id's length, `:`,
+/// the rule id, the actor. One string can be looked up without a new
+/// allocation per finding ([`key_into`]).
 type Key = String;
 
 /// The findings of one invocation (or one CLI run), grouped.
@@ -55,6 +57,11 @@ struct Group {
     first_time: Option<String>,
     last_time: Option<String>,
     event_ids: Vec<String>,
+    /// Sessions folded into this group, by a hash of their names (at most
+    /// [`MAX_COUNTED_SESSIONS`]), and the first names.
+    sessions: HashSet<u64>,
+    more_sessions: bool,
+    session_names: Vec<String>,
     units: BTreeSet<Unit>,
 }
 
@@ -148,7 +155,12 @@ fn key_into(finding: &Finding, key: &mut String) {
     let rule = &finding.rule.id;
     // Writing to a String cannot fail.
     let _ = write!(key, "{}:{rule}", rule.len());
-    match finding.principal() {
+    // A threshold is grouped by what it counted; a record by its actor.
+    let who = match &finding.threshold {
+        Some(_) => finding.principal(),
+        None => finding.record.actor().map(|(actor, _)| actor),
+    };
+    match who {
         Some(who) => key.push_str(&who),
         None => key.push_str(finding.record.source()),
     }
@@ -163,6 +175,9 @@ impl Group {
             first_time: None,
             last_time: None,
             event_ids: Vec::new(),
+            sessions: HashSet::new(),
+            more_sessions: false,
+            session_names: Vec::new(),
             units: BTreeSet::new(),
         };
         group.add(&finding, unit);
@@ -192,16 +207,51 @@ impl Group {
                 self.event_ids.push(id.into_owned());
             }
         }
+        if finding.threshold.is_none() {
+            if let Some((_, Some(session))) = finding.record.actor() {
+                self.add_session(session);
+            }
+        }
+    }
+
+    fn add_session(&mut self, name: &str) {
+        let hash = fnv1a(name.as_bytes());
+        if self.sessions.contains(&hash) {
+            return;
+        }
+        if self.sessions.len() >= MAX_COUNTED_SESSIONS {
+            self.more_sessions = true;
+            return;
+        }
+        self.sessions.insert(hash);
+        if self.session_names.len() < MAX_SESSION_NAMES {
+            self.session_names.push(name.to_string());
+        }
     }
 
     fn into_alert(self) -> Grouped {
         let mut alert = self.first.alert();
         if self.count > 1 {
+            // Only sessions folded together are worth naming.
+            let actor = self
+                .first
+                .record
+                .actor()
+                .map(|(actor, _)| actor.into_owned());
+            let sessions = actor
+                .filter(|_| self.sessions.len() > 1)
+                .map(|actor| Sessions {
+                    actor,
+                    count: self.sessions.len() as u64,
+                    more: self.more_sessions,
+                    names: self.session_names,
+                });
             alert.occurrences = Some(Occurrences {
                 count: self.count,
                 first_time: self.first_time,
                 last_time: self.last_time,
                 event_ids: self.event_ids,
+                sessions,
             });
         }
         Grouped {

@@ -249,6 +249,9 @@ fn fields_len(alert: &Alert) -> usize {
     }
     if let Some(occurrences) = &alert.occurrences {
         len += list(&occurrences.event_ids);
+        if let Some(sessions) = &occurrences.sessions {
+            len += sessions.actor.len() + list(&sessions.names);
+        }
     }
     if let Some(held_back) = &alert.held_back {
         len += held_back
@@ -350,6 +353,10 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
         optional(&mut occurrences.first_time);
         optional(&mut occurrences.last_time);
         list(&mut occurrences.event_ids);
+        if let Some(sessions) = &mut occurrences.sessions {
+            text(&mut sessions.actor);
+            list(&mut sessions.names);
+        }
     }
     if let Some(held_back) = &mut cut.held_back {
         held_back.rules.truncate(caps.items);

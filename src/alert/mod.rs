@@ -82,6 +82,9 @@ pub struct Brief {
     /// The first of `userIdentity`'s `arn`, `invokedBy`, `principalId`,
     /// `userName`.
     pub principal: Option<String>,
+    /// `userIdentity.sessionContext.sessionIssuer.arn`: the role (or the
+    /// user) a session was issued by.
+    pub issuer: Option<String>,
     pub event_id: Option<String>,
     pub event_time: Option<String>,
 }
@@ -163,6 +166,41 @@ impl Record {
         )
     }
 
+    /// Who alerts are grouped by, sessions folded: an assumed-role
+    /// session (`assumed-role/ROLE/SESSION`) is its role, a federated user
+    /// (`federated-user/NAME`) the user who issued it, each named by the
+    /// session issuer's ARN, or the ARN without the session where the
+    /// record gives no issuer. Anyone else is their [`Record::principal`].
+    /// With the session's name when one was folded.
+    pub fn actor(&self) -> Option<(Cow<'_, str>, Option<&str>)> {
+        let principal = match self.principal()? {
+            Cow::Borrowed(principal) => principal,
+            // Read from the parsed record: read it again as a borrow.
+            Cow::Owned(_) => return self.parsed_actor(),
+        };
+        Some(fold_session(principal, self.issuer()))
+    }
+
+    fn parsed_actor(&self) -> Option<(Cow<'_, str>, Option<&str>)> {
+        let event = self.event.get()?;
+        let principal = ["arn", "invokedBy", "principalId", "userName"]
+            .iter()
+            .find_map(|key| event.get("userIdentity")?.get(key)?.as_str())
+            .filter(|text| !text.is_empty());
+        match principal {
+            Some(principal) => Some(fold_session(principal, self.issuer())),
+            // Not a string (an odd record): the principal as grouping read it.
+            None => self.principal().map(|p| (Cow::Owned(p.into_owned()), None)),
+        }
+    }
+
+    fn issuer(&self) -> Option<Cow<'_, str>> {
+        self.grouped(
+            &self.brief.issuer,
+            &["/userIdentity/sessionContext/sessionIssuer/arn"],
+        )
+    }
+
     pub fn event_id(&self) -> Option<Cow<'_, str>> {
         self.grouped(&self.brief.event_id, &["/eventID"])
     }
@@ -182,6 +220,35 @@ impl Record {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+}
+
+/// `principal` with its session folded ([`Record::actor`]).
+fn fold_session<'r>(
+    principal: &'r str,
+    issuer: Option<Cow<'r, str>>,
+) -> (Cow<'r, str>, Option<&'r str>) {
+    let session = |marker: &str| {
+        let at = principal.find(marker)? + marker.len();
+        let rest = principal.get(at..)?;
+        Some(match marker {
+            // assumed-role/ROLE/SESSION: the role and the session.
+            ":assumed-role/" => {
+                let slash = rest.find('/')?;
+                (principal.get(..at + slash)?, rest.get(slash + 1..)?)
+            }
+            // federated-user/NAME: the name is the session.
+            _ => (principal.get(..at)?, rest),
+        })
+    };
+    match session(":assumed-role/").or_else(|| session(":federated-user/")) {
+        Some((role, name)) if !name.is_empty() => (
+            issuer
+                .filter(|issuer| !issuer.is_empty())
+                .unwrap_or(Cow::Borrowed(role)),
+            Some(name),
+        ),
+        _ => (Cow::Borrowed(principal), None),
     }
 }
 
@@ -320,7 +387,31 @@ pub struct Occurrences {
     pub last_time: Option<String>,
     /// The eventIDs of the first findings, at most [`MAX_GROUPED_EVENT_IDS`].
     pub event_ids: Vec<String>,
+    /// When the findings came from several sessions of one role (or
+    /// federated users of one issuer), folded into one alert: which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Sessions>,
 }
+
+/// The sessions an alert's findings came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sessions {
+    /// The role or issuer they share (its ARN).
+    pub actor: String,
+    /// Distinct sessions (counted up to [`MAX_COUNTED_SESSIONS`]).
+    pub count: u64,
+    /// More sessions than were counted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
+    /// The first session names, at most [`MAX_SESSION_NAMES`].
+    pub names: Vec<String>,
+}
+
+/// Session names an alert lists.
+pub const MAX_SESSION_NAMES: usize = 5;
+/// Distinct sessions counted per alert: memory stays bounded however many
+/// sessions a role has.
+pub const MAX_COUNTED_SESSIONS: usize = 10_000;
 
 /// Event ids an alert lists for the findings it groups.
 pub const MAX_GROUPED_EVENT_IDS: usize = 10;

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::safe_text::{cut_bytes, cut_chars, json_text, lines, one_line, subject_line};
-use super::{Alert, HeldBack, Occurrences, Threshold, INTEGRITY_RULE_ID, MAX_SUBJECT_CHARS};
+use super::{
+    Alert, HeldBack, Occurrences, Sessions, Threshold, INTEGRITY_RULE_ID, MAX_SUBJECT_CHARS,
+};
 
 /// Width of the email's field labels, so values line up.
 const LABEL_WIDTH: usize = 12;
@@ -28,7 +30,16 @@ impl Alert {
     /// characters (SNS wants fewer than 100), cut on a character boundary.
     pub fn subject(&self) -> String {
         let mut subject = format!("[{}] {}", self.severity.to_uppercase(), self.title);
-        if let Some(principal) = &self.principal {
+        let sessions = self.occurrences.as_ref().and_then(|o| o.sessions.as_ref());
+        if let Some(sessions) = sessions {
+            // Several sessions of one role: the role, not one of them.
+            let _ = write!(
+                subject,
+                " \u{2014} {} ({} sessions)",
+                short_principal(&sessions.actor),
+                session_count(sessions)
+            );
+        } else if let Some(principal) = &self.principal {
             subject.push_str(" \u{2014} ");
             subject.push_str(short_principal(principal));
         }
@@ -64,6 +75,14 @@ impl Alert {
         }
         if let Some(seen) = &self.occurrences {
             let _ = write!(sentence, "; seen {}", seen_times(seen));
+            if let Some(sessions) = &seen.sessions {
+                let _ = write!(
+                    sentence,
+                    " in {} sessions of {}",
+                    session_count(sessions),
+                    sessions.actor
+                );
+            }
         }
         sentence.push('.');
         sentence
@@ -206,6 +225,15 @@ fn held_back_summary(held: &HeldBack) -> String {
 }
 
 /// `37 times between FIRST and LAST`.
+/// `12`, or `10000+` past what is counted.
+fn session_count(sessions: &Sessions) -> String {
+    if sessions.more {
+        format!("{}+", sessions.count)
+    } else {
+        sessions.count.to_string()
+    }
+}
+
 fn seen_times(seen: &Occurrences) -> String {
     match (&seen.first_time, &seen.last_time) {
         (Some(first), Some(last)) => format!("{} times between {first} and {last}", seen.count),
@@ -349,6 +377,14 @@ impl Email {
         let listed = seen.event_ids.len();
         if listed > 0 && seen.count > listed as u64 {
             self.continued(&format!("(the first {listed} of {})", seen.count));
+        }
+        if let Some(sessions) = &seen.sessions {
+            let count = session_count(sessions);
+            self.field("Role:", Some(&sessions.actor));
+            self.list("Sessions:", &sessions.names);
+            if sessions.names.len() < sessions.count as usize || sessions.more {
+                self.continued(&format!("(the first {} of {count})", sessions.names.len()));
+            }
         }
     }
 

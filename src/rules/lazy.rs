@@ -177,6 +177,10 @@ impl<'a> LazyRecord<'a> {
                     .iter()
                     .find_map(|key| identity.get(key).and_then(lite_text))
             }),
+            issuer: text_of("userIdentity", &|identity| {
+                let issuer = identity.get("sessionContext")?.get("sessionIssuer")?;
+                lite_text(issuer.get("arn")?)
+            }),
             event_id: text_of("eventID", &lite_text),
             event_time: text_of("eventTime", &lite_text),
         }

@@ -402,6 +402,7 @@ fn grouped_findings_say_how_many_when_and_which() {
         first_time: Some("2026-11-23T08:15:02Z".into()),
         last_time: Some("2026-11-23T09:40:11Z".into()),
         event_ids: (1..=10).map(|i| format!("e-{i}")).collect(),
+        sessions: None,
     });
     let text = grouped.text();
     let want = "When (UTC):  2026-11-23T08:15:02Z\n\
