@@ -400,9 +400,10 @@ fn check_item(item: &DetectionItem, prefix: &str, selection: &str, out: &mut Vec
         return;
     };
     let path = join(prefix, field);
-    // `field: null` matches records without the field: always true here.
-    let only_null = item.values.iter().all(|v| matches!(v, SigmaValue::Null));
-    if !only_null {
+    // `field: null`, alone or in a list, matches records without the
+    // field: true here, not "never".
+    let any_null = item.values.iter().any(|v| matches!(v, SigmaValue::Null));
+    if !any_null {
         if let Err(suggestion) = check_path(&path) {
             out.push(Problem::UnknownField {
                 selection: selection.to_string(),

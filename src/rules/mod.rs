@@ -9,6 +9,7 @@ mod index;
 mod lazy;
 mod lint;
 mod lite;
+mod null_lists;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -378,6 +379,7 @@ impl Loader {
         index::normalize_event_name_literals(&mut sigma);
         rsigma_eval::apply_pipelines(std::slice::from_ref(&self.pipeline), &mut sigma)
             .map_err(|e| compile_error(&sigma, e.to_string()))?;
+        null_lists::rewrite(&mut sigma);
         let compiled =
             rsigma_eval::compile_rule(&sigma).map_err(|e| compile_error(&sigma, e.to_string()))?;
         self.rules.push(Rule {
