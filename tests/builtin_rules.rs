@@ -35,7 +35,7 @@ fn titles(rules: &RuleSet, record: Value) -> Vec<String> {
 #[test]
 fn every_builtin_rule_has_true_positive_and_true_negative_examples_that_pass() {
     let rules = pack(&RuleConfig::default());
-    assert_eq!(rules.len(), 24);
+    assert_eq!(rules.len(), 40);
     for rule in rules.rules() {
         let positives = rule.examples.iter().filter(|e| e.expect_match).count();
         let negatives = rule.examples.len() - positives;
@@ -250,6 +250,44 @@ fn root_identity_alerts_unless_a_service_acts() {
         ["AWS Account Root User Activity"]
     );
     assert!(titles(&rules, root(Some("cloudtrail.amazonaws.com"))).is_empty());
+    // Reading as root is the lesser, read-only rule, however readOnly is spelt.
+    for read_only in [json!(true), json!("true")] {
+        let mut record = root(None);
+        record["readOnly"] = read_only;
+        assert_eq!(
+            titles(&rules, record),
+            ["AWS Account Root User Read-Only Activity"]
+        );
+    }
+}
+
+#[test]
+fn a_change_that_failed_raises_no_change_alert() {
+    let rules = pack(&RuleConfig::default());
+    let user = json!({"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory"});
+    let stop = |error: Option<&str>| {
+        let mut record = json!({"eventID": "s", "eventSource": "cloudtrail.amazonaws.com",
+                                "eventName": "StopLogging", "userIdentity": user,
+                                "sourceIPAddress": "198.51.100.7"});
+        if let Some(code) = error {
+            record["errorCode"] = json!(code);
+        }
+        record
+    };
+    assert_eq!(
+        titles(&rules, stop(None)),
+        ["CloudTrail Logging Stopped, Deleted Or Reconfigured"]
+    );
+    let mut denied = titles(&rules, stop(Some("AccessDenied")));
+    denied.sort();
+    assert_eq!(
+        denied,
+        [
+            "AWS API Call Denied By Authorization",
+            "Denied Attempt To Stop Or Delete Security Logging Or Monitoring"
+        ]
+    );
+    assert!(titles(&rules, stop(Some("TrailNotFoundException"))).is_empty());
 }
 
 #[test]
@@ -258,7 +296,7 @@ fn disabled_rules_are_left_out() {
         disabled: vec!["3cbec818-8cf6-44d0-84fa-4b1b7f8d6246".into()],
         ..RuleConfig::default()
     });
-    assert_eq!(rules.len(), 23);
+    assert_eq!(rules.len(), 39);
     let record = json!({"eventSource": "sns.amazonaws.com", "eventName": "CreateTopic"});
     assert!(titles(&rules, record).is_empty());
 }

@@ -61,7 +61,12 @@ fn the_rule_index_loses_no_match() {
         event["eventID"] = serde_json::json!(format!("line-{line}"));
         records.push(event.to_string());
         trailwatch::record::normalize_event_name_in(&mut event);
-        for rule in rules.rules().iter().filter(|rule| rule.matches(&event)) {
+        // Building blocks of thresholds (no `generate: true`) never alert on their own.
+        for rule in rules
+            .rules()
+            .iter()
+            .filter(|rule| rule.alerts && rule.matches(&event))
+        {
             brute_force.insert((rule.meta.id.clone(), format!("line-{line}")));
         }
     }
