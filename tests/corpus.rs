@@ -132,9 +132,15 @@ fn the_grant_rules_alert_on_the_public_grants_of_the_corpus() {
         // Lambda Function Or Layer Permission Granted To Everyone
         ("082c7a63-bae1-4339-a501-f6723add0e29", &[577]),
         // EBS Snapshot, AMI Or RDS Snapshot Made Public
-        ("e450fd38-5802-48ba-bd35-e7dbb2bb75c2", &[654, 687, 688, 690]),
+        (
+            "e450fd38-5802-48ba-bd35-e7dbb2bb75c2",
+            &[654, 687, 688, 690],
+        ),
         // EBS Snapshot, AMI Or RDS Snapshot Shared With Another AWS Account
-        ("c5fd3fa6-2493-47bc-a7e4-aadfefea6bc6", &[541, 542, 543, 689]),
+        (
+            "c5fd3fa6-2493-47bc-a7e4-aadfefea6bc6",
+            &[541, 542, 543, 689],
+        ),
     ];
     let records: Vec<serde_json::Value> = text
         .lines()

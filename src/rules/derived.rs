@@ -315,7 +315,6 @@ impl Derived {
         !self.public_via.is_empty()
     }
 
-
     /// The derived field `name` (without [`PREFIX`]) as rules read it:
     /// the lists are absent when empty.
     pub fn get(&self, name: &str) -> Option<EventValue<'_>> {
