@@ -17,7 +17,7 @@ use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::generate::{write_path, Spec};
 use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
-use trailwatch::rules::{RuleConfig, RuleSet};
+use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::fs::{expand, Input};
 use trailwatch::source::rules_s3::S3Prefix;
 
@@ -109,6 +109,10 @@ struct RuleArgs {
     /// Turn off a rule by id (repeatable).
     #[arg(long = "disable", value_name = "RULE_ID")]
     disabled: Vec<String>,
+    /// Alert only on rules of this level or above (informational, low,
+    /// medium, high, critical); the others still feed thresholds.
+    #[arg(long = "min-level", value_name = "LEVEL")]
+    min_level: Option<Level>,
 }
 
 impl RuleArgs {
@@ -116,6 +120,7 @@ impl RuleArgs {
         let mut config = RuleConfig {
             dirs: self.dirs.clone(),
             disabled: self.disabled.clone(),
+            min_level: self.min_level,
             ..RuleConfig::default()
         };
         if !self.allowed_invokers.is_empty() {
@@ -490,11 +495,23 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
     for rule in rules.rules() {
         let meta = &rule.meta;
         let indexed = rule.index_key.field().unwrap_or("-");
+        let silent = if rule.alerts || rule.feeds_correlation {
+            ""
+        } else {
+            " (below --min-level: does not alert)"
+        };
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]",
+            "{:<36}  {:<13} {:<17} {}  [{}]{silent}",
             meta.id, meta.level, indexed, meta.title, meta.origin
         );
+        for filter in &rule.filters {
+            let _ = writeln!(
+                stdout,
+                "{:<36}  filtered by {} {:?}  [{}]",
+                "", filter.id, filter.title, filter.origin
+            );
+        }
     }
     for threshold in rules.correlations().thresholds() {
         let meta = &threshold.meta;
@@ -514,18 +531,35 @@ fn test_rules(rules: &RuleSet) -> ExitCode {
         .iter()
         .map(|r| r.examples.len())
         .sum::<usize>()
-        + thresholds.iter().map(|t| t.examples.len()).sum::<usize>();
+        + thresholds.iter().map(|t| t.examples.len()).sum::<usize>()
+        + rules
+            .filters()
+            .iter()
+            .map(|filter| {
+                let narrowed = rules
+                    .rules()
+                    .iter()
+                    .filter(|rule| rule.filters.iter().any(|f| Arc::ptr_eq(f, &filter.meta)))
+                    .count();
+                filter.examples.len() * narrowed
+            })
+            .sum::<usize>();
     let failures: Vec<_> = rules
         .rules()
         .iter()
         .flat_map(|rule| rule.check_examples())
         .chain(rules.check_threshold_examples())
+        .chain(rules.check_filter_examples())
         .collect();
     for failure in &failures {
         eprintln!("FAIL {failure}");
     }
+    let filters = match rules.filters().len() {
+        0 => String::new(),
+        n => format!(", {n} filter(s)"),
+    };
     println!(
-        "{} rule(s), {examples} example(s): {} passed, {} failed",
+        "{} rule(s){filters}, {examples} example(s): {} passed, {} failed",
         rules.len() + thresholds.len(),
         examples - failures.len(),
         failures.len()

@@ -73,6 +73,12 @@ impl LambdaConfig {
         if let Some(disabled) = get("DISABLED_RULES") {
             rules.disabled = list(&disabled);
         }
+        if let Some(level) = get("MIN_LEVEL").filter(|v| !v.trim().is_empty()) {
+            rules.min_level = Some(level.parse().map_err(|message| ConfigError {
+                name: "MIN_LEVEL",
+                message,
+            })?);
+        }
         if let Some(dir) = get("RULES_DIR").filter(|d| !d.trim().is_empty()) {
             rules.dirs.push(PathBuf::from(dir));
         }
@@ -272,5 +278,32 @@ mod tests {
                 .starts_with("configuration: DEDUP_TTL_HOURS:"),
             "{err}"
         );
+        let err = LambdaConfig::from_env(env(&[
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("MIN_LEVEL", "severe"),
+        ]))
+        .expect_err("bad level");
+        assert!(
+            err.to_string().starts_with("configuration: MIN_LEVEL:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn min_level_is_read_in_any_case() {
+        use crate::rules::Level;
+        for (value, want) in [
+            ("high", Some(Level::High)),
+            (" Medium ", Some(Level::Medium)),
+            ("CRITICAL", Some(Level::Critical)),
+            ("", None),
+        ] {
+            let config = LambdaConfig::from_env(env(&[
+                ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+                ("MIN_LEVEL", value),
+            ]))
+            .expect("valid");
+            assert_eq!(config.rules.min_level, want, "{value:?}");
+        }
     }
 }

@@ -367,7 +367,7 @@ impl<'a> Walk<'a, '_> {
     fn head_value(&self, text: &'a str, start: usize, end: usize) -> Option<Lenient<'a>> {
         if self.escapes && self.byte(start) == b'"' && self.has_escape(start, end) {
             let decoded: String = serde_json::from_str(text.get(start..end)?).ok()?;
-            return Some(Lenient(Some(Cow::Owned(decoded))));
+            return Some(Lenient::Text(Cow::Owned(decoded)));
         }
         lenient(text, start, end)
     }
@@ -620,25 +620,27 @@ impl<'a> Walk<'a, '_> {
     }
 }
 
-/// A head field's value: a string is kept, `true`, `false` and `null`
-/// read as absent. A number, an object or an array is the serde_json
+/// A head field's value: a string is kept, `null` reads as absent,
+/// `true` and `false` as [`Lenient::Other`]. A number, an object or an array is the serde_json
 /// read's: it parses a number in a head field, and one out of range makes
 /// the record invalid (found by the fuzzer).
 fn lenient(text: &str, start: usize, end: usize) -> Option<Lenient<'_>> {
     match text.as_bytes().get(start)? {
-        b'"' => Some(Lenient(Some(Cow::Borrowed(text.get(start + 1..end - 1)?)))),
-        b't' | b'f' | b'n' => Some(Lenient(None)),
+        b'"' => Some(Lenient::Text(Cow::Borrowed(text.get(start + 1..end - 1)?))),
+        b't' | b'f' => Some(Lenient::Other),
+        b'n' => Some(Lenient::Absent),
         _ => None,
     }
 }
 
 /// The member `key` of a built object as [`lenient`] reads a head field:
-/// absent, `true`, `false` and `null` read as absent, a string kept, any
-/// other value the serde_json read's.
+/// absent and `null` read as absent, a boolean as [`Lenient::Other`], a
+/// string kept, any other value the serde_json read's.
 fn lenient_member<'a>(object: &Lite<'a>, key: &str) -> Option<Lenient<'a>> {
     match object.get(key) {
-        None | Some(Lite::Null | Lite::Bool(_)) => Some(Lenient(None)),
-        Some(Lite::Str(text)) => Some(Lenient(Some(text.clone()))),
+        None | Some(Lite::Null) => Some(Lenient::Absent),
+        Some(Lite::Bool(_)) => Some(Lenient::Other),
+        Some(Lite::Str(text)) => Some(Lenient::Text(text.clone())),
         Some(_) => None,
     }
 }

@@ -452,15 +452,32 @@ impl<'de> Visitor<'de> for Strict<'_, 'de> {
 }
 
 /// A string field that tolerates other JSON types (real logs hold
-/// surprises): anything but a string reads as absent. An object or array
-/// in its place is still checked as [`RecordHead`] says (it is a field of
-/// the record, so at level 2).
+/// surprises): a string is kept, `null` reads as absent, and any other
+/// value is [`Lenient::Other`]: no text to look up, but something a rule
+/// may still match (rsigma compares numbers and booleans as their text,
+/// arrays by their elements), so the rule index must not take it for
+/// absent. An object or array in its place is still checked as
+/// [`RecordHead`] says (it is a field of the record, so at level 2).
 #[derive(Debug, Default, PartialEq)]
-pub struct Lenient<'a>(pub Option<Cow<'a, str>>);
+pub enum Lenient<'a> {
+    #[default]
+    Absent,
+    Text(Cow<'a, str>),
+    /// A number, boolean, array or object.
+    Other,
+}
 
 impl Lenient<'_> {
+    /// The text, when the field is a string.
     pub fn as_deref(&self) -> Option<&str> {
-        self.0.as_deref()
+        match self {
+            Lenient::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn is_other(&self) -> bool {
+        matches!(self, Lenient::Other)
     }
 }
 
@@ -495,41 +512,41 @@ impl<'de> Visitor<'de> for Field<'_, 'de> {
         f.write_str("any JSON value")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Lenient(Some(Cow::Borrowed(v))))
+        Ok(Lenient::Text(Cow::Borrowed(v)))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+        Ok(Lenient::Text(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Lenient(Some(Cow::Owned(v))))
+        Ok(Lenient::Text(Cow::Owned(v)))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Lenient::Absent)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         self.strict().visit_seq(seq)?;
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         self.strict().visit_map(map)?;
-        Ok(Lenient(None))
+        Ok(Lenient::Other)
     }
 }
 
 /// Reads `userIdentity` at `depth`: its `type` and `arn` when it is an
-/// object (anything else reads as absent), its keys checked for
+/// object (an array makes both [`Lenient::Other`], anything else absent), its keys checked for
 /// duplicates; with `quick`, its other values are skipped, not walked.
 struct Identity<'s, 'a> {
     depth: usize,
@@ -574,13 +591,15 @@ impl<'de> Visitor<'de> for IdentityVisitor<'_, 'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         self.0.strict().visit_seq(seq)?;
-        Ok(Default::default())
+        // A dotted path crosses an array to its elements: `userIdentity.type`
+        // may still be read from an object in it.
+        Ok((Lenient::Other, Lenient::Other))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let IdentityVisitor(Field { depth, keys: stack }, quick) = self;
         let depth = enter(depth)?;
         let mut keys = ObjectKeys::new(stack);
-        let (mut kind, mut arn) = (Lenient(None), Lenient(None));
+        let (mut kind, mut arn) = (Lenient::Absent, Lenient::Absent);
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {
             let wanted = match key.as_ref() {
                 "type" => Some(false),
@@ -740,8 +759,8 @@ mod tests {
         let bytes = br#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","x":{"y":[1]}}"#;
         let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
         assert!(matches!(
-            head.event_source.0,
-            Some(Cow::Borrowed("lambda.amazonaws.com"))
+            head.event_source,
+            Lenient::Text(Cow::Borrowed("lambda.amazonaws.com"))
         ));
         assert_eq!(head.event_name.as_deref(), Some("Invoke"));
         let odd: RecordHead =

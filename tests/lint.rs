@@ -93,6 +93,11 @@ fn problems_are_named_with_file_rule_field_and_reason() {
             None,
         ),
         (
+            "a value list holding null matches an absent field: not \"never matches\"",
+            "  sel:\n    eventName: CreateUser\n    status: ['x', null]\n    errorCode: ['Success', null]\n  condition: sel",
+            None,
+        ),
+        (
             "array members are checked against their own fields",
             "  sel:\n    resources[any]:\n      ARN|endswith: ':key/1'\n      type: AWS::KMS::Key\n  condition: sel\nsigma-version: 3",
             None,

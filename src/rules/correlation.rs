@@ -34,14 +34,20 @@ pub struct Correlations {
     /// The detection rules the correlations refer to (compiled again inside
     /// each correlator, which needs their ids and names).
     referenced: Vec<SigmaRule>,
+    /// Thresholds below this level are counted but do not alert.
+    min_level: Option<Level>,
 }
 
 impl Correlations {
     pub(super) fn new(
         rules: Vec<(String, CorrelationRule)>,
         detections: &[SigmaRule],
+        min_level: Option<Level>,
     ) -> Result<Correlations, RuleError> {
-        let mut out = Correlations::default();
+        let mut out = Correlations {
+            min_level,
+            ..Correlations::default()
+        };
         for (origin, rule) in rules {
             let mut own = Vec::new();
             for reference in &rule.rules {
@@ -111,6 +117,12 @@ impl Correlations {
 
     /// Fresh state for one invocation.
     pub fn correlator(&self) -> Correlator {
+        self.correlator_at(self.min_level)
+    }
+
+    /// A correlator whose thresholds below `min_level` do not alert
+    /// (`None`: all do, as example sequences need).
+    pub(super) fn correlator_at(&self, min_level: Option<Level>) -> Correlator {
         // Every correlation compiled on its own in `new`, so together they
         // compile too; were it to fail, the correlator stays inert rather
         // than stop detection.
@@ -119,9 +131,11 @@ impl Correlations {
         } else {
             build(&self.referenced, &self.rules).ok()
         };
+        // A hit of a threshold without its meta is dropped (Correlator::feed).
         let metas = self
             .thresholds
             .iter()
+            .filter(|threshold| min_level.is_none_or(|min| threshold.meta.level >= min))
             .map(|threshold| (threshold.meta.id.clone(), threshold.meta.clone()))
             .collect();
         Correlator { engine, metas }

@@ -4,9 +4,12 @@
 //! detection rule or `events` — each with an `offset` — for a threshold).
 
 use rsigma_parser::exemplar::{
-    correlation_exemplars, exemplars, Exemplar, ExemplarPayload, Expect,
+    correlation_exemplars, exemplars, filter_exemplars, parse_exemplars, Exemplar, ExemplarPayload,
+    ExemplarRuleKind, Expect,
 };
-use rsigma_parser::{CorrelationRule, SigmaRule};
+use rsigma_parser::{CorrelationRule, FilterRule, SigmaRule};
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{KeyValues, RecordEvent, Rule, RuleSet, Threshold};
@@ -94,7 +97,26 @@ pub(super) fn of_correlation(rule: &CorrelationRule) -> Result<Vec<SequenceExamp
 
 /// Reads a rule's examples.
 pub(super) fn of(rule: &SigmaRule) -> Result<Vec<Example>, String> {
-    let found = exemplars(rule).map_err(shape_errors)?;
+    events(exemplars(rule).map_err(shape_errors)?)
+}
+
+/// Where a filter keeps its examples. rsigma refuses `rsigma.exemplars` on
+/// a filter, so trailwatch reads the same list under a name of its own.
+pub const FILTER_EXEMPLARS: &str = "trailwatch.exemplars";
+
+/// Reads a filter's examples: what each rule it applies to must do with
+/// the event once filtered (`no-match`: silenced; `match`: still alerts).
+pub(super) fn of_filter(filter: &FilterRule) -> Result<Vec<Example>, String> {
+    // A filter's `rsigma.exemplars` is an error rsigma names.
+    filter_exemplars(filter).map_err(shape_errors)?;
+    let Some(value) = filter.custom_attributes.get(FILTER_EXEMPLARS) else {
+        return Ok(Vec::new());
+    };
+    let path = format!("/custom_attributes/{FILTER_EXEMPLARS}");
+    events(parse_exemplars(value, ExemplarRuleKind::Detection, path).map_err(shape_errors)?)
+}
+
+fn events(found: Vec<Exemplar>) -> Result<Vec<Example>, String> {
     found
         .into_iter()
         .map(|exemplar| {
@@ -155,8 +177,37 @@ impl RuleSet {
         failures
     }
 
+    /// Runs every filter's examples on each rule in force it narrows: a
+    /// `no-match` example must be silenced, a `match` example must still
+    /// alert. A failure names the filter and the rule.
+    pub fn check_filter_examples(&self) -> Vec<ExampleFailure> {
+        let mut failures = Vec::new();
+        for filter in self.filters() {
+            let narrowed = self
+                .rules()
+                .iter()
+                .filter(|rule| rule.filters.iter().any(|f| Arc::ptr_eq(f, &filter.meta)));
+            for rule in narrowed {
+                for example in &filter.examples {
+                    let mut event = example.event.clone();
+                    normalize_event_name_in(&mut event);
+                    if rule.matches(&event) != example.expect_match {
+                        failures.push(ExampleFailure {
+                            rule_id: format!("filter {} on rule {}", filter.meta.id, rule.meta.id),
+                            origin: filter.meta.origin.clone(),
+                            example: example.name.clone(),
+                            expected_match: example.expect_match,
+                        });
+                    }
+                }
+            }
+        }
+        failures
+    }
+
     fn reaches(&self, threshold: &Threshold, example: &SequenceExample) -> bool {
-        let mut correlator = self.correlations().correlator();
+        // Every threshold, whatever the minimum level: the example is about the rule.
+        let mut correlator = self.correlations().correlator_at(None);
         let mut reached = false;
         for (offset, event) in &example.events {
             let mut event = event.clone();

@@ -8,10 +8,12 @@
 //! conservative: a rule is filed under a set of values only when its
 //! condition cannot be true without the field taking one of them.
 //!
-//! The fields are read as CloudTrail writes them, as strings (a field of
-//! another type reads as absent): `userIdentity.type: Root` is filed under
-//! `root`, and a record whose `userIdentity` is an array is not a candidate
-//! for it.
+//! Values are filed in Unicode's lower case, as rsigma folds them:
+//! `userIdentity.type: Root` is filed under `root`. A record's field that
+//! is not a string (a number, a boolean, an array such as
+//! `userAgent: ["TruffleHog"]`, an object, or `userIdentity` itself an
+//! array) can still match, as rsigma reads those too: such a record is a
+//! candidate for every rule filed under the field. `null` is absent.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -121,33 +123,81 @@ impl IndexKey {
 /// A record's values of the [`KEY_FIELDS`], in that order, `eventName`
 /// normalised.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct KeyValues<'a>(pub [Option<&'a str>; KEY_FIELDS.len()]);
+pub struct KeyValues<'a> {
+    /// Each field's text, when it is a string.
+    pub text: [Option<&'a str>; KEY_FIELDS.len()],
+    /// Bit `i` set: field `i` holds a number, a boolean, an array or an
+    /// object. rsigma matches those too (as their text, by their elements),
+    /// so every rule filed under the field is a candidate.
+    pub other: u8,
+}
 
 impl<'a> KeyValues<'a> {
+    /// Fields that are strings or absent.
+    pub fn strings(text: [Option<&'a str>; KEY_FIELDS.len()]) -> KeyValues<'a> {
+        KeyValues { text, other: 0 }
+    }
+
     pub fn of_head(head: &'a RecordHead<'_>) -> KeyValues<'a> {
-        KeyValues([
-            head.event_name.as_deref().map(normalize_event_name),
-            head.event_source.as_deref(),
-            head.identity_type.as_deref(),
-            head.error_code.as_deref(),
-            head.user_agent.as_deref(),
-            head.identity_arn.as_deref(),
-        ])
+        let fields = [
+            &head.event_name,
+            &head.event_source,
+            &head.identity_type,
+            &head.error_code,
+            &head.user_agent,
+            &head.identity_arn,
+        ];
+        let mut other = 0;
+        for (slot, field) in fields.iter().enumerate() {
+            if field.is_other() {
+                other |= 1 << slot;
+            }
+        }
+        KeyValues {
+            text: fields.map(|field| field.as_deref()),
+            other,
+        }
+        .normalized()
     }
 
     /// The same values from a parsed record.
     pub fn of_value(record: &'a serde_json::Value) -> KeyValues<'a> {
-        let text = |pointer: &str| record.pointer(pointer).and_then(serde_json::Value::as_str);
-        KeyValues([
-            text("/eventName").map(normalize_event_name),
-            text("/eventSource"),
-            text("/userIdentity/type"),
-            text("/errorCode"),
-            text("/userAgent"),
-            text("/userIdentity/arn"),
-        ])
+        use serde_json::Value;
+        let identity = record.get("userIdentity");
+        let fields = [
+            record.get(EVENT_NAME),
+            record.get(EVENT_SOURCE),
+            identity.and_then(|identity| identity.get("type")),
+            record.get("errorCode"),
+            record.get("userAgent"),
+            identity.and_then(|identity| identity.get("arn")),
+        ];
+        let mut other = 0;
+        for (slot, field) in fields.iter().enumerate() {
+            if !matches!(field, None | Some(Value::Null | Value::String(_))) {
+                other |= 1 << slot;
+            }
+        }
+        // A dotted path crosses an array: `userIdentity.type` may be in it.
+        if identity.is_some_and(Value::is_array) {
+            other |= 1 << IDENTITY_TYPE | 1 << IDENTITY_ARN;
+        }
+        KeyValues {
+            text: fields.map(|field| field.and_then(Value::as_str)),
+            other,
+        }
+        .normalized()
+    }
+
+    fn normalized(mut self) -> Self {
+        self.text[0] = self.text[0].map(normalize_event_name);
+        self
     }
 }
+
+/// Slots of [`KEY_FIELDS`] read from `userIdentity`.
+const IDENTITY_TYPE: usize = 2;
+const IDENTITY_ARN: usize = 5;
 
 /// Rule positions by the literal values they require.
 #[derive(Debug, Default)]
@@ -155,6 +205,9 @@ pub struct RuleIndex {
     by_field: [HashMap<String, Vec<usize>, FastHash>; KEY_FIELDS.len()],
     /// Per field: rules filed under patterns, tried on the record's value.
     matching: [Vec<(Matcher, usize)>; KEY_FIELDS.len()],
+    /// Per field: every rule filed under it, in load order, for a record
+    /// whose field is not a string.
+    filed: [Vec<usize>; KEY_FIELDS.len()],
     always: Vec<usize>,
 }
 
@@ -193,7 +246,13 @@ impl Matcher {
         regex::RegexSet::new(sources).map_or(Matcher::Any, |set| Matcher::Regex { set, needles })
     }
 
+    /// Whether the value, or its lower case form (rsigma compares that
+    /// with a case-insensitive value), can match.
     fn matches(&self, value: &str) -> bool {
+        self.matches_text(value) || (!value.is_ascii() && self.matches_text(&value.to_lowercase()))
+    }
+
+    fn matches_text(&self, value: &str) -> bool {
         match self {
             Matcher::Any => true,
             Matcher::Regex { set, needles } => {
@@ -242,6 +301,7 @@ impl RuleIndex {
                 index.always.push(position);
                 continue;
             };
+            index.filed[slot].push(position);
             for value in values {
                 index.by_field[slot]
                     .entry(value.clone())
@@ -267,7 +327,17 @@ impl RuleIndex {
     pub fn candidates_into(&self, record: &KeyValues<'_>, out: &mut Vec<usize>) {
         let start = out.len();
         out.extend_from_slice(&self.always);
-        for ((map, matching), value) in self.by_field.iter().zip(&self.matching).zip(record.0) {
+        for (slot, ((map, matching), value)) in self
+            .by_field
+            .iter()
+            .zip(&self.matching)
+            .zip(record.text)
+            .enumerate()
+        {
+            if record.other & (1 << slot) != 0 {
+                out.extend_from_slice(&self.filed[slot]);
+                continue;
+            }
             if !map.is_empty() {
                 out.extend_from_slice(lookup(map, value));
             }
@@ -294,7 +364,8 @@ impl RuleIndex {
     }
 }
 
-/// Sigma compares plain values case-insensitively, so keys are lower case.
+/// Sigma compares plain values case-insensitively, so keys are lower case
+/// (Unicode's lower case, as rsigma's).
 fn lookup<'m>(map: &'m HashMap<String, Vec<usize>, FastHash>, value: Option<&str>) -> &'m [usize] {
     let Some(value) = value else {
         return &[];
@@ -302,7 +373,10 @@ fn lookup<'m>(map: &'m HashMap<String, Vec<usize>, FastHash>, value: Option<&str
     // Most values are lower case already: no copy for them. The others
     // (every eventName) are lowered on the stack when short, as they are.
     let mut buf = [0u8; 128];
-    let found = if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+    let found = if !value.is_ascii() {
+        // rsigma folds case with Unicode's rules (the Kelvin sign is a `k`).
+        map.get(&value.to_lowercase())
+    } else if !value.bytes().any(|b| b.is_ascii_uppercase()) {
         map.get(value)
     } else if let Some(lowered) = buf
         .get_mut(..value.len())
@@ -386,6 +460,7 @@ fn detection_values(detection: &Detection, field: &str) -> Option<Need> {
                 .map(|item| item_need(&item.field.modifiers, &item.values)),
         ),
         Detection::AnyOf(parts) => union(parts.iter().map(|d| detection_values(d, field))),
+        Detection::And(parts) => narrowest(parts.iter().map(|d| detection_values(d, field))),
         _ => None,
     }
 }
@@ -430,7 +505,8 @@ fn item_need(modifiers: &[Modifier], values: &[SigmaValue]) -> Option<Need> {
     for s in strings {
         match shape {
             Shape::Exact if s.is_plain() => {
-                need.values.insert(s.as_plain()?.to_ascii_lowercase());
+                // As rsigma folds an exact value and the record's.
+                need.values.insert(s.as_plain()?.to_lowercase());
             }
             Shape::Regex => {
                 let flags = if re_flags.is_empty() {
@@ -506,11 +582,12 @@ fn narrowest(needs: impl Iterator<Item = Option<Need>>) -> Option<Need> {
 /// are normalised.
 pub fn normalize_event_name_literals(rule: &mut SigmaRule) {
     for detection in rule.detection.named.values_mut() {
-        normalize_in(detection);
+        normalize_detection(detection);
     }
 }
 
-fn normalize_in(detection: &mut Detection) {
+/// [`normalize_event_name_literals`] for one detection (a filter's).
+pub(super) fn normalize_detection(detection: &mut Detection) {
     match detection {
         Detection::AllOf(items) => {
             for item in items
@@ -527,7 +604,9 @@ fn normalize_in(detection: &mut Detection) {
                 }
             }
         }
-        Detection::AnyOf(parts) => parts.iter_mut().for_each(normalize_in),
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            parts.iter_mut().for_each(normalize_detection)
+        }
         _ => {}
     }
 }
@@ -671,7 +750,7 @@ mod tests {
     }
 
     fn record(source: Option<&'static str>, name: Option<&'static str>) -> KeyValues<'static> {
-        KeyValues([name, source, None, None, None, None])
+        KeyValues::strings([name, source, None, None, None, None])
     }
 
     #[test]
@@ -693,7 +772,7 @@ mod tests {
             [1, 3]
         );
         assert_eq!(index.candidates(&record(None, None)), [1]);
-        let root = KeyValues([Some("DeleteTopic"), None, Some("ROOT"), None, None, None]);
+        let root = KeyValues::strings([Some("DeleteTopic"), None, Some("ROOT"), None, None, None]);
         assert_eq!(index.candidates(&root), [1, 3, 4]);
     }
 
@@ -708,7 +787,7 @@ mod tests {
         ];
         let index = RuleIndex::new(&keys);
         let record = |error: Option<&'static str>, agent, arn| {
-            KeyValues([Some("GetObject"), None, None, error, agent, arn])
+            KeyValues::strings([Some("GetObject"), None, None, error, agent, arn])
         };
         let none: &[usize] = &[];
         assert_eq!(index.candidates(&record(None, None, None)), none);
@@ -779,7 +858,10 @@ mod tests {
         let bytes = br#"{"eventName":"GetFunction20150331","eventSource":"lambda.amazonaws.com","userIdentity":{"type":"Root","arn":"a"},"errorCode":"E","userAgent":"u"}"#;
         let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
         let quick = RecordHead::read(bytes).expect("valid");
-        assert_eq!(KeyValues::of_head(&quick).0, KeyValues::of_head(&head).0);
+        assert_eq!(
+            KeyValues::of_head(&quick).text,
+            KeyValues::of_head(&head).text
+        );
         let value: serde_json::Value = serde_json::from_slice(bytes).expect("valid");
         let want = [
             Some("GetFunction"),
@@ -789,8 +871,8 @@ mod tests {
             Some("u"),
             Some("a"),
         ];
-        assert_eq!(KeyValues::of_head(&head).0, want);
-        assert_eq!(KeyValues::of_value(&value).0, want);
+        assert_eq!(KeyValues::of_head(&head).text, want);
+        assert_eq!(KeyValues::of_value(&value).text, want);
     }
 
     #[test]

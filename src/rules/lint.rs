@@ -41,6 +41,21 @@ pub enum Problem {
     },
     /// The rule's logsource names other logs.
     NotCloudTrail { logsource: String },
+    /// A Sigma filter that narrows no rule in force.
+    FilterNamesNoRule { targets: Vec<String> },
+}
+
+/// A filter none of whose targets is a rule in force: it silences nothing,
+/// which its author should know (a typo in an id, a rule disabled).
+pub fn filter_names_no_rule(filter: &super::FilterMeta) -> LintFinding {
+    LintFinding {
+        origin: filter.origin.clone(),
+        rule_id: filter.id.clone(),
+        title: filter.title.clone(),
+        problem: Problem::FilterNamesNoRule {
+            targets: filter.targets.clone(),
+        },
+    }
 }
 
 impl fmt::Display for LintFinding {
@@ -82,6 +97,14 @@ impl fmt::Display for Problem {
             Problem::NotCloudTrail { logsource } => write!(
                 f,
                 "logsource {logsource} is not CloudTrail (product: aws, service: cloudtrail)"
+            ),
+            Problem::FilterNamesNoRule { targets } if targets.is_empty() => {
+                write!(f, "filter applies to every rule, and no rule is in force")
+            }
+            Problem::FilterNamesNoRule { targets } => write!(
+                f,
+                "filter names no rule in force ({}), so it silences nothing",
+                targets.join(", ")
             ),
         }
     }
@@ -423,9 +446,10 @@ fn check_item(item: &DetectionItem, prefix: &str, selection: &str, out: &mut Vec
         return;
     };
     let path = join(prefix, field);
-    // `field: null` matches records without the field: always true here.
-    let only_null = item.values.iter().all(|v| matches!(v, SigmaValue::Null));
-    if !only_null {
+    // `field: null`, alone or in a list, matches records without the
+    // field: true here, not "never".
+    let any_null = item.values.iter().any(|v| matches!(v, SigmaValue::Null));
+    if !any_null {
         if let Err(suggestion) = check_path(&path) {
             out.push(Problem::UnknownField {
                 selection: selection.to_string(),

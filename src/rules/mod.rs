@@ -6,10 +6,12 @@ mod correlation;
 mod derived;
 mod event;
 mod examples;
+mod filters;
 mod index;
 mod lazy;
 mod lint;
 mod lite;
+mod null_lists;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -23,6 +25,7 @@ use serde_json::Value;
 pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
 pub use event::RecordEvent;
 pub use examples::{Example, ExampleFailure, SequenceExample};
+pub use filters::{Filter, FilterMeta};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
 pub use lazy::{brief_value, LazyRecord};
@@ -44,6 +47,9 @@ pub struct RuleConfig {
     pub allowed_invokers: Vec<String>,
     /// Rule ids to leave out.
     pub disabled: Vec<String>,
+    /// Rules below this level do not alert (they still feed thresholds);
+    /// `None`: every level.
+    pub min_level: Option<Level>,
 }
 
 impl Default for RuleConfig {
@@ -53,6 +59,7 @@ impl Default for RuleConfig {
             texts: Vec::new(),
             allowed_invokers: vec!["s3.amazonaws.com".to_string()],
             disabled: Vec::new(),
+            min_level: None,
         }
     }
 }
@@ -96,6 +103,26 @@ pub enum Level {
     Medium,
     High,
     Critical,
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+
+    /// A Sigma level name, any case.
+    fn from_str(text: &str) -> Result<Level, String> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a Sigma level (informational, low, medium, high, critical)"
+                ))
+            }
+        })
+    }
 }
 
 impl Level {
@@ -153,8 +180,11 @@ pub struct Rule {
     /// A correlation counts this rule's matches.
     pub feeds_correlation: bool,
     /// Whether a match alerts on its own (false for rules that only feed a
-    /// correlation with Sigma's default `generate: false`).
+    /// correlation with Sigma's default `generate: false`, and for rules
+    /// below the minimum level).
     pub alerts: bool,
+    /// The Sigma filters that narrow this rule, in load order.
+    pub filters: Vec<Arc<FilterMeta>>,
 }
 
 impl Rule {
@@ -194,6 +224,7 @@ impl Rule {
 /// The rules in force, in load order (built-in first), and their index.
 pub struct RuleSet {
     rules: Vec<Rule>,
+    filters: Vec<Filter>,
     index: RuleIndex,
     correlations: Correlations,
     findings: Vec<LintFinding>,
@@ -209,6 +240,7 @@ impl RuleSet {
             rules: Vec::new(),
             sigmas: Vec::new(),
             correlations: Vec::new(),
+            filters: Vec::new(),
             findings: Vec::new(),
         };
         for (name, text) in builtin::FILES {
@@ -231,16 +263,30 @@ impl RuleSet {
             mut rules,
             sigmas,
             correlations,
+            filters,
             mut findings,
             ..
         } = loader;
         check_unique_ids(&rules)?;
         let disabled: HashSet<&str> = config.disabled.iter().map(String::as_str).collect();
+        for (number, filter) in filters.iter().enumerate() {
+            let mut narrowed = 0;
+            for (rule, sigma) in rules.iter_mut().zip(&sigmas) {
+                if filter.applies_to(sigma) {
+                    filter.apply(number, &mut rule.compiled)?;
+                    rule.filters.push(Arc::clone(&filter.meta));
+                    narrowed += usize::from(!disabled.contains(rule.meta.id.as_str()));
+                }
+            }
+            if narrowed == 0 {
+                findings.push(lint::filter_names_no_rule(&filter.meta));
+            }
+        }
         let correlations = correlations
             .into_iter()
             .filter(|(_, rule)| !rule.id.as_deref().is_some_and(|id| disabled.contains(id)))
             .collect();
-        let correlations = Correlations::new(correlations, &sigmas)?;
+        let correlations = Correlations::new(correlations, &sigmas, config.min_level)?;
         let feeding = correlations.feeding();
         for (rule, sigma) in rules.iter_mut().zip(&sigmas) {
             for name in correlation::identities(sigma) {
@@ -251,10 +297,16 @@ impl RuleSet {
             }
         }
         rules.retain(|rule| !disabled.contains(rule.meta.id.as_str()));
+        if let Some(min) = config.min_level {
+            for rule in &mut rules {
+                rule.alerts &= rule.meta.level >= min;
+            }
+        }
         findings.retain(|finding| !disabled.contains(finding.rule_id.as_str()));
         let index = RuleIndex::new(rules.iter().map(|rule| &rule.index_key));
         Ok(RuleSet {
             rules,
+            filters,
             index,
             correlations,
             findings,
@@ -274,6 +326,11 @@ impl RuleSet {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The Sigma filters loaded, in load order.
+    pub fn filters(&self) -> &[Filter] {
+        &self.filters
     }
 
     pub fn len(&self) -> usize {
@@ -327,6 +384,7 @@ struct Loader {
     /// (correlations refer to rules by id or name).
     sigmas: Vec<SigmaRule>,
     correlations: Vec<(String, CorrelationRule)>,
+    filters: Vec<Filter>,
     findings: Vec<LintFinding>,
 }
 
@@ -341,19 +399,17 @@ impl Loader {
         if let Some(first) = collection.errors.first() {
             return Err(parse_error(first.clone()));
         }
-        if !collection.filters.is_empty() {
-            return Err(RuleError::Unsupported {
-                origin: origin.to_string(),
-                message:
-                    "Sigma filter rules are not supported; use DISABLED_RULES or edit the rule"
-                        .to_string(),
-            });
-        }
-        if collection.rules.is_empty() && collection.correlations.is_empty() {
+        if collection.rules.is_empty()
+            && collection.correlations.is_empty()
+            && collection.filters.is_empty()
+        {
             return Err(parse_error("the file holds no rule".to_string()));
         }
         for sigma in collection.rules {
             self.load_rule(origin, sigma)?;
+        }
+        for filter in collection.filters {
+            self.filters.push(Filter::of(origin, filter)?);
         }
         self.correlations.extend(
             collection
@@ -379,6 +435,7 @@ impl Loader {
         index::normalize_event_name_literals(&mut sigma);
         rsigma_eval::apply_pipelines(std::slice::from_ref(&self.pipeline), &mut sigma)
             .map_err(|e| compile_error(&sigma, e.to_string()))?;
+        null_lists::rewrite(&mut sigma);
         let compiled =
             rsigma_eval::compile_rule(&sigma).map_err(|e| compile_error(&sigma, e.to_string()))?;
         self.rules.push(Rule {
@@ -388,6 +445,7 @@ impl Loader {
             index_key: IndexKey::of(&sigma),
             feeds_correlation: false,
             alerts: true,
+            filters: Vec::new(),
         });
         self.sigmas.push(sigma);
         Ok(())
