@@ -117,3 +117,57 @@ fn a_real_log_object_as_cloudtrail_wrote_it_is_read() {
     assert!(report.records > 0);
     assert_eq!(report.records, report.evaluated);
 }
+
+/// The rules that read grants (trailwatch.public_grant and the other
+/// derived fields) alert on exactly the corpus records that open a
+/// resource to everyone or share it with an account: not on private ACLs,
+/// conditioned "*" principals, a removed share or a redacted eventSource.
+#[test]
+fn the_grant_rules_alert_on_the_public_grants_of_the_corpus() {
+    let text = String::from_utf8(data("corpus-records.jsonl")).expect("utf-8");
+    let rules = RuleSet::load(&RuleConfig::default()).expect("rules");
+    let expected: &[(&str, &[usize])] = &[
+        // S3 Bucket Policy Or ACL Grants Public Access
+        ("334bcf24-b445-48aa-80ba-7013425342fb", &[663, 675, 681]),
+        // Resource Policy Grants Public Access (SQS, SNS, KMS, ...)
+        (
+            "488722b5-a224-4c29-9cd2-675f01627931",
+            &[664, 665, 666, 667, 669, 670, 671, 672, 673, 674],
+        ),
+        // Lambda Function Or Layer Permission Granted To Everyone
+        ("082c7a63-bae1-4339-a501-f6723add0e29", &[577]),
+        // EBS Snapshot, AMI Or RDS Snapshot Made Public
+        (
+            "e450fd38-5802-48ba-bd35-e7dbb2bb75c2",
+            &[654, 687, 688, 690],
+        ),
+        // EBS Snapshot, AMI Or RDS Snapshot Shared With Another AWS Account
+        (
+            "c5fd3fa6-2493-47bc-a7e4-aadfefea6bc6",
+            &[541, 542, 543, 689],
+        ),
+    ];
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut event: serde_json::Value = serde_json::from_str(line).expect("json");
+            trailwatch::record::normalize_event_name_in(&mut event);
+            event
+        })
+        .collect();
+    for (id, lines) in expected {
+        let rule = rules
+            .rules()
+            .iter()
+            .find(|rule| rule.meta.id == *id)
+            .expect("a built-in rule");
+        let matched: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| rule.matches(record))
+            .map(|(line, _)| line)
+            .collect();
+        assert_eq!(matched, *lines, "{}", rule.meta.title);
+    }
+}

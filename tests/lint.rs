@@ -108,6 +108,26 @@ fn problems_are_named_with_file_rule_field_and_reason() {
             Some("field \"resources.arn\" is not in CloudTrail records, so \"sel\" never matches (did you mean \"resources.ARN\"?)"),
         ),
         (
+            "trailwatch's derived fields are known",
+            "  sel:\n    eventName: PutBucketPolicy\n    trailwatch.public_grant: true\n    trailwatch.public_via: [policy-principal, canned-acl]\n    trailwatch.grant_resource: s3-*\n    trailwatch.shared_with_accounts|exists: true\n  condition: sel",
+            None,
+        ),
+        (
+            "a mistyped derived field",
+            "  sel:\n    trailwatch.public_grants: true\n  condition: sel",
+            Some("field \"trailwatch.public_grants\" is not in CloudTrail records, so \"sel\" never matches (trailwatch's derived fields are trailwatch.public_grant, trailwatch.public_via, trailwatch.grant_resource, trailwatch.shared_with_accounts)"),
+        ),
+        (
+            "a way of granting trailwatch does not name",
+            "  sel:\n    trailwatch.public_via: bucket-policy\n  condition: sel",
+            Some("trailwatch.public_via is never \"bucket-policy\" (the ways trailwatch tells a public grant"),
+        ),
+        (
+            "a resource kind trailwatch does not name",
+            "  sel:\n    trailwatch.grant_resource: s3\n  condition: sel",
+            Some("trailwatch.grant_resource is never \"s3\" (the resource kinds trailwatch names"),
+        ),
+        (
             "an array block in a rule without sigma-version 3",
             "  sel:\n    resources[any]:\n      ARN: x\n  condition: sel",
             Some("field \"resources[any]\" is not in CloudTrail records, so \"sel\" never matches ([any] and [all] select array members only in rules with `sigma-version: 3`)"),

@@ -14,15 +14,21 @@ use std::cell::OnceCell;
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 
+use super::derived::{self, Derived};
 use super::lazy::{Fields, LazyRecord};
 use super::lite::Lite;
 
 pub struct RecordEvent<'a> {
     source: Source<'a>,
+    /// The `trailwatch.` fields, computed when a rule first asks for one.
+    derived: OnceCell<Derived>,
 }
 
 enum Source<'a> {
-    Whole(JsonEvent<'a>),
+    Whole {
+        record: &'a Value,
+        event: JsonEvent<'a>,
+    },
     /// Fields parsed as the rules ask for them; the whole record only for
     /// what needs every value.
     Fields {
@@ -34,7 +40,11 @@ enum Source<'a> {
 impl<'a> RecordEvent<'a> {
     pub fn new(record: &'a Value) -> Self {
         RecordEvent {
-            source: Source::Whole(JsonEvent::borrow(record)),
+            source: Source::Whole {
+                record,
+                event: JsonEvent::borrow(record),
+            },
+            derived: OnceCell::new(),
         }
     }
 
@@ -44,21 +54,37 @@ impl<'a> RecordEvent<'a> {
                 record,
                 whole: OnceCell::new(),
             },
+            derived: OnceCell::new(),
         }
     }
 
     fn whole(&self) -> &JsonEvent<'a> {
         match &self.source {
-            Source::Whole(event) => event,
+            Source::Whole { event, .. } => event,
             Source::Fields { record, whole } => {
                 whole.get_or_init(|| JsonEvent::borrow(record.whole()))
             }
         }
     }
+
+    /// The record's derived facts ([`derived`]), from the fields they need.
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| match &self.source {
+            Source::Whole { record, .. } => Derived::of(&|key| record.get(key).map(Cow::Borrowed)),
+            Source::Fields { record, .. } => {
+                Derived::of(&|key| record.field(key).map(|value| Cow::Owned(value.to_value())))
+            }
+        })
+    }
 }
 
 impl Event for RecordEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        // The namespace is trailwatch's: a record's own `trailwatch` field
+        // is not read.
+        if let Some(name) = path.strip_prefix(derived::PREFIX) {
+            return self.derived().get(name);
+        }
         let value = match &self.source {
             Source::Fields { record, .. } if !path.contains(['[', '\\']) => field_of(*record, path),
             _ => self.whole().get_field(path),
@@ -289,5 +315,57 @@ mod tests {
             whole.any_string_value(&|s| s == "Suspended")
         );
         assert_eq!(lazy.to_json(), whole.to_json());
+    }
+
+    /// Derived fields read the same from a record read field by field and
+    /// from the whole record, and read requestParameters only for the
+    /// calls they know that succeeded.
+    #[test]
+    fn derived_fields_answer_alike_and_read_only_what_they_need() {
+        let public = r#"{"eventSource":"sqs.amazonaws.com","eventName":"SetQueueAttributes","requestParameters":{"attributes":{"Policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"SQS:SendMessage\"}]}"}},"trailwatch":{"public_grant":false}}"#;
+        let shared = r#"{"eventSource":"rds.amazonaws.com","eventName":"ModifyDBSnapshotAttribute","requestParameters":{"attributeName":"restore","valuesToAdd":["503161813013"]}}"#;
+        let failed = r#"{"eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","errorCode":"AccessDenied","requestParameters":{"bucketPolicy":{"Statement":{"Effect":"Allow","Principal":"*"}}}}"#;
+        let other = r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","requestParameters":{"bucketName":"public-read"}}"#;
+        let paths = [
+            "trailwatch.public_grant",
+            "trailwatch.public_via",
+            "trailwatch.grant_resource",
+            "trailwatch.shared_with_accounts",
+            "trailwatch.unknown",
+        ];
+        let mut answers = Vec::new();
+        for text in [public, shared, failed, other] {
+            let head = crate::record::RecordHead::read(text.as_bytes()).expect("quick read");
+            let lazy = LazyRecord::new(head.text, head.fields);
+            let event = RecordEvent::lazy(&lazy);
+            let whole: Value = serde_json::from_str(text).expect("valid");
+            let whole = RecordEvent::new(&whole);
+            let read: Vec<Option<Value>> = paths
+                .iter()
+                .map(|path| event.get_field(path).map(|v| v.to_json()))
+                .collect();
+            for (path, value) in paths.iter().zip(&read) {
+                let of_whole = whole.get_field(path).map(|v| v.to_json());
+                assert_eq!(value, &of_whole, "{path} of {text}");
+            }
+            assert_eq!(
+                lazy.asked("requestParameters"),
+                text == public || text == shared,
+                "requestParameters read for {text}"
+            );
+            answers.push(read);
+        }
+        use serde_json::json;
+        // The record's own "trailwatch" field does not answer.
+        assert_eq!(answers[0][0], Some(json!(true)));
+        assert_eq!(answers[0][1], Some(json!(["policy-principal"])));
+        assert_eq!(answers[0][2], Some(json!("sqs-queue")));
+        assert_eq!(answers[1][0], Some(json!(false)));
+        assert_eq!(answers[1][3], Some(json!(["503161813013"])));
+        assert_eq!(answers[2][0], Some(json!(false)));
+        assert_eq!(answers[2][1], None);
+        assert_eq!(answers[3][0], Some(json!(false)));
+        assert_eq!(answers[3][2], None);
+        assert!(answers.iter().all(|read| read[4].is_none()));
     }
 }

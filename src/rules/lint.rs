@@ -11,6 +11,7 @@ use std::fmt;
 use rsigma_parser::{Detection, DetectionItem, Modifier, SigmaRule, SigmaString, SigmaValue};
 use rsigma_parser::{SpecialChar, StringPart};
 
+use super::derived;
 use super::RuleMeta;
 
 /// One problem in one rule.
@@ -213,6 +214,19 @@ fn check_path(path: &str) -> Result<(), Option<String>> {
                 .to_string(),
         ));
     }
+    if let Some(name) = path.strip_prefix(derived::PREFIX) {
+        return match derived::FIELDS.contains(&name) {
+            true => Ok(()),
+            false => Err(Some(format!(
+                "trailwatch's derived fields are {}",
+                derived::FIELDS
+                    .iter()
+                    .map(|known| format!("{}{known}", derived::PREFIX))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    }
     let mut fields = RECORD;
     let mut resolved = Vec::new();
     let mut segments = path.split('.').map(without_position);
@@ -286,6 +300,15 @@ fn allowed_values(field: &str) -> Option<(&'static [&'static str], &'static str)
         "readOnly" | "managementEvent" | "sessionCredentialFromConsole" => {
             (BOOLEAN, "true or false")
         }
+        "trailwatch.public_grant" => (BOOLEAN, "true or false"),
+        "trailwatch.public_via" => (
+            derived::VIAS,
+            "the ways trailwatch tells a public grant, README \"Writing rules\"",
+        ),
+        "trailwatch.grant_resource" => (
+            derived::RESOURCES,
+            "the resource kinds trailwatch names, README \"Writing rules\"",
+        ),
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 
 mod builtin;
 mod correlation;
+mod derived;
 mod event;
 mod examples;
 mod filters;

@@ -29,6 +29,9 @@ design is mirrored, as the README ("Writing rules") documents it:
   apart in trailwatch's alerts.
 
 Correlation rules (thresholds) are out of scope: listed under "excluded".
+Rules naming trailwatch's derived fields (trailwatch.public_grant and the
+like, computed by trailwatch from the record) are listed under
+"unconverted".
 Exit status 3 (with a message) when pySigma is not importable.
 """
 
@@ -60,6 +63,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWED_INVOKERS = ["s3.amazonaws.com"]
 # A record whose rows for one rule would pass this is refused, not truncated.
 MAX_ROWS_PER_RECORD = 200_000
+# Fields trailwatch computes from a record (src/rules/derived.rs), not in it.
+DERIVED_PREFIX = "trailwatch."
 
 
 def normalize_event_name(name):
@@ -178,6 +183,19 @@ def rule_files(dirs):
                 yield path
 
 
+def rule_fields(detection):
+    """The field names a rule's detection items name."""
+    names = set()
+    for item in detection.detections.values():
+        stack = [item]
+        while stack:
+            node = stack.pop()
+            if getattr(node, "field", None):
+                names.add(node.field)
+            stack.extend(getattr(node, "detection_items", []) or [])
+    return names
+
+
 def verdicts(query, fields, records):
     """Indexes of the records the query matches."""
     db = sqlite3.connect(":memory:")
@@ -258,6 +276,15 @@ def main():
             if rule.errors:
                 out["unconverted"][rule_id] = f"{origin}: " + "; ".join(
                     f"{type(e).__name__}: {e}" for e in rule.errors
+                )
+                continue
+            derived = sorted(
+                f for f in rule_fields(rule.detection) if f.lower().startswith(DERIVED_PREFIX)
+            )
+            if derived:
+                out["unconverted"][rule_id] = (
+                    f"{origin}: names trailwatch's derived fields ({', '.join(derived)}), "
+                    "which only trailwatch computes (README, Writing rules)"
                 )
                 continue
             try:
