@@ -165,10 +165,17 @@ fn cases() -> Vec<Case> {
     files.sort();
     let mut out = Vec::new();
     for path in files {
-        let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for case in doc.as_array().unwrap_or_else(|| panic!("{name}: not a list")) {
+        for case in doc
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: not a list"))
+        {
             let description = case["description"].as_str().unwrap_or("-").to_string();
             let triggers = case["trigger_rules"]
                 .as_array()
@@ -234,7 +241,10 @@ fn rules_of_file(cases: &[Case], file: &str) -> BTreeSet<String> {
 #[test]
 fn trailwatch_alerts_where_streamalert_expects_its_rules_to_trigger() {
     let rules = RuleSet::load(&RuleConfig {
-        texts: vec![("streamalert-allowlist.yml".to_string(), ALLOWLIST_FILTER.to_string())],
+        texts: vec![(
+            "streamalert-allowlist.yml".to_string(),
+            ALLOWLIST_FILTER.to_string(),
+        )],
         ..RuleConfig::default()
     })
     .expect("the built-in pack and the allowlist filter load");
@@ -263,11 +273,15 @@ fn trailwatch_alerts_where_streamalert_expects_its_rules_to_trigger() {
             };
             compared += 1;
             let expected = case.triggers.contains(&rule);
-            let fired: Vec<&String> = hits.iter().filter(|id| ids.contains(&id.as_str())).collect();
-            let agrees = expected == !fired.is_empty();
-            let known = DISAGREE
+            let fired: Vec<&String> = hits
                 .iter()
-                .any(|(file, description, _)| *file == case.file && *description == case.description);
+                .filter(|id| ids.contains(&id.as_str()))
+                .collect();
+            let alerted = !fired.is_empty();
+            let agrees = expected == alerted;
+            let known = DISAGREE.iter().any(|(file, description, _)| {
+                *file == case.file && *description == case.description
+            });
             if agrees {
                 agreeing += 1;
             }
@@ -287,8 +301,16 @@ fn trailwatch_alerts_where_streamalert_expects_its_rules_to_trigger() {
         }
     }
     eprintln!("StreamAlert agreement: {agreeing} of {compared} cases compared");
-    assert!(unaccounted.is_empty(), "StreamAlert rules neither shared nor listed: {unaccounted:?}");
-    assert!(wrong.is_empty(), "{} disagreement(s):\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        unaccounted.is_empty(),
+        "StreamAlert rules neither shared nor listed: {unaccounted:?}"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} disagreement(s):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     // A listed disagreement that went away is removed from the list.
     for (file, description, _) in DISAGREE {
         assert!(
