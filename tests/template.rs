@@ -928,3 +928,29 @@ fn logs_are_json_in_a_group_with_retention_and_concurrency_is_optional() {
         json!({"Ref": "ReservedConcurrency"})
     );
 }
+
+#[test]
+fn the_minimum_level_is_a_parameter_every_level_by_default() {
+    let template = template();
+    let stack = render(&template, &[]);
+    let parameter = &stack.template["Parameters"]["MinLevel"];
+    assert_eq!(parameter["Default"], "informational");
+    let allowed: Vec<&str> = parameter["AllowedValues"]
+        .as_array()
+        .expect("allowed values")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // Each value is one the function accepts, lowest first.
+    assert_eq!(
+        allowed,
+        ["informational", "low", "medium", "high", "critical"]
+    );
+    for level in &allowed {
+        assert!(level.parse::<trailwatch::rules::Level>().is_ok(), "{level}");
+    }
+    assert_eq!(
+        stack.properties("TrailwatchFunction")["Environment"]["Variables"]["MIN_LEVEL"],
+        json!({"Ref": "MinLevel"})
+    );
+}
