@@ -35,7 +35,7 @@ fn titles(rules: &RuleSet, record: Value) -> Vec<String> {
 #[test]
 fn every_builtin_rule_has_true_positive_and_true_negative_examples_that_pass() {
     let rules = pack(&RuleConfig::default());
-    assert_eq!(rules.len(), 43);
+    assert_eq!(rules.len(), 47);
     for rule in rules.rules() {
         let positives = rule.examples.iter().filter(|e| e.expect_match).count();
         let negatives = rule.examples.len() - positives;
@@ -296,7 +296,7 @@ fn disabled_rules_are_left_out() {
         disabled: vec!["3cbec818-8cf6-44d0-84fa-4b1b7f8d6246".into()],
         ..RuleConfig::default()
     });
-    assert_eq!(rules.len(), 42);
+    assert_eq!(rules.len(), 46);
     let record = json!({"eventSource": "sns.amazonaws.com", "eventName": "CreateTopic"});
     assert!(titles(&rules, record).is_empty());
 }

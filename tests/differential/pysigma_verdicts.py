@@ -28,6 +28,13 @@ design is mirrored, as the README ("Writing rules") documents it:
 * eventID is replaced by "line-N", as the Rust test does to tell records
   apart in trailwatch's alerts.
 
+Sigma filters (documents with a `filter:` section, such as
+rules/sigmahq/trailwatch-filters/) are read from every directory first and
+applied to the rules they name wherever those are, as trailwatch applies
+them: pySigma applies a filter only to rules of the collection it is built
+with, and this script builds one collection per file. They are listed under
+"filters".
+
 Correlation rules (thresholds) are out of scope: listed under "excluded".
 Rules naming trailwatch's derived fields (trailwatch.public_grant and the
 like, computed by trailwatch from the record) are listed under
@@ -46,6 +53,7 @@ from pathlib import Path
 try:
     from sigma.backends.sqlite import sqliteBackend
     from sigma.collection import SigmaCollection
+    from sigma.filters import SigmaFilter
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
     from sigma.processing.transformations import ValueListPlaceholderTransformation
     from sigma.rule import SigmaRule
@@ -183,6 +191,35 @@ def rule_files(dirs):
                 yield path
 
 
+def is_filter(doc):
+    return isinstance(doc, dict) and "filter" in doc
+
+
+def load_filters(dirs, out):
+    """Every Sigma filter of the directories; a filter pySigma refuses is
+    reported under "unconverted" (and would fail the Rust test)."""
+    filters = []
+    for path in rule_files(dirs):
+        origin = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        for doc in filter(is_filter, docs):
+            sigma_filter = SigmaFilter.from_dict(doc, collect_errors=True)
+            name = str(sigma_filter.id or origin)
+            if sigma_filter.errors:
+                out["unconverted"][name] = f"{origin}: filter: " + "; ".join(
+                    f"{type(e).__name__}: {e}" for e in sigma_filter.errors
+                )
+                continue
+            filters.append(sigma_filter)
+            out["filters"][name] = {
+                "origin": origin,
+                "rules": [r.reference for r in sigma_filter.filter.rules]
+                if isinstance(sigma_filter.filter.rules, list)
+                else sigma_filter.filter.rules,
+            }
+    return filters
+
+
 def rule_fields(detection):
     """The field names a rule's detection items name."""
     names = set()
@@ -252,7 +289,8 @@ def main():
         vars={"allowed_invokers": ALLOWED_INVOKERS},
     )
     backend = sqliteBackend(pipeline)
-    out = {"records": len(records), "rules": {}, "unconverted": {}, "excluded": {}}
+    out = {"records": len(records), "rules": {}, "unconverted": {}, "excluded": {}, "filters": {}}
+    filters = load_filters(args.dirs, out)
     for path in rule_files(args.dirs):
         origin = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
         try:
@@ -263,8 +301,14 @@ def main():
                 if isinstance(doc, dict) and "correlation" in doc:
                     name = str(doc.get("id") or origin)
                     out["excluded"][name] = f"{origin}: correlation rule (threshold), out of scope"
-            docs = [d for d in docs if not (isinstance(d, dict) and "correlation" in d)]
+            docs = [
+                d
+                for d in docs
+                if not (isinstance(d, dict) and "correlation" in d) and not is_filter(d)
+            ]
             collection = SigmaCollection.from_dicts(docs, collect_errors=True)
+            # The filters of every directory, on the rules of this file they name.
+            collection.apply_filters(filters)
         except Exception as error:  # a file pySigma cannot read at all
             out["unconverted"][origin] = f"{type(error).__name__}: {error}"
             continue
