@@ -116,11 +116,22 @@ struct RuleArgs {
 }
 
 impl RuleArgs {
+    /// The rules, without the built-in pack's examples (only `rules test`
+    /// runs them).
     fn load(&self) -> Result<RuleSet, ExitCode> {
+        self.load_as(false)
+    }
+
+    fn load_with_examples(&self) -> Result<RuleSet, ExitCode> {
+        self.load_as(true)
+    }
+
+    fn load_as(&self, examples: bool) -> Result<RuleSet, ExitCode> {
         let mut config = RuleConfig {
             dirs: self.dirs.clone(),
             disabled: self.disabled.clone(),
             min_level: self.min_level,
+            examples,
             ..RuleConfig::default()
         };
         if !self.allowed_invokers.is_empty() {
@@ -219,7 +230,7 @@ pub fn run() -> ExitCode {
         Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
-            RulesCommand::Test { rules } => rules.load().map(|set| test_rules(&set)),
+            RulesCommand::Test { rules } => rules.load_with_examples().map(|set| test_rules(&set)),
             RulesCommand::Lint { rules } => rules.load().map(|set| lint_rules(&set)),
         },
     };

@@ -66,7 +66,11 @@ impl LambdaConfig {
                 message: format!("{topic_arn:?} is not an ARN"),
             });
         }
-        let mut rules = RuleConfig::default();
+        // The function never runs the built-in pack's examples.
+        let mut rules = RuleConfig {
+            examples: false,
+            ..RuleConfig::default()
+        };
         if let Some(invokers) = get("ALLOWED_INVOKERS") {
             rules.allowed_invokers = list(&invokers);
         }

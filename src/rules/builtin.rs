@@ -63,6 +63,35 @@ pub(super) const FILES: &[(&str, &str)] = pack![
     "vpc_flow_logs_deleted.yml",
 ];
 
+/// A built-in rule's text without its `custom_attributes:` block, which in
+/// the pack holds only the examples (`rsigma.exemplars`): the block runs
+/// from that top-level key to the next top-level line.
+pub(super) fn without_examples(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = text
+        .strip_prefix("custom_attributes:")
+        .map(|_| 0)
+        .or_else(|| text.find("\ncustom_attributes:").map(|at| at + 1))
+    else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let after = &text[start..];
+    // The next line that starts a top-level key (not indented, not a comment).
+    let end = after
+        .match_indices('\n')
+        .map(|(at, _)| at + 1)
+        .find(|&line| {
+            after[line..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && c != '#')
+        })
+        .map_or(text.len(), |line| start + line);
+    let mut out = String::with_capacity(text.len() - (end - start));
+    out.push_str(&text[..start]);
+    out.push_str(&text[end..]);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -77,5 +106,64 @@ mod tests {
         on_disk.sort();
         let listed: Vec<&str> = super::FILES.iter().map(|(name, _)| *name).collect();
         assert_eq!(on_disk, listed);
+    }
+
+    #[test]
+    fn without_examples_cuts_only_the_custom_attributes_block() {
+        let text = "title: t\ndetection:\n  sel: {a: 1}\n  condition: sel\n\
+                    custom_attributes:\n    rsigma.exemplars:\n        - name: x\n\n\
+                    # a comment inside\n        - name: y\nlevel: high\n";
+        assert_eq!(
+            super::without_examples(text),
+            "title: t\ndetection:\n  sel: {a: 1}\n  condition: sel\nlevel: high\n"
+        );
+        let last = "title: t\ncustom_attributes:\n  k: v\n";
+        assert_eq!(super::without_examples(last), "title: t\n");
+        assert_eq!(super::without_examples("title: t\n"), "title: t\n");
+    }
+
+    /// The pack read without its examples is the same pack: the same
+    /// rules, filed alike, giving the same verdict on every example.
+    #[test]
+    fn the_pack_without_examples_decides_as_the_pack_with_them() {
+        use crate::rules::{RuleConfig, RuleSet};
+        let full = RuleSet::load(&RuleConfig::default()).expect("pack");
+        let lean = RuleSet::load(&RuleConfig {
+            examples: false,
+            ..RuleConfig::default()
+        })
+        .expect("pack without examples");
+        assert_eq!(full.len(), lean.len());
+        let mut checked = 0;
+        for (with, without) in full.rules().iter().zip(lean.rules()) {
+            assert_eq!(with.meta, without.meta);
+            assert_eq!(with.index_key, without.index_key);
+            assert_eq!(
+                (with.alerts, with.feeds_correlation),
+                (without.alerts, without.feeds_correlation)
+            );
+            assert!(without.examples.is_empty(), "{}", without.meta.origin);
+            for example in &with.examples {
+                let mut event = example.event.clone();
+                crate::record::normalize_event_name_in(&mut event);
+                assert_eq!(
+                    with.matches(&event),
+                    without.matches(&event),
+                    "{}: {}",
+                    with.meta.origin,
+                    example.name
+                );
+                checked += 1;
+            }
+        }
+        let thresholds = |set: &RuleSet| -> Vec<String> {
+            set.correlations()
+                .thresholds()
+                .iter()
+                .map(|t| t.meta.id.clone())
+                .collect()
+        };
+        assert_eq!(thresholds(&full), thresholds(&lean));
+        assert!(checked > 200, "{checked} examples");
     }
 }

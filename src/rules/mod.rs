@@ -50,6 +50,10 @@ pub struct RuleConfig {
     /// Rules below this level do not alert (they still feed thresholds);
     /// `None`: every level.
     pub min_level: Option<Level>,
+    /// Read the built-in pack's examples (what `rules test` runs). A scan
+    /// does without: they are most of the pack's YAML, and parsing them was
+    /// most of the start-up.
+    pub examples: bool,
 }
 
 impl Default for RuleConfig {
@@ -60,6 +64,7 @@ impl Default for RuleConfig {
             allowed_invokers: vec!["s3.amazonaws.com".to_string()],
             disabled: Vec::new(),
             min_level: None,
+            examples: true,
         }
     }
 }
@@ -244,7 +249,11 @@ impl RuleSet {
             findings: Vec::new(),
         };
         for (name, text) in builtin::FILES {
-            loader.load_text(&format!("builtin/{name}"), text)?;
+            let text = match config.examples {
+                true => std::borrow::Cow::Borrowed(*text),
+                false => builtin::without_examples(text),
+            };
+            loader.load_text(&format!("builtin/{name}"), &text)?;
         }
         for dir in &config.dirs {
             for path in rule_files(dir)? {
