@@ -27,6 +27,7 @@
 //! been yielded.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -63,6 +64,12 @@ pub struct Limits {
     /// to 3 (the Lambda function goes by its memory instead, as Lambda
     /// shows more CPUs than it gives time on: `config.rs`).
     pub threads: usize,
+    /// Stop reading at this instant (the Lambda function's stop time):
+    /// the object ends with [`LogError::OutOfTime`].
+    pub stop_at: Option<Instant>,
+    /// Stop reading an object this long after it was opened (the command
+    /// line's `--timeout`).
+    pub time_per_object: Option<Duration>,
 }
 
 impl Limits {
@@ -73,6 +80,18 @@ impl Limits {
             n => n,
         };
         n.clamp(1, 3)
+    }
+
+    /// When reading an object opened now must stop, if ever: the earlier
+    /// of the stop time and the time per object.
+    pub fn stop_for_object(&self) -> Option<Instant> {
+        let per_object = self
+            .time_per_object
+            .and_then(|time| Instant::now().checked_add(time));
+        match (self.stop_at, per_object) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether to read with more than the calling thread.
@@ -95,6 +114,8 @@ impl Default for Limits {
             max_record_bytes: 16 << 20,
             max_decompressed_bytes: 8 << 30,
             threads: 0,
+            stop_at: None,
+            time_per_object: None,
         }
     }
 }
@@ -120,6 +141,9 @@ pub enum LogError {
     RecordTooLarge { index: u64, limit: usize },
     #[error("decompressed size exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The time to read it ran out: the rest of the object was not read.
+    #[error("not finished: reading stopped at the time limit after {inflated} bytes of content")]
+    OutOfTime { inflated: u64 },
 }
 
 impl LogError {
@@ -165,7 +189,11 @@ fn classify_io(err: io::Error, in_gzip: bool) -> LogError {
 }
 
 fn read_error(err: io::Error, is_gzip: bool, limit: u64) -> LogError {
-    if err.get_ref().is_some_and(|inner| inner.is::<TooLarge>()) {
+    if let Some(OutOfTime(inflated)) = err.get_ref().and_then(|inner| inner.downcast_ref()) {
+        LogError::OutOfTime {
+            inflated: *inflated,
+        }
+    } else if err.get_ref().is_some_and(|inner| inner.is::<TooLarge>()) {
         LogError::TooLarge { limit }
     } else {
         classify_io(err, is_gzip)
@@ -174,15 +202,22 @@ fn read_error(err: io::Error, is_gzip: bool, limit: u64) -> LogError {
 
 /// Counts decompressed bytes and refuses to go past the limit. Every byte
 /// up to the limit is handed over (so the records in it are read); the
-/// error comes when there is more.
+/// error comes when there is more. Past `stop`, it refuses to read more:
+/// every record and every inflated byte pass through here, a buffer (up to
+/// a MiB) at a time, so one clock read per buffer bounds how long a read
+/// overruns, however small the records or large the inflation.
 struct Capped<R> {
     inner: R,
     read: u64,
     limit: u64,
+    stop: Option<Instant>,
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.is_some_and(|stop| Instant::now() >= stop) {
+            return Err(io::Error::other(OutOfTime(self.read)));
+        }
         let room = self.limit.saturating_sub(self.read);
         if room == 0 {
             // At the limit: the end of the data is fine, one byte more is not.
@@ -202,6 +237,11 @@ impl<R: Read> Read for Capped<R> {
 #[derive(Debug, thiserror::Error)]
 #[error("decompressed size limit exceeded")]
 struct TooLarge;
+
+/// The stop time came after this many decompressed bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped at the time limit after {0} bytes of content")]
+struct OutOfTime(u64);
 
 /// A reader that fails once with a stored error (then reports the end).
 /// Lets bytes read ahead be decoded before the error that followed them.
@@ -257,6 +297,7 @@ pub fn open<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
         inner,
         read: 0,
         limit: limits.max_decompressed_bytes,
+        stop: limits.stop_for_object(),
     };
     let (mut head, err) = read_head(&mut content, HEAD_BYTES);
     if head.starts_with(&UTF8_BOM) {
@@ -1617,5 +1658,70 @@ mod tests {
             }
         };
         assert!(err.is_transient(), "{err}");
+    }
+
+    /// Endless tiny records, `{}` after `{}`: a reader that never ends on
+    /// its own, the worst case of small records.
+    struct EndlessRecords {
+        /// Bytes written so far.
+        at: usize,
+    }
+
+    impl Read for EndlessRecords {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let head = br#"{"Records":["#;
+            for byte in buf.iter_mut() {
+                *byte = match head.get(self.at) {
+                    Some(b) => *b,
+                    None => b"{},"[(self.at - head.len()) % 3],
+                };
+                self.at += 1;
+            }
+            Ok(buf.len())
+        }
+    }
+
+    /// Reading stops at the time limit however small the records, gzip or
+    /// not, on one thread or with inflating apart, and says how far it got.
+    #[test]
+    fn reading_stops_at_the_time_limit_however_small_the_records() {
+        for threads in [1, 3] {
+            let (done, outcome) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let limits = Limits {
+                    threads,
+                    time_per_object: Some(std::time::Duration::from_millis(100)),
+                    ..Limits::default()
+                };
+                let mut records = open(EndlessRecords { at: 0 }, limits);
+                let mut count = 0u64;
+                let err = loop {
+                    match records.next_record() {
+                        Some(Ok(_)) => count += 1,
+                        Some(Err(err)) => break err,
+                        None => panic!("an endless log ended"),
+                    }
+                };
+                let _ = done.send((count, err));
+            });
+            let (count, err) = outcome
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("reading stopped near its time limit");
+            assert!(count > 0, "records before the limit are read");
+            assert!(
+                matches!(err, LogError::OutOfTime { inflated } if inflated >= count * 3),
+                "{err}"
+            );
+            assert!(!err.is_transient(), "{err}");
+            assert!(err.to_string().starts_with("not finished"), "{err}");
+        }
+        // A stop time already past: nothing is read.
+        let limits = Limits {
+            stop_at: Some(Instant::now()),
+            ..Limits::default()
+        };
+        let mut records = open(io::Cursor::new(gzip(br#"{"Records":[{}]}"#)), limits);
+        let first = records.next_record().expect("an item");
+        assert!(matches!(first, Err(LogError::OutOfTime { .. })), "{first:?}");
     }
 }

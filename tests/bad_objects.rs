@@ -46,6 +46,7 @@ const fn case(file: &'static str, counts: (u64, u64, u64), alerts: u64, want: Wa
             max_record_bytes: 16 << 20,
             max_decompressed_bytes: 8 << 30,
             threads: 0,
+            ..Limits::default()
         },
         counts,
         alerts,
@@ -64,6 +65,7 @@ impl Case {
             max_record_bytes,
             max_decompressed_bytes,
             threads: 0,
+            ..Limits::default()
         };
         self
     }
