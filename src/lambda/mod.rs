@@ -197,8 +197,14 @@ struct Invocation {
     grouper: Arc<Mutex<Grouper>>,
     /// The SQS message or task being processed (0 for a notification).
     unit: Unit,
+    /// When the invocation started: from then to `stop_at` is the time
+    /// an invocation has to read.
+    started: Instant,
     /// When to stop reading, if there is a deadline.
     stop_at: Option<Instant>,
+    /// When to stop waiting for a read that did not stop at `stop_at`: a
+    /// third of the margin later, two thirds left to send the alerts.
+    give_up_at: Option<Instant>,
     /// Until when this invocation's dedup claims hold: its deadline.
     lease_until: SystemTime,
 }
@@ -243,12 +249,18 @@ impl Handler {
     ) -> Result<Response, InvocationError> {
         let started = Instant::now();
         let trigger = trigger::parse(event)?;
+        let stop_at = deadline.map(|deadline| self.stop_at(deadline));
+        let give_up_at = deadline
+            .zip(stop_at)
+            .map(|(deadline, stop)| stop + deadline.saturating_duration_since(stop) / 3);
         let mut invocation = Invocation {
             summary: InvocationSummary::default(),
             correlator: Arc::new(Mutex::new(self.rules.correlations().correlator())),
             grouper: Arc::new(Mutex::new(Grouper::new(self.max_alerts))),
             unit: 0,
-            stop_at: deadline.map(|deadline| self.stop_at(deadline)),
+            started,
+            stop_at,
+            give_up_at,
             lease_until: lease_until(deadline),
         };
         let reply = self.run(trigger, &mut invocation).await;
@@ -316,6 +328,11 @@ impl Handler {
             tracing::info!(%object, event, "ignored: not an object-created event");
         }
         inv.summary.events_ignored += notification.ignored.len() as u64;
+        // Retrying the same record cannot help: report it, read the rest.
+        for why in &notification.rejected {
+            tracing::error!(class = "permanent", "notification record names no object S3 can hold; dropped: {why}");
+            inv.summary.permanent_errors.push(why.clone());
+        }
         let mut done = true;
         for object in &notification.objects {
             done &= self.object(object, inv).await != ResultCode::TemporaryFailure;
@@ -325,7 +342,12 @@ impl Handler {
 
     async fn queue(&self, messages: &[QueueMessage], inv: &mut Invocation) -> QueueReply {
         let mut reply = QueueReply::default();
-        for (unit, message) in messages.iter().enumerate() {
+        // The messages delivered most often first: one that keeps being
+        // left unread behind others would reach the dead-letter queue
+        // though it was never tried.
+        let mut order: Vec<(Unit, &QueueMessage)> = messages.iter().enumerate().collect();
+        order.sort_by_key(|(_, message)| std::cmp::Reverse(message.receive_count));
+        for (unit, message) in order {
             inv.unit = unit;
             match &message.content {
                 Ok(notification) => {

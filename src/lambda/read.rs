@@ -2,17 +2,23 @@
 //! the invocation's grouper, classify what went wrong, and log one line
 //! saying what it held and how it ended.
 
+use std::future::Future;
 use std::io::{self, Read};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Level;
 
 use super::{Handler, Invocation, InvocationSummary, Outcome};
 use crate::alert::Alert;
+use crate::logfile::{Limits, LogError};
 use crate::object::{ObjectKind, ObjectRef};
-use crate::pipeline::{scan, ScanReport};
+use crate::pipeline::{scan, ScanError, ScanReport};
 use crate::source::s3::{read_ahead, ObjectBody};
 use crate::trigger::ResultCode;
 
@@ -26,7 +32,20 @@ impl Handler {
     pub(super) async fn object(&self, object: &ObjectRef, inv: &mut Invocation) -> ResultCode {
         let started = Instant::now();
         let before = Tally::of(&inv.summary);
-        let result = self.process(object, inv).await;
+        // The last line of defence: a panic while reading one object (a
+        // bug, in trailwatch or the SDK) is that object's error, never the
+        // whole invocation's crash.
+        let result = match CatchUnwind(Box::pin(self.process(object, inv))).await {
+            Ok(result) => result,
+            Err(panic) => {
+                let cause = format!(
+                    "trailwatch failed while reading it ({}); this is a bug, please report it; \
+                     read the object with `trailwatch scan {object}`",
+                    panic_message(panic.as_ref())
+                );
+                self.permanent(object, "internal error", &cause, inv).await
+            }
+        };
         let tally = Tally::of(&inv.summary).since(before);
         log_object(object, &result, tally, started.elapsed());
         match result {
@@ -55,18 +74,45 @@ impl Handler {
                 "{object}: not started, too little time left before the Lambda deadline"
             ));
         }
-        let body = match self.store.open(object).await {
-            Ok(body) => body,
-            Err(err) if err.is_transient() => return Err(err.to_string()),
-            Err(err) => {
+        let started = Instant::now();
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let opening = self.store.open_sized(object);
+        let opened = match inv.give_up_at {
+            Some(at) => tokio::time::timeout_at(at.into(), opening).await.ok(),
+            None => Some(opening.await),
+        };
+        let (body, size) = match opened {
+            Some(Ok(opened)) => opened,
+            Some(Err(err)) if err.is_transient() => return Err(err.to_string()),
+            Some(Err(err)) => {
                 return self
                     .permanent(object, "unreadable", &err.to_string(), inv)
                     .await
             }
+            None => return self.unfinished(object, None, 0, started, inv).await,
         };
-        let (mut report, bytes) = self.scan(object, body, inv).await?;
+        let size = size.or(object.size);
+        let scanned = self
+            .scan(object, body, Arc::clone(&bytes_read), inv)
+            .await?;
+        let bytes = bytes_read.load(Ordering::Relaxed);
+        let Some(mut report) = scanned else {
+            // The scan did not end by the time to give up waiting (a read
+            // stuck below the checks): what it found is grouped already.
+            inv.summary.bytes_read += bytes;
+            return self.unfinished(object, size, bytes, started, inv).await;
+        };
         inv.summary.add_scan(&mut report, bytes);
+        let stopped = inv.stop_at.is_some_and(|stop| Instant::now() >= stop);
         match report.error {
+            Some(ScanError::Log(LogError::OutOfTime { .. })) => {
+                self.unfinished(object, size, bytes, started, inv).await
+            }
+            // A read that failed at the stop time is the stop: the body
+            // is cut off there ([`UntilStop`]).
+            Some(err) if err.is_transient() && stopped => {
+                self.unfinished(object, size, bytes, started, inv).await
+            }
             Some(err) if err.is_transient() => Err(format!("{object}: {err}")),
             Some(err) => {
                 self.permanent(object, "corrupt", &err.to_string(), inv)
@@ -76,49 +122,138 @@ impl Handler {
         }
     }
 
+    /// An object not finished by the stop time. A retry gets an
+    /// invocation's whole time: the object is retried when, at the rate it
+    /// was read, that is enough to finish it; otherwise no retry can finish
+    /// it, and it is given up with an integrity alert that says how to read
+    /// it, rather than looping through every retry (and, in an SQS batch,
+    /// holding healthy messages back until they reach the dead-letter
+    /// queue).
+    async fn unfinished(
+        &self,
+        object: &ObjectRef,
+        size: Option<u64>,
+        bytes: u64,
+        started: Instant,
+        inv: &mut Invocation,
+    ) -> Result<Outcome, String> {
+        let had = started.elapsed();
+        let budget = inv.stop_at.map(|stop| stop.saturating_duration_since(inv.started));
+        let read = match size {
+            Some(size) => format!("{bytes} of {size} bytes"),
+            None => format!("{bytes} bytes"),
+        };
+        let so_far = format!(
+            "not finished by the stop time (the Lambda deadline less DEADLINE_MARGIN_SECS): \
+             {read} read in {:.1} s",
+            had.as_secs_f64()
+        );
+        let hopeless = match (budget, size) {
+            (None, _) => None,
+            (Some(budget), Some(size)) if bytes > 0 => {
+                let needed = had.as_secs_f64() * size as f64 / bytes as f64;
+                (needed > budget.as_secs_f64()).then(|| {
+                    format!(
+                        "at that rate it needs about {needed:.0} s, more than the {:.0} s an invocation has",
+                        budget.as_secs_f64()
+                    )
+                })
+            }
+            // Nothing to measure a rate by: hopeless when it already had
+            // (nearly) an invocation's whole time.
+            (Some(budget), _) => (had >= budget.mul_f64(0.9)).then(|| {
+                format!(
+                    "it had the invocation's whole {:.0} s",
+                    budget.as_secs_f64()
+                )
+            }),
+        };
+        match hopeless {
+            None => Err(format!(
+                "{object}: {so_far}; retried: an invocation's whole time can finish it"
+            )),
+            Some(why) => {
+                let cause = format!(
+                    "{so_far}; {why}, so a retry cannot finish it either. The alerts from \
+                     what was read were sent. Raise the function's memory (more CPU) or \
+                     timeout, or read it with `trailwatch scan {object}`"
+                );
+                self.permanent(object, "unfinished", &cause, inv).await
+            }
+        }
+    }
+
     /// Runs the synchronous core on a blocking thread over the streaming
     /// body, so the object is never held whole. Findings are small (shared
     /// pointers) and are grouped as they come: memory grows with the number
     /// of distinct alerts, not with the number of matches. Returns the
-    /// report and the bytes read from the body.
+    /// report; `None` when the scan did not end by the time to give up
+    /// waiting (its findings so far are grouped all the same). Counts the
+    /// bytes the decoder takes in `bytes_read`.
     async fn scan(
         &self,
         object: &ObjectRef,
         body: ObjectBody,
+        bytes_read: Arc<AtomicU64>,
         inv: &Invocation,
-    ) -> Result<(ScanReport, u64), String> {
+    ) -> Result<Option<ScanReport>, String> {
+        // A body that stalls is cut off at the stop time: the scan sees a
+        // read error there instead of waiting on the network for ever.
+        let body: ObjectBody = match inv.stop_at {
+            Some(stop) => Box::new(UntilStop {
+                inner: body,
+                stop: Box::pin(tokio::time::sleep_until(stop.into())),
+            }),
+            None => body,
+        };
         let download = read_ahead(object, body, DOWNLOAD_AHEAD)?;
         // Counted as the decoder takes them: a notification does not always
         // give the size (CloudTrail's, Batch Operations), and a failed read
         // takes less than the whole object.
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let reader = UntilDeadline {
-            inner: Counted {
-                inner: download,
-                count: Arc::clone(&bytes_read),
-            },
-            stop_at: inv.stop_at,
+        let reader = Counted {
+            inner: download,
+            count: bytes_read,
         };
         let rules = Arc::clone(&self.rules);
         let label = object.to_string();
-        let limits = self.limits;
+        let limits = Limits {
+            stop_at: inv.stop_at,
+            ..self.limits
+        };
         let (correlator, grouper, unit) = (
             Arc::clone(&inv.correlator),
             Arc::clone(&inv.grouper),
             inv.unit,
         );
-        let report = tokio::task::spawn_blocking(move || {
-            // Objects are read one after another: the locks are never contended.
+        let task = tokio::task::spawn_blocking(move || {
+            // Objects are read one after another: the lock is never contended.
             let mut correlator = correlator.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut grouper = grouper.lock().unwrap_or_else(PoisonError::into_inner);
+            // The grouper is locked per finding, never for the whole scan:
+            // a scan given up on must not keep the alerts from being sent.
             scan(reader, &label, &rules, &mut correlator, limits, |finding| {
-                grouper.add(finding, unit);
+                grouper
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .add(finding, unit);
                 true
             })
-        })
-        .await
-        .map_err(|err| format!("{object}: the scan task failed: {err}"))?;
-        Ok((report, bytes_read.load(Ordering::Relaxed)))
+        });
+        let joined = match inv.give_up_at {
+            Some(at) => match tokio::time::timeout_at(at.into(), task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, "the scan did not stop at the stop time; no longer waiting for it");
+                    return Ok(None);
+                }
+            },
+            None => task.await,
+        };
+        match joined {
+            Ok(report) => Ok(Some(report)),
+            // Caught where the object is handled ([`Handler::object`]).
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) => Err(format!("{object}: the scan task failed: {err}")),
+        }
     }
 
     /// Reports an object that can never be read with an integrity alert,
@@ -150,24 +285,58 @@ impl Handler {
     }
 }
 
-/// A body that stops reading at a deadline. The decoder sees a read error
-/// from the source, which is transient: the invocation ends cleanly, in
-/// time to say so, and the object is read again on retry.
-struct UntilDeadline<R> {
-    inner: R,
-    stop_at: Option<Instant>,
+/// A body cut off at the stop time: past it, a read that has no data
+/// fails, however long the network would have kept it waiting.
+struct UntilStop {
+    inner: ObjectBody,
+    stop: Pin<Box<tokio::time::Sleep>>,
 }
 
-impl<R: Read> Read for UntilDeadline<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.stop_at.is_some_and(|stop| Instant::now() >= stop) {
-            return Err(io::Error::new(
+impl AsyncRead for UntilStop {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "stopped before the Lambda deadline; the object will be read again on retry",
-            ));
+                "the stop time came before the rest of the object",
+            )));
         }
-        self.inner.read(buf)
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
+}
+
+/// A future whose panic is caught and returned.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// What a panic said, for the object's error.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    // A panic may quote its input (a 64 KB key): keep the log line short.
+    let mut shown: String = text.chars().take(300).collect();
+    if shown.len() < text.len() {
+        shown.push_str("…");
+    }
+    format!("panic: {shown}")
 }
 
 /// Counts the bytes read through it.

@@ -53,6 +53,16 @@ impl FetchError {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError>;
+
+    /// [`ObjectStore::open`], with the object's size when the store knows
+    /// it: what a read stopped by the deadline got through is measured
+    /// against it (notifications do not always give it).
+    async fn open_sized(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<(ObjectBody, Option<u64>), FetchError> {
+        self.open(object).await.map(|body| (body, None))
+    }
 }
 
 pub struct S3Store {
@@ -68,6 +78,13 @@ impl S3Store {
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
+        self.open_sized(object).await.map(|(body, _)| body)
+    }
+
+    async fn open_sized(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<(ObjectBody, Option<u64>), FetchError> {
         let response = self
             .client
             .get_object()
@@ -76,7 +93,10 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|err| classify(object, err))?;
-        Ok(Box::new(response.body.into_async_read()))
+        let size = response
+            .content_length
+            .and_then(|length| u64::try_from(length).ok());
+        Ok((Box::new(response.body.into_async_read()), size))
     }
 }
 

@@ -96,11 +96,13 @@ fn task_object(task: &Value) -> Result<ObjectRef, String> {
         (None, None) => return Err("the task has neither s3Bucket nor s3BucketArn".to_string()),
     };
     let raw_key = text("s3Key").ok_or("the task has no s3Key")?;
-    let key = decode_key(raw_key)
-        .ok_or_else(|| format!("s3Key {raw_key:?} is not valid URL encoding of UTF-8"))?;
-    if bucket.is_empty() || key.is_empty() {
-        return Err("the task's bucket or key is empty".to_string());
-    }
+    let key = decode_key(raw_key).ok_or_else(|| {
+        format!(
+            "s3Key {} is not valid URL encoding of UTF-8",
+            super::shown(raw_key)
+        )
+    })?;
+    super::check_object(bucket, &key)?;
     Ok(ObjectRef {
         bucket: bucket.to_string(),
         key,

@@ -48,12 +48,18 @@ pub struct Notification {
     /// Messages that only confirm a subscription works (S3's
     /// `s3:TestEvent`, CloudTrail's validation message).
     pub acknowledged: Vec<&'static str>,
+    /// Records that name no object S3 can hold (a key too long, empty, or
+    /// not URL encoding of UTF-8), with why: each a permanent error of its
+    /// own, the other records read as usual.
+    pub rejected: Vec<String>,
 }
 
 /// One SQS message and what it holds.
 #[derive(Debug, PartialEq)]
 pub struct QueueMessage {
     pub message_id: String,
+    /// SQS's `ApproximateReceiveCount`: 1 the first time.
+    pub receive_count: u32,
     /// An error here is permanent: the body can never be read.
     pub content: Result<Notification, TriggerError>,
 }
@@ -68,8 +74,9 @@ pub enum TriggerError {
         #[source]
         source: SerdeError,
     },
+    /// `key` as [`shown`] shows it.
     #[error(
-        "S3 notification record {index} has a key that is not valid URL encoding of UTF-8: {key:?}"
+        "S3 notification record {index} has a key that is not valid URL encoding of UTF-8: {key}"
     )]
     BadKey { index: usize, key: String },
     #[error("record {index} is an {origin} event, which trailwatch does not read (it reads S3 object notifications, directly or through SNS, SQS or EventBridge)")]
@@ -98,6 +105,61 @@ impl std::error::Error for SerdeError {}
 impl PartialEq for SerdeError {
     fn eq(&self, other: &Self) -> bool {
         self.0.to_string() == other.0.to_string()
+    }
+}
+
+/// S3's longest object key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Longest bucket name: 63 bytes today, 255 for buckets made in us-east-1
+/// before March 2018.
+const MAX_BUCKET_BYTES: usize = 255;
+
+/// Whether `bucket` and `key` can name an S3 object at all; if not, why,
+/// showing what arrived (cut short: it may be 64 KB). Checked before any
+/// request: the SDK panics on a URI past 64 KB.
+pub fn check_object(bucket: &str, key: &str) -> Result<(), String> {
+    let bucket_ok = !bucket.is_empty()
+        && bucket.len() <= MAX_BUCKET_BYTES
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !bucket_ok {
+        return Err(format!(
+            "the bucket name {} is not one S3 can have",
+            shown(bucket)
+        ));
+    }
+    if key.is_empty() {
+        return Err(format!("s3://{bucket}/: the object key is empty"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "s3://{bucket}/{}: the object key is {} bytes long, longer than S3's limit of {MAX_KEY_BYTES}",
+            shown(key),
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Text from an event for a log line: escaped, and cut short past 100
+/// characters (saying how long it was).
+pub fn shown(text: &str) -> String {
+    const SHOWN: usize = 100;
+    let start: String = text.chars().take(SHOWN).collect();
+    if start.len() == text.len() {
+        format!("{text:?}")
+    } else {
+        format!("{start:?}… ({} bytes)", text.len())
+    }
+}
+
+/// Adds an object to read, or the reason it cannot be one.
+fn add_object(object: ObjectRef, out: &mut Notification) {
+    match check_object(&object.bucket, &object.key) {
+        Ok(()) => out.objects.push(object),
+        Err(why) => out.rejected.push(why),
     }
 }
 
@@ -141,8 +203,14 @@ fn queue_message(record: &Value) -> QueueMessage {
             message: "it has no text body".to_string(),
         }),
     };
+    let receive_count = record
+        .pointer("/attributes/ApproximateReceiveCount")
+        .and_then(Value::as_str)
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(1);
     QueueMessage {
         message_id,
+        receive_count,
         content,
     }
 }
@@ -232,7 +300,7 @@ fn read_eventbridge(event: &Value, out: &mut Notification) -> Result<(), Trigger
         size: event.pointer("/detail/object/size").and_then(Value::as_u64),
     };
     if source == "aws.s3" && detail_type == "Object Created" {
-        out.objects.push(object);
+        add_object(object, out);
     } else {
         out.ignored
             .push((format!("{source} {detail_type}"), object.to_string()));
@@ -261,11 +329,14 @@ fn read_cloudtrail(
         let key = key
             .as_str()
             .ok_or_else(|| malformed("an s3ObjectKey entry is not a string"))?;
-        out.objects.push(ObjectRef {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            size: None,
-        });
+        add_object(
+            ObjectRef {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                size: None,
+            },
+            out,
+        );
     }
     Ok(())
 }

@@ -42,17 +42,21 @@ pub(super) fn add_record(
         index,
         source: SerdeError(source),
     })?;
-    let key = decode_key(&record.s3.object.key).ok_or_else(|| TriggerError::BadKey {
-        index,
-        key: record.s3.object.key.clone(),
-    })?;
+    let Some(key) = decode_key(&record.s3.object.key) else {
+        let err = TriggerError::BadKey {
+            index,
+            key: super::shown(&record.s3.object.key),
+        };
+        out.rejected.push(err.to_string());
+        return Ok(());
+    };
     let object = ObjectRef {
         bucket: record.s3.bucket.name,
         key,
         size: record.s3.object.size,
     };
     if record.event_name.starts_with("ObjectCreated:") {
-        out.objects.push(object);
+        super::add_object(object, out);
     } else {
         out.ignored.push((record.event_name, object.to_string()));
     }

@@ -259,3 +259,91 @@ fn nesting_is_bounded() {
     }
     assert_eq!(parse(&sns(&message)), Err(TriggerError::TooDeep));
 }
+
+/// A key S3 cannot hold is that one record's permanent error, shown cut
+/// short; the other records of the notification are read, whatever the
+/// path the notification took.
+#[test]
+fn impossible_keys_are_rejected_one_record_at_a_time() {
+    let long = "k".repeat(64 * 1024);
+    // 1,025 bytes once decoded (`+` is a space).
+    let long_encoded = format!("{}%C3%A9", "+".repeat(MAX_KEY_BYTES - 1));
+    let event = json!({"Records": [
+        s3_record("ObjectCreated:Put", &long, 10),
+        s3_record("ObjectCreated:Put", "good.json.gz", 10),
+        s3_record("ObjectCreated:Put", "", 10),
+        s3_record("ObjectCreated:Put", "bad%FF", 10),
+        s3_record("ObjectCreated:Put", &long_encoded, 10),
+        s3_record("ObjectCreated:Put", &"é".repeat(MAX_KEY_BYTES / 2), 10),
+    ]});
+    let n = notification(&event);
+    assert_eq!(
+        keys(&n),
+        [
+            "s3://logs/good.json.gz".to_string(),
+            format!("s3://logs/{}", "é".repeat(MAX_KEY_BYTES / 2))
+        ]
+    );
+    let [long_key, empty, not_utf8, long_decoded] = n.rejected.as_slice() else {
+        panic!("four rejected: {:?}", n.rejected);
+    };
+    assert!(
+        long_key.contains("65536 bytes long, longer than S3's limit of 1024")
+            && long_key.len() < 400,
+        "{long_key}"
+    );
+    assert!(long_key.starts_with(&format!("s3://logs/\"{}\"…", "k".repeat(100))));
+    assert!(empty.contains("the object key is empty"), "{empty}");
+    assert!(
+        not_utf8.contains("not valid URL encoding of UTF-8: \"bad%FF\""),
+        "{not_utf8}"
+    );
+    assert!(long_decoded.contains("1025 bytes long"), "{long_decoded}");
+
+    // Through SQS: the message is read, its bad record rejected.
+    let body = json!({"Records": [s3_record("ObjectCreated:Put", &long, 10)]}).to_string();
+    let Ok(Trigger::Queue(messages)) = parse(&sqs(&[&body, &body])) else {
+        panic!("an SQS batch");
+    };
+    for message in &messages {
+        let content = message.content.as_ref().expect("the message is read");
+        assert_eq!((content.objects.len(), content.rejected.len()), (0, 1));
+    }
+    // EventBridge and CloudTrail's notification name keys as they are.
+    let eventbridge = json!({"detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": "logs"}, "object": {"key": long}}});
+    assert_eq!(notification(&eventbridge).rejected.len(), 1);
+    let cloudtrail = json!({"s3Bucket": "trail", "s3ObjectKey": [long, "AWSLogs/a.json.gz"]});
+    let n = notification(&cloudtrail);
+    assert_eq!((n.objects.len(), n.rejected.len()), (1, 1));
+    let bad_bucket = json!({"s3Bucket": "b".repeat(300), "s3ObjectKey": ["a.json.gz"]});
+    let n = notification(&bad_bucket);
+    assert!(
+        n.rejected[0].contains("(300 bytes) is not one S3 can have"),
+        "{:?}",
+        n.rejected
+    );
+
+    // A Batch Operations task with such a key fails alone.
+    let job = json!({"invocationSchemaVersion": "2.0", "invocationId": "i",
+        "tasks": [{"taskId": "t1", "s3Bucket": "logs", "s3Key": long}, {"taskId": "t2", "s3Bucket": "logs", "s3Key": "a.json.gz"}]});
+    let Ok(Trigger::BatchOperations(job)) = parse(&job) else {
+        panic!("a batch job");
+    };
+    let err = job.tasks[0].object.as_ref().expect_err("too long");
+    assert!(err.contains("longer than S3's limit"), "{err}");
+    assert!(job.tasks[1].object.is_ok());
+}
+
+#[test]
+fn sqs_receive_counts_are_read() {
+    let event = json!({"Records": [
+        {"messageId": "a", "eventSource": "aws:sqs", "body": CLOUDTRAIL, "attributes": {"ApproximateReceiveCount": "3"}},
+        {"messageId": "b", "eventSource": "aws:sqs", "body": CLOUDTRAIL},
+    ]});
+    let Ok(Trigger::Queue(messages)) = parse(&event) else {
+        panic!("an SQS batch");
+    };
+    let counts: Vec<u32> = messages.iter().map(|m| m.receive_count).collect();
+    assert_eq!(counts, [3, 1]);
+}
