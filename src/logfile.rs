@@ -386,7 +386,14 @@ pub struct Records {
     tokens: Vec<u64>,
     /// A gzip log inflating on a thread of its own.
     inflating_apart: bool,
+    /// When to stop reading ([`Limits::stop_for_object`]).
+    stop: Option<Instant>,
 }
+
+/// Records between two looks at the clock: the inflated bytes are checked
+/// a buffer at a time ([`Capped`]), but a buffer of tiny records takes
+/// long to evaluate (a MiB is 350,000 records of `{}`).
+const RECORDS_PER_CLOCK_READ: u64 = 4096;
 
 /// A record's bytes and, when the splitter found them with it, its tokens
 /// ([`json_bits::record_tokens`]).
@@ -415,6 +422,7 @@ impl Records {
             in_place: None,
             tokens: Vec::new(),
             inflating_apart: false,
+            stop: limits.stop_for_object(),
         }
     }
 
@@ -451,6 +459,15 @@ impl Records {
         if let Some(err) = self.pending_error.take() {
             self.state = State::Failed;
             return Some(Err(err));
+        }
+        if self.count % RECORDS_PER_CLOCK_READ == RECORDS_PER_CLOCK_READ - 1
+            && self.state != State::Failed
+            && self.stop.is_some_and(|stop| Instant::now() >= stop)
+        {
+            self.state = State::Failed;
+            return Some(Err(LogError::OutOfTime {
+                inflated: self.offset,
+            }));
         }
         match self.advance() {
             Ok(true) => {

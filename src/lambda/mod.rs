@@ -197,6 +197,8 @@ struct Invocation {
     grouper: Arc<Mutex<Grouper>>,
     /// The SQS message or task being processed (0 for a notification).
     unit: Unit,
+    /// How often SQS has delivered that message (1 for other events).
+    receive_count: u32,
     /// When the invocation started: from then to `stop_at` is the time
     /// an invocation has to read.
     started: Instant,
@@ -258,6 +260,7 @@ impl Handler {
             correlator: Arc::new(Mutex::new(self.rules.correlations().correlator())),
             grouper: Arc::new(Mutex::new(Grouper::new(self.max_alerts))),
             unit: 0,
+            receive_count: 1,
             started,
             stop_at,
             give_up_at,
@@ -349,6 +352,7 @@ impl Handler {
         order.sort_by_key(|(_, message)| std::cmp::Reverse(message.receive_count));
         for (unit, message) in order {
             inv.unit = unit;
+            inv.receive_count = message.receive_count;
             match &message.content {
                 Ok(notification) => {
                     if !self.notification(notification, inv).await {
@@ -369,6 +373,7 @@ impl Handler {
     /// One result per task, in order.
     async fn batch(&self, job: &BatchJob, inv: &mut Invocation) -> Vec<TaskResult> {
         let mut results = Vec::with_capacity(job.tasks.len());
+        inv.receive_count = 1;
         for (unit, task) in job.tasks.iter().enumerate() {
             inv.unit = unit;
             let (result_code, result_string) = match &task.object {

@@ -159,8 +159,16 @@ impl Handler {
                     )
                 })
             }
-            // Nothing to measure a rate by: hopeless when it already had
-            // (nearly) an invocation's whole time.
+            // Nothing arrived: most likely the network, worth one retry;
+            // hopeless once SQS has delivered the message before.
+            (Some(_), _) if bytes == 0 => (inv.receive_count > 1).then(|| {
+                format!(
+                    "nothing arrived, and this is delivery {} of the message",
+                    inv.receive_count
+                )
+            }),
+            // No size to measure a rate against: hopeless when it already
+            // had (nearly) an invocation's whole time.
             (Some(budget), _) => (had >= budget.mul_f64(0.9)).then(|| {
                 format!(
                     "it had the invocation's whole {:.0} s",
