@@ -55,6 +55,8 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
         #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
         s3: S3Args,
     },
     /// Write a synthetic CloudTrail log for load tests: realistic records,
@@ -157,6 +159,34 @@ struct GroupingArgs {
     max_alerts: Option<usize>,
 }
 
+/// Limits on one log object, as the Lambda function has them
+/// (`MAX_RECORD_BYTES`, `MAX_DECOMPRESSED_BYTES`, its deadline).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// A larger record makes the file unreadable (not CloudTrail).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_record_bytes)]
+    max_record_bytes: usize,
+    /// Stop a file that decompresses to more than this (a gzip bomb).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_decompressed_bytes)]
+    max_decompressed_bytes: u64,
+    /// Stop reading a file after this many seconds: it is reported as not
+    /// finished (an error) and the scan goes on. Default: no limit.
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    timeout: Option<Duration>,
+}
+
+impl LimitArgs {
+    fn limits(&self, threads: Option<u16>) -> Limits {
+        Limits {
+            threads: threads.map_or(0, usize::from),
+            max_record_bytes: self.max_record_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            time_per_object: self.timeout,
+            ..Limits::default()
+        }
+    }
+}
+
 /// How S3 prefixes are scanned (ignored for local paths).
 #[derive(clap::Args)]
 struct S3Args {
@@ -204,12 +234,10 @@ pub fn run() -> ExitCode {
             format,
             grouping,
             threads,
+            limits,
             s3,
         } => {
-            let limits = Limits {
-                threads: threads.map_or(0, usize::from),
-                ..Limits::default()
-            };
+            let limits = limits.limits(threads);
             let printer = Printer::new(format, &grouping);
             match s3_roots(&paths, &s3) {
                 Ok(None) => rules

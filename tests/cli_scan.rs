@@ -249,3 +249,58 @@ fn a_broken_user_rule_stops_the_scan_with_the_file_named() {
     assert!(stderr.contains(&rule.display().to_string()), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+/// The limits the Lambda function has, on the command line: a file of
+/// tiny records that would take minutes stops at `--timeout` and is
+/// reported as not finished; `--max-decompressed-bytes` and
+/// `--max-record-bytes` stop what they bound. Each is an error naming the
+/// file (exit 1), and the scan goes on with the next file.
+#[test]
+fn limits_are_set_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tiny = dir.path().join("tiny.json.gz");
+    // Gzip members one after the other: 400 MiB of `{},` made of one
+    // 16 MiB member written 25 times.
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    let mut log = gzip(br#"{"Records":["#);
+    let member = gzip(&b"{},".repeat((16 << 20) / 3));
+    for _ in 0..25 {
+        log.extend_from_slice(&member);
+    }
+    log.extend(gzip(b"{}]}"));
+    std::fs::write(&tiny, log).expect("write");
+    let tiny = tiny.to_str().expect("utf-8 path");
+
+    let started = std::time::Instant::now();
+    let output = trailwatch(&["scan", "--timeout", "0.5", tiny, "events/logs"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{tiny}: not finished: reading stopped at the time limit after"
+        )),
+        "{stderr}"
+    );
+    assert!(!json_lines(&trailwatch(&["scan", "--format", "json", "events/logs"])).is_empty());
+
+    let output = trailwatch(&["scan", "--max-decompressed-bytes", "1000", tiny]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{tiny}: decompressed size exceeds the limit of 1000 bytes")),
+        "{stderr}"
+    );
+    let sample = "events/logs/lambda-invoke-data-events.json.gz";
+    let output = trailwatch(&["scan", "--max-record-bytes", "100", sample]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is larger than the limit of 100 bytes"),
+        "{stderr}"
+    );
+}
