@@ -1200,3 +1200,51 @@ async fn huge_alerts_are_cut_to_fit_and_sent_one_per_call() {
         assert!(email.contains("\n[raw event truncated:"), "{email:.3000}");
     }
 }
+
+/// A notification naming a 64 KB key (the SDK panics building such a
+/// URI): in an SQS batch that message is a permanent error of its own,
+/// shown cut short, no request is made for it, and the other message's
+/// object is read and alerted on.
+#[tokio::test]
+async fn a_key_longer_than_s3_allows_fails_only_its_message() {
+    let long = log_key(&"k".repeat(64 * 1024));
+    let key = log_key("GoodKey00001");
+    let get = Rule::always("GetObject", get_object(&key), s3_object(&invoke_log()));
+    let publish = Rule::always("Publish", any_publish, sns_published());
+    let event = sqs_batch(&[("long", notification(&[&long])), ("good", notification(&[&key]))]);
+    let response = handler(&[&get], &[&publish])
+        .handle(&event)
+        .await
+        .expect("the batch is answered");
+
+    assert_eq!(
+        response.reply,
+        Reply::Queue(QueueReply::default()),
+        "nothing to redeliver"
+    );
+    assert_read_one_alert_but(&response.summary, 1);
+    let error = &response.summary.permanent_errors[0];
+    assert!(
+        error.starts_with(&format!("s3://{BUCKET}/\"{}", &long[..100]))
+            && error.ends_with(&format!(
+                "\"… ({} bytes): the object key is {} bytes long, longer than S3's limit of 1024",
+                long.len(),
+                long.len()
+            )),
+        "{error}"
+    );
+    assert!(error.len() < 400, "cut short for the log: {} bytes", error.len());
+    assert_eq!(get.num_calls(), 1, "only the good key is fetched");
+    assert_eq!(subjects(&publish), [ALICE_SUBJECT]);
+}
+
+#[track_caller]
+fn assert_read_one_alert_but(summary: &InvocationSummary, permanent: usize) {
+    assert_eq!(
+        (summary.objects_read, summary.records, summary.alerts),
+        (1, 2, 1),
+        "{summary:#?}"
+    );
+    assert!(summary.transient_errors.is_empty(), "{summary:#?}");
+    assert_eq!(summary.permanent_errors.len(), permanent, "{summary:#?}");
+}
