@@ -1739,6 +1739,9 @@ mod tests {
         };
         let mut records = open(io::Cursor::new(gzip(br#"{"Records":[{}]}"#)), limits);
         let first = records.next_record().expect("an item");
-        assert!(matches!(first, Err(LogError::OutOfTime { .. })), "{first:?}");
+        assert!(
+            matches!(first, Err(LogError::OutOfTime { .. })),
+            "{first:?}"
+        );
     }
 }

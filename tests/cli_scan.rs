@@ -278,7 +278,10 @@ fn limits_are_set_on_the_command_line() {
     let started = std::time::Instant::now();
     let output = trailwatch(&["scan", "--timeout", "0.5", tiny, "events/logs"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{stderr}"
+    );
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -292,7 +295,9 @@ fn limits_are_set_on_the_command_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("{tiny}: decompressed size exceeds the limit of 1000 bytes")),
+        stderr.contains(&format!(
+            "{tiny}: decompressed size exceeds the limit of 1000 bytes"
+        )),
         "{stderr}"
     );
     let sample = "events/logs/lambda-invoke-data-events.json.gz";

@@ -53,7 +53,10 @@ enum Body {
     /// A gzip log of one alerting record then tiny records without end:
     /// gzip members of 16 MiB of `{},` each, some 16 KB compressed (1 MB
     /// of it is 1 GB of records).
-    TinyRecords { head: Arc<Vec<u8>>, member: Arc<Vec<u8>> },
+    TinyRecords {
+        head: Arc<Vec<u8>>,
+        member: Arc<Vec<u8>>,
+    },
     /// The first bytes of a log, then nothing more, ever.
     Stalled(Arc<Vec<u8>>),
     /// A whole log.
@@ -184,8 +187,10 @@ fn notification(keys: &[&str]) -> Value {
 fn sqs(messages: &[(&str, u32, Value)]) -> Value {
     let records: Vec<Value> = messages
         .iter()
-        .map(|(id, count, body)| json!({"messageId": id, "eventSource": "aws:sqs",
-            "attributes": {"ApproximateReceiveCount": count.to_string()}, "body": body.to_string()}))
+        .map(|(id, count, body)| {
+            json!({"messageId": id, "eventSource": "aws:sqs",
+            "attributes": {"ApproximateReceiveCount": count.to_string()}, "body": body.to_string()})
+        })
         .collect();
     json!({ "Records": records })
 }
@@ -240,13 +245,23 @@ async fn tiny_records_stop_at_the_stop_time_and_are_given_up() {
         panic!("one permanent error: {summary:#?}");
     };
     let url = format!("s3://{BUCKET}/{bomb}");
-    assert!(error.starts_with(&format!("{url}: not finished by the stop time")), "{error}");
+    assert!(
+        error.starts_with(&format!("{url}: not finished by the stop time")),
+        "{error}"
+    );
     assert!(error.contains("of 10000000000 bytes read in"), "{error}");
-    assert!(error.contains(&format!("`trailwatch scan {url}`")), "{error}");
+    assert!(
+        error.contains(&format!("`trailwatch scan {url}`")),
+        "{error}"
+    );
     assert!(error.contains("Raise the function's memory"), "{error}");
     let mut titles = titles(&sink);
     titles.sort();
-    assert_eq!(titles, [ROOT_TITLE, INTEGRITY_TITLE], "what was found is sent");
+    assert_eq!(
+        titles,
+        [ROOT_TITLE, INTEGRITY_TITLE],
+        "what was found is sent"
+    );
     let integrity = sink
         .delivered()
         .into_iter()
@@ -306,9 +321,13 @@ async fn a_stalled_body_is_cut_off_at_the_stop_time() {
     };
     let url = format!("s3://{BUCKET}/{stalled}");
     let sink = Arc::new(Recorded::default());
-    let err = invoke(&handler(store(Vec::new()), &sink), &notification(&[&stalled]), 2.0)
-        .await
-        .expect_err("retried");
+    let err = invoke(
+        &handler(store(Vec::new()), &sink),
+        &notification(&[&stalled]),
+        2.0,
+    )
+    .await
+    .expect_err("retried");
     let InvocationError::Transient(errors) = err else {
         panic!("transient: {err:?}");
     };
@@ -328,7 +347,8 @@ async fn a_stalled_body_is_cut_off_at_the_stop_time() {
     assert_eq!(response.reply, Reply::Queue(Default::default()));
     let summary = &response.summary;
     assert!(
-        summary.permanent_errors[0].contains("nothing arrived, and this is delivery 2 of the message"),
+        summary.permanent_errors[0]
+            .contains("nothing arrived, and this is delivery 2 of the message"),
         "{summary:#?}"
     );
     assert_eq!(titles(&sink), [INTEGRITY_TITLE]);
@@ -336,9 +356,13 @@ async fn a_stalled_body_is_cut_off_at_the_stop_time() {
     // Some bytes, then a stall.
     let head = gzip(format!(r#"{{"Records":[{},"#, root_login()).as_bytes());
     let sink = Arc::new(Recorded::default());
-    let response = invoke(&handler(store(head), &sink), &notification(&[&stalled]), 2.0)
-        .await
-        .expect("given up");
+    let response = invoke(
+        &handler(store(head), &sink),
+        &notification(&[&stalled]),
+        2.0,
+    )
+    .await
+    .expect("given up");
     let summary = &response.summary;
     assert!(
         summary.permanent_errors[0].contains("more than the 2 s an invocation has"),
@@ -373,8 +397,9 @@ async fn a_panic_reading_one_object_is_that_object_s_error() {
     };
     let url = format!("s3://{BUCKET}/{panics}");
     assert!(
-        error.starts_with(&format!("{url}: trailwatch failed while reading it (panic: "))
-            && error.contains("InvalidUri(TooLong)"),
+        error.starts_with(&format!(
+            "{url}: trailwatch failed while reading it (panic: "
+        )) && error.contains("InvalidUri(TooLong)"),
         "{error}"
     );
     let mut titles = titles(&sink);

@@ -1211,7 +1211,10 @@ async fn a_key_longer_than_s3_allows_fails_only_its_message() {
     let key = log_key("GoodKey00001");
     let get = Rule::always("GetObject", get_object(&key), s3_object(&invoke_log()));
     let publish = Rule::always("Publish", any_publish, sns_published());
-    let event = sqs_batch(&[("long", notification(&[&long])), ("good", notification(&[&key]))]);
+    let event = sqs_batch(&[
+        ("long", notification(&[&long])),
+        ("good", notification(&[&key])),
+    ]);
     let response = handler(&[&get], &[&publish])
         .handle(&event)
         .await
@@ -1233,7 +1236,11 @@ async fn a_key_longer_than_s3_allows_fails_only_its_message() {
             )),
         "{error}"
     );
-    assert!(error.len() < 400, "cut short for the log: {} bytes", error.len());
+    assert!(
+        error.len() < 400,
+        "cut short for the log: {} bytes",
+        error.len()
+    );
     assert_eq!(get.num_calls(), 1, "only the good key is fetched");
     assert_eq!(subjects(&publish), [ALICE_SUBJECT]);
 }

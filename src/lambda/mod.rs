@@ -333,7 +333,10 @@ impl Handler {
         inv.summary.events_ignored += notification.ignored.len() as u64;
         // Retrying the same record cannot help: report it, read the rest.
         for why in &notification.rejected {
-            tracing::error!(class = "permanent", "notification record names no object S3 can hold; dropped: {why}");
+            tracing::error!(
+                class = "permanent",
+                "notification record names no object S3 can hold; dropped: {why}"
+            );
             inv.summary.permanent_errors.push(why.clone());
         }
         let mut done = true;

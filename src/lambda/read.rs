@@ -138,7 +138,9 @@ impl Handler {
         inv: &mut Invocation,
     ) -> Result<Outcome, String> {
         let had = started.elapsed();
-        let budget = inv.stop_at.map(|stop| stop.saturating_duration_since(inv.started));
+        let budget = inv
+            .stop_at
+            .map(|stop| stop.saturating_duration_since(inv.started));
         let read = match size {
             Some(size) => format!("{bytes} of {size} bytes"),
             None => format!("{bytes} bytes"),
