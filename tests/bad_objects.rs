@@ -46,7 +46,8 @@ const fn case(file: &'static str, counts: (u64, u64, u64), alerts: u64, want: Wa
             max_record_bytes: 16 << 20,
             max_decompressed_bytes: 8 << 30,
             threads: 0,
-            ..Limits::default()
+            stop_at: None,
+            time_per_object: None,
         },
         counts,
         alerts,
@@ -65,7 +66,8 @@ impl Case {
             max_record_bytes,
             max_decompressed_bytes,
             threads: 0,
-            ..Limits::default()
+            stop_at: None,
+            time_per_object: None,
         };
         self
     }

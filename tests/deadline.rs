@@ -70,7 +70,7 @@ impl Body {
         let head = format!(r#"{{"Records":[{},"#, root_login());
         Body::TinyRecords {
             head: Arc::new(gzip(head.as_bytes())),
-            member: Arc::new(gzip(&b"{},".repeat(16 << 20 / 3))),
+            member: Arc::new(gzip(&b"{},".repeat((16 << 20) / 3))),
         }
     }
 }

@@ -344,7 +344,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     // A panic may quote its input (a 64 KB key): keep the log line short.
     let mut shown: String = text.chars().take(300).collect();
     if shown.len() < text.len() {
-        shown.push_str("…");
+        shown.push('…');
     }
     format!("panic: {shown}")
 }
