@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::{
     alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, Sessions,
-    MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_SESSION_NAMES,
+    MAX_COUNTED_OBJECTS, MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_HELD_BACK_OBJECTS,
+    MAX_SESSION_NAMES,
 };
 use crate::rules::{Level, RuleMeta};
 
@@ -63,6 +64,12 @@ struct Group {
     more_sessions: bool,
     session_names: Vec<String>,
     units: BTreeSet<Unit>,
+    /// Log objects other than the first finding's, should the group be
+    /// held back and have to name them: at most [`MAX_HELD_BACK_OBJECTS`],
+    /// and whether there were more. Empty (no allocation) for the usual
+    /// group of one object.
+    other_sources: Vec<Arc<str>>,
+    more_sources: bool,
 }
 
 /// What the cap kept out, counted per rule.
@@ -76,6 +83,11 @@ struct Held {
     /// the same for the same findings and different for different ones
     /// (dedup must not take one storm's summary for another's).
     ids: u64,
+    /// The log objects to rescan: the first ones by name, all counted
+    /// (by hash, up to [`MAX_COUNTED_OBJECTS`]).
+    objects: Vec<String>,
+    object_hashes: HashSet<u64>,
+    more_objects: bool,
 }
 
 impl Grouper {
@@ -179,6 +191,8 @@ impl Group {
             more_sessions: false,
             session_names: Vec::new(),
             units: BTreeSet::new(),
+            other_sources: Vec::new(),
+            more_sources: false,
         };
         group.add(&finding, unit);
         group
@@ -187,6 +201,7 @@ impl Group {
     fn add(&mut self, finding: &Finding, unit: Unit) {
         self.count += 1;
         self.units.insert(unit);
+        self.add_source(&finding.record.source);
         if let Some(time) = finding.record.event_time() {
             // CloudTrail's eventTime is ISO 8601 UTC: text order is time order.
             if self.first_time.as_deref().is_none_or(|t| *time < *t) {
@@ -211,6 +226,18 @@ impl Group {
             if let Some((_, Some(session))) = finding.record.actor() {
                 self.add_session(session);
             }
+        }
+    }
+
+    fn add_source(&mut self, source: &Arc<str>) {
+        let same = |known: &Arc<str>| Arc::ptr_eq(known, source) || **known == **source;
+        if same(&self.first.record.source) || self.other_sources.iter().any(same) {
+            return;
+        }
+        if self.other_sources.len() + 1 < MAX_HELD_BACK_OBJECTS {
+            self.other_sources.push(source.clone());
+        } else {
+            self.more_sources = true;
         }
     }
 
@@ -272,6 +299,22 @@ impl Held {
         self.findings += 1;
         self.units.insert(unit);
         self.keys.insert(key);
+        self.add_object(finding.record.source());
+    }
+
+    fn add_object(&mut self, object: &str) {
+        let hash = fnv1a(object.as_bytes());
+        if self.object_hashes.contains(&hash) {
+            return;
+        }
+        if self.object_hashes.len() >= MAX_COUNTED_OBJECTS {
+            self.more_objects = true;
+            return;
+        }
+        self.object_hashes.insert(hash);
+        if self.objects.len() < MAX_HELD_BACK_OBJECTS {
+            self.objects.push(object.to_string());
+        }
     }
 
     fn add_group(&mut self, key: Key, group: Group) {
@@ -284,6 +327,11 @@ impl Held {
         self.findings += group.count;
         self.units.extend(group.units);
         self.keys.insert(key);
+        self.add_object(group.first.record.source());
+        for source in &group.other_sources {
+            self.add_object(source);
+        }
+        self.more_objects |= group.more_sources;
     }
 
     fn rule(&mut self, meta: &RuleMeta) -> &mut HeldBackRule {
@@ -309,6 +357,9 @@ impl Held {
             findings: self.findings,
             cap,
             rules,
+            objects: self.objects,
+            object_count: self.object_hashes.len() as u64,
+            more_objects: self.more_objects,
         };
         let event = json!({ "held_back": &held_back });
         let mut alert = Alert::new(held_back_rule(), event, "this invocation");
@@ -335,7 +386,7 @@ fn held_back_rule() -> &'static Arc<RuleMeta> {
             description: "More distinct alerts (rule and principal) were found in one \
                 invocation than MAX_ALERTS_PER_INVOCATION allows. The most severe were sent; \
                 the rest are counted here, by rule. Many alerts at once can be an attack in \
-                progress or a noisy rule: look at the log objects of this invocation with \
+                progress or a noisy rule: read the log objects this summary names with \
                 `trailwatch scan`, tune or disable the noisy rule, or raise the limit."
                 .to_string(),
             falsepositives: vec!["A rule that matches routine activity".to_string()],

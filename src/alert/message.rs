@@ -258,7 +258,8 @@ fn fields_len(alert: &Alert) -> usize {
             .rules
             .iter()
             .map(|rule| rule.rule_id.len() + rule.title.len())
-            .sum::<usize>();
+            .sum::<usize>()
+            + list(&held_back.objects);
     }
     len
 }
@@ -364,6 +365,8 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
             text(&mut rule.rule_id);
             text(&mut rule.title);
         }
+        // object_count still says how many there were.
+        list(&mut held_back.objects);
     }
     let mut origin = alert.rule.origin.clone();
     if cut_text(&mut origin, caps.text) {

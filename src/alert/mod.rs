@@ -428,6 +428,27 @@ pub struct HeldBack {
     /// Per rule: id, title, level, alerts held back, findings in them;
     /// most alerts first.
     pub rules: Vec<HeldBackRule>,
+    /// The log objects the held-back findings were read from, in the order
+    /// they came, at most [`MAX_HELD_BACK_OBJECTS`]: what to rescan with
+    /// `trailwatch scan` to see every finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
+    /// Distinct log objects in all (counted up to [`MAX_COUNTED_OBJECTS`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub object_count: u64,
+    /// More objects than were counted: `object_count` is a lower bound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_objects: bool,
+}
+
+/// Log objects a held-back summary names; the rest are counted.
+pub const MAX_HELD_BACK_OBJECTS: usize = 20;
+/// Distinct log objects a held-back summary counts: memory stays bounded
+/// in a backfill of many objects.
+pub const MAX_COUNTED_OBJECTS: usize = 10_000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -215,13 +215,30 @@ impl Alert {
 }
 
 fn held_back_summary(held: &HeldBack) -> String {
+    let from = match held.object_count {
+        0 => String::new(),
+        n => format!(
+            " in {} log object{}",
+            counted(n, held.more_objects),
+            if n == 1 { "" } else { "s" }
+        ),
+    };
     format!(
-        "{} alerts ({} findings) of {} rules were not sent: the invocation reached its cap of {} alerts.",
+        "{} alerts ({} findings) of {} rules{from} were not sent: the invocation reached its cap of {} alerts.",
         held.alerts,
         held.findings,
         held.rules.len(),
         held.cap
     )
+}
+
+/// `3`, or `10000+` past what is counted.
+fn counted(count: u64, more: bool) -> String {
+    if more {
+        format!("{count}+")
+    } else {
+        count.to_string()
+    }
 }
 
 /// `37 times between FIRST and LAST`.
@@ -322,6 +339,18 @@ impl Email {
             Some("raise MAX_ALERTS_PER_INVOCATION, or read the log objects of this invocation"),
         );
         self.continued("with `trailwatch scan` to see every finding.");
+        // The objects to rescan, by name: the first ones, then how many more.
+        let mut objects = held.objects.clone();
+        let total = usize::try_from(held.object_count).unwrap_or(usize::MAX);
+        if held.more_objects || total > held.objects.len() {
+            let rest = held.object_count.saturating_sub(held.objects.len() as u64);
+            objects.push(format!(
+                "... and {} more ({} in all)",
+                counted(rest, held.more_objects),
+                counted(held.object_count, held.more_objects)
+            ));
+        }
+        self.list("Log objects:", &objects);
     }
 
     fn who(&mut self, alert: &Alert) {

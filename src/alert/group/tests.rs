@@ -118,6 +118,54 @@ fn past_the_cap_the_most_severe_are_sent_and_the_rest_summarised() {
     assert_eq!(out[0].units, BTreeSet::from([0, 3]));
 }
 
+/// A finding like [`finding`], read from the log object `source`.
+fn finding_in(rule: &Arc<RuleMeta>, user: &str, second: u32, source: &str) -> Finding {
+    let event: Value = json!({
+        "eventID": format!("{user}-{second}"),
+        "eventTime": format!("2026-11-23T08:00:{second:02}Z"),
+        "userIdentity": {"arn": format!("arn:aws:iam::1:user/{user}")},
+    });
+    Finding::new(rule, &Arc::new(Record::new(event, Arc::from(source))))
+}
+
+/// The summary names the objects whose findings it holds back, held
+/// directly or with an alert that was sent no more (evicted), so that an
+/// operator can rescan them; not the objects of the alerts sent.
+#[test]
+fn the_summary_names_the_log_objects_it_covers() {
+    let low = rule("low", Level::Low);
+    let critical = rule("critical", Level::Critical);
+    let mut grouper = Grouper::new(Some(1));
+    grouper.add(finding_in(&low, "l", 0, "s3://b/one"), 0);
+    grouper.add(finding_in(&low, "l", 1, "s3://b/two"), 0);
+    grouper.add(finding_in(&low, "l", 2, "s3://b/one"), 0);
+    // Evicts l's alert (objects one and two).
+    grouper.add(finding_in(&critical, "c", 3, "s3://b/sent"), 1);
+    grouper.add(finding_in(&low, "m", 4, "s3://b/three"), 2);
+    let out = grouper.finish();
+    let held = out[1].alert.held_back.as_ref().expect("summary");
+    assert_eq!(held.objects, ["s3://b/one", "s3://b/two", "s3://b/three"]);
+    assert_eq!((held.object_count, held.more_objects), (3, false));
+}
+
+#[test]
+fn the_summary_names_the_first_objects_and_counts_the_rest() {
+    let high = rule("high", Level::High);
+    let mut grouper = Grouper::new(Some(1));
+    grouper.add(finding_in(&high, "sent", 0, "s3://b/sent"), 0);
+    for i in 0..(MAX_HELD_BACK_OBJECTS as u32 + 5) {
+        // Each object twice: counted once.
+        for _ in 0..2 {
+            grouper.add(finding_in(&high, "held", i % 60, &format!("s3://b/{i}")), 0);
+        }
+    }
+    let out = grouper.finish();
+    let held = out[1].alert.held_back.as_ref().expect("summary");
+    assert_eq!(held.objects.len(), MAX_HELD_BACK_OBJECTS);
+    assert_eq!(held.objects[0], "s3://b/0");
+    assert_eq!(held.object_count, MAX_HELD_BACK_OBJECTS as u64 + 5);
+}
+
 #[test]
 fn a_full_grouper_holds_back_findings_no_more_severe_than_its_alerts() {
     let high = rule("high", Level::High);
