@@ -492,7 +492,8 @@ async fn a_dropped_queue_message_is_counted_in_the_metrics() {
         max_alerts: None,
         ledger: None,
     };
-    let message = |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
+    let message =
+        |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
     let event = json!({"Records": [
         message("garbage", "this is not json at all {{{"),
         message("unknown", r#"{"what": "no object here"}"#),

@@ -489,7 +489,9 @@ fn held_back_summaries_name_the_log_objects_to_rescan() {
     summary.held_back = Some(held(&["s3://b/AWSLogs/1.json.gz"], 1, false));
     let text = summary.text();
     assert!(
-        text.contains("with `trailwatch scan` to see every finding.\nLog objects: s3://b/AWSLogs/1.json.gz\n"),
+        text.contains(
+            "with `trailwatch scan` to see every finding.\nLog objects: s3://b/AWSLogs/1.json.gz\n"
+        ),
         "{text}"
     );
     assert_eq!(
@@ -497,7 +499,10 @@ fn held_back_summaries_name_the_log_objects_to_rescan() {
         "3 alerts (9 findings) of 0 rules in 1 log object were not sent: the invocation reached its cap of 2 alerts."
     );
     let doc: Value = serde_json::from_str(&summary.json()).expect("JSON");
-    assert_eq!(doc["held_back"]["objects"], json!(["s3://b/AWSLogs/1.json.gz"]));
+    assert_eq!(
+        doc["held_back"]["objects"],
+        json!(["s3://b/AWSLogs/1.json.gz"])
+    );
     assert_eq!(doc["held_back"]["object_count"], 1);
 
     summary.held_back = Some(held(&["s3://b/a\nb", "s3://b/c"], 25, false));
@@ -508,10 +513,16 @@ fn held_back_summaries_name_the_log_objects_to_rescan() {
         ),
         "{text}"
     );
-    assert!(summary.summary().contains(" in 25 log objects "), "{}", summary.summary());
+    assert!(
+        summary.summary().contains(" in 25 log objects "),
+        "{}",
+        summary.summary()
+    );
 
     summary.held_back = Some(held(&["s3://b/c"], 10_000, true));
-    assert!(summary.text().contains("... and 9999+ more (10000+ in all)"));
+    assert!(summary
+        .text()
+        .contains("... and 9999+ more (10000+ in all)"));
     assert!(summary.summary().contains(" in 10000+ log objects "));
 }
 
