@@ -45,7 +45,7 @@ pub struct SnsMessage {
     /// alert id unless that has other characters. Equal alerts have equal
     /// ids, so a batch must not hold two of them.
     pub id: String,
-    /// Printable ASCII, under 100 characters.
+    /// Printable (safe_text's allow-list), one line, under 100 characters.
     pub subject: String,
     /// The `MessageStructure=json` body: `{"default": document, "email": text}`.
     pub message: String,
