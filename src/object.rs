@@ -61,6 +61,12 @@ impl ObjectKind {
         }
     }
 
+    /// Whether the key is in CloudTrail's `AWSLogs/` layout, where the key
+    /// alone says what the object is.
+    pub fn by_layout(key: &str) -> bool {
+        service_folder(key).is_some()
+    }
+
     /// Whether the object holds records to evaluate.
     pub fn is_readable(self) -> bool {
         matches!(self, ObjectKind::Log | ObjectKind::Insight)
