@@ -34,8 +34,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan CloudTrail log files (.json.gz or .json), directories
-    /// (recursively), `-` for stdin, or every log object under S3 prefixes
+    /// Scan CloudTrail log files (gzip or not; {"Records":[...]}, an array
+    /// of records or JSON lines), directories (recursively, each file
+    /// once), `-` for stdin, or every log object under S3 prefixes
     /// (s3://bucket/prefix), and print the alerts they raise.
     Scan {
         /// Files, directories or `-`; or s3://bucket/prefix URIs.

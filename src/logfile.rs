@@ -621,8 +621,10 @@ impl Records {
                     self.record.push(b'{');
                     self.record.extend_from_slice(&raw_key);
                     self.record.push(b':');
-                    let mut scan = Scanner::default();
-                    scan.started = true;
+                    let mut scan = Scanner {
+                        started: true,
+                        ..Scanner::default()
+                    };
                     scan.open(false);
                     self.scan_with(Keep::Record, scan)?;
                     return Ok(TopStep::Record);
@@ -1392,7 +1394,10 @@ mod tests {
             "not a CloudTrail log: no \"Records\" array (its keys are awsAccountId, eventName)"
         );
         let errors: &[(String, &str)] = &[
-            (format!("[{a},"), "truncated: the object ends inside the top-level array"),
+            (
+                format!("[{a},"),
+                "truncated: the object ends inside the top-level array",
+            ),
             (
                 format!("[{a},]"),
                 "a ',' in the top-level array is followed by ']', not a record",
@@ -1405,7 +1410,10 @@ mod tests {
                 format!("[{a}] {{\"Records\":[]}}"),
                 "data after the end of the top-level array: it goes on with `{",
             ),
-            (format!("{a}\n{{\"eventName\":"), "truncated: the object ends inside a record"),
+            (
+                format!("{a}\n{{\"eventName\":"),
+                "truncated: the object ends inside a record",
+            ),
         ];
         for (input, want) in errors {
             let (read, err) = until_error(input.as_bytes());

@@ -134,8 +134,14 @@ mod tests {
             size: None,
         };
         let cases = [
-            ("a\u{1}b\u{b}\n.json.gz", "s3://b/a\\u{1}b\\u{b}\\u{a}.json.gz"),
-            ("back\\slash \u{202E}fdp.gz", "s3://b/back\\\\slash \\u{202e}fdp.gz"),
+            (
+                "a\u{1}b\u{b}\n.json.gz",
+                "s3://b/a\\u{1}b\\u{b}\\u{a}.json.gz",
+            ),
+            (
+                "back\\slash \u{202E}fdp.gz",
+                "s3://b/back\\\\slash \\u{202e}fdp.gz",
+            ),
             ("été/run 1+2.json.gz", "s3://b/été/run 1+2.json.gz"),
         ];
         for (key, shown) in cases {

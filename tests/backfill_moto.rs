@@ -526,5 +526,8 @@ async fn keys_with_control_characters_are_listed_read_and_shown_escaped() {
         )),
         "{err}"
     );
-    assert!(!err.contains('\u{1}'), "a raw control character on stderr: {err:?}");
+    assert!(
+        !err.contains('\u{1}'),
+        "a raw control character on stderr: {err:?}"
+    );
 }

@@ -253,8 +253,7 @@ fn a_broken_user_rule_stops_the_scan_with_the_file_named() {
 fn gunzip(path: &str) -> Vec<u8> {
     let file = std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path);
     let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(file), &mut out)
-        .expect(path);
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(file), &mut out).expect(path);
     out
 }
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::logfile::{self, LogError, Limits};
+use crate::logfile::{self, Limits, LogError};
 use crate::object::ObjectKind;
 
 /// One thing to scan.
