@@ -450,7 +450,10 @@ impl Printer {
 
     /// Prints the grouped alerts; false when stdout is closed.
     fn finish(&mut self) -> bool {
-        for grouped in self.grouper.take().map(Grouper::finish).unwrap_or_default() {
+        let Some(grouper) = self.grouper.take() else {
+            return true;
+        };
+        for grouped in grouper.into_alerts() {
             if !print_alert(&mut self.out, self.format, &grouped.alert) {
                 return false;
             }

@@ -139,13 +139,22 @@ impl Grouper {
     /// The alerts to send, in the order their first finding arrived, then
     /// the summary of what was held back, if anything was.
     pub fn finish(self) -> Vec<Grouped> {
+        self.into_alerts().collect()
+    }
+
+    /// [`Grouper::finish`] one alert at a time: each is built (its record
+    /// parsed, the rule's texts copied) only when it is taken, and dropped
+    /// before the next, so printing tens of thousands of groups does not
+    /// hold them all as alerts at once.
+    pub fn into_alerts(self) -> impl Iterator<Item = Grouped> {
         let mut groups: Vec<Group> = self.groups.into_values().collect();
         groups.sort_by_key(|g| g.arrival);
-        let mut out: Vec<Grouped> = groups.into_iter().map(Group::into_alert).collect();
-        if let Some(summary) = self.held.into_alert(self.cap.unwrap_or_default()) {
-            out.push(summary);
-        }
-        out
+        let cap = self.cap.unwrap_or_default();
+        let held = self.held;
+        groups
+            .into_iter()
+            .map(Group::into_alert)
+            .chain(std::iter::once_with(move || held.into_alert(cap)).flatten())
     }
 }
 
