@@ -34,8 +34,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan CloudTrail log files (.json.gz or .json), directories
-    /// (recursively), `-` for stdin, or every log object under S3 prefixes
+    /// Scan CloudTrail log files (gzip or not; {"Records":[...]}, an array
+    /// of records or JSON lines), directories (recursively, each file
+    /// once), `-` for stdin, or every log object under S3 prefixes
     /// (s3://bucket/prefix), and print the alerts they raise.
     Scan {
         /// Files, directories or `-`; or s3://bucket/prefix URIs.
@@ -248,12 +249,28 @@ fn scan_paths(
     for (path, err) in &expanded.errors {
         eprintln!("trailwatch: {}: {err}", path.display());
     }
-    for (path, kind) in &expanded.skipped {
+    for (path, why) in &expanded.skipped {
+        eprintln!("trailwatch: {}: skipped ({why})", path.display());
+    }
+    if let Some((path, first)) = expanded.duplicates.first() {
+        // Once: a symlink loop may name the same files many times.
         eprintln!(
-            "trailwatch: {}: skipped ({} file)",
+            "trailwatch: {} path(s) not read again: each names a file or directory \
+             already taken (through a symlink or overlapping arguments), such as {} (the same as {})",
+            expanded.duplicates.len(),
             path.display(),
-            kind.as_str()
+            first.display()
         );
+    }
+    if expanded.inputs.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "trailwatch: nothing to read: no CloudTrail log found in {} ({} skipped, {} error(s))",
+            names.join(" "),
+            expanded.skipped.len(),
+            failed
+        );
+        return ExitCode::FAILURE;
     }
     let (mut records, mut findings) = (0u64, 0u64);
     // Thresholds and groups span all the files of one scan.
@@ -285,8 +302,12 @@ fn scan_paths(
     if !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    let skipped = match expanded.skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} skipped"),
+    };
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s)",
+        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
         expanded.inputs.len(),
         printer.alerts
     );
