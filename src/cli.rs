@@ -422,13 +422,18 @@ struct Printer {
     alerts: u64,
 }
 
+/// Alert groups a scan keeps open (about 2.5 KB each): past it, the least
+/// recently active tenth are printed and closed (README "The command line").
+const OPEN_GROUPS: usize = 50_000;
+
 impl Printer {
     fn new(format: Format, grouping: &GroupingArgs) -> Printer {
         Printer {
             out: io::stdout(),
             format,
-            grouper: (!grouping.every_finding)
-                .then(|| Grouper::new(grouping.max_alerts.map(|n| n.max(1)))),
+            grouper: (!grouping.every_finding).then(|| {
+                Grouper::new(grouping.max_alerts.map(|n| n.max(1))).with_open_limit(OPEN_GROUPS)
+            }),
             alerts: 0,
         }
     }
@@ -439,6 +444,13 @@ impl Printer {
         match self.grouper.as_mut() {
             Some(grouper) => {
                 grouper.add(finding, 0);
+                // Groups closed to keep memory flat are printed now.
+                for grouped in grouper.take_closed() {
+                    if !print_alert(&mut self.out, self.format, &grouped.alert) {
+                        return false;
+                    }
+                    self.alerts += 1;
+                }
                 true
             }
             None => {

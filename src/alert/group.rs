@@ -48,12 +48,22 @@ pub struct Grouper {
     scratch: String,
     arrivals: u64,
     held: Held,
+    /// At most this many groups are kept open; `None`: no bound (the
+    /// Lambda function's groups are bounded by `cap`).
+    open_limit: Option<usize>,
+    /// Findings added so far: when each group was last added to.
+    touches: u64,
+    /// Groups closed early to keep within `open_limit`, for the caller
+    /// to send now ([`Grouper::take_closed`]).
+    closed: Vec<Group>,
 }
 
 #[derive(Debug)]
 struct Group {
     first: Finding,
     arrival: u64,
+    /// When a finding was last added ([`Grouper::touches`]).
+    touched: u64,
     count: u64,
     first_time: Option<String>,
     last_time: Option<String>,
@@ -98,7 +108,28 @@ impl Grouper {
             scratch: String::new(),
             arrivals: 0,
             held: Held::default(),
+            open_limit: None,
+            touches: 0,
+            closed: Vec::new(),
         }
+    }
+
+    /// Keeps at most `limit` groups open: past it, the least recently
+    /// added-to tenth are closed, their alerts ready for
+    /// [`Grouper::take_closed`], and a later finding of the same rule and
+    /// actor opens a new group. Memory then stays flat however many
+    /// principals a scan meets.
+    pub fn with_open_limit(mut self, limit: usize) -> Grouper {
+        self.open_limit = Some(limit.max(1));
+        self
+    }
+
+    /// The alerts of the groups closed early, in the order they were
+    /// closed, each built as it is taken.
+    pub fn take_closed(&mut self) -> impl Iterator<Item = Grouped> {
+        std::mem::take(&mut self.closed)
+            .into_iter()
+            .map(Group::into_alert)
     }
 
     /// Findings taken so far, sent or held back.
@@ -109,8 +140,10 @@ impl Grouper {
     pub fn add(&mut self, finding: Finding, unit: Unit) {
         let mut key = std::mem::take(&mut self.scratch);
         key_into(&finding, &mut key);
+        self.touches += 1;
         if let Some(group) = self.groups.get_mut(&key) {
             group.add(&finding, unit);
+            group.touched = self.touches;
             self.scratch = key;
             return;
         }
@@ -130,8 +163,37 @@ impl Grouper {
             }
         }
         self.arrivals += 1;
-        let group = Group::new(finding, self.arrivals, unit);
+        let mut group = Group::new(finding, self.arrivals, unit);
+        group.touched = self.touches;
         self.groups.insert(key, group);
+        if self
+            .open_limit
+            .is_some_and(|limit| self.groups.len() > limit)
+        {
+            self.close_least_recent();
+        }
+    }
+
+    /// Closes the least recently added-to tenth of the open groups (at
+    /// least one): a sort per tenth, not a search per new group.
+    fn close_least_recent(&mut self) {
+        let count = (self.groups.len() / 10).max(1);
+        let mut by_touch: Vec<(u64, &Key)> = self
+            .groups
+            .iter()
+            .map(|(key, group)| (group.touched, key))
+            .collect();
+        by_touch.sort_unstable();
+        let keys: Vec<Key> = by_touch
+            .into_iter()
+            .take(count)
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some(group) = self.groups.remove(&key) {
+                self.closed.push(group);
+            }
+        }
     }
 
     fn least_severe_below(&self, level: Level) -> Option<Key> {
@@ -163,8 +225,10 @@ impl Grouper {
         groups.sort_by_key(|g| g.arrival);
         let cap = self.cap.unwrap_or_default();
         let held = self.held;
-        groups
+        // Groups closed early and not yet taken came first.
+        self.closed
             .into_iter()
+            .chain(groups)
             .map(Group::into_alert)
             .chain(std::iter::once_with(move || held.into_alert(cap)).flatten())
     }
@@ -192,6 +256,7 @@ impl Group {
         let mut group = Group {
             first: finding.clone(),
             arrival,
+            touched: 0,
             count: 0,
             first_time: None,
             last_time: None,

@@ -234,7 +234,6 @@ fn lite_text(value: &Lite<'_>) -> Option<String> {
     }
 }
 
-
 fn principal_of(identity: &Lite<'_>) -> Value {
     let members = PRINCIPAL_FIELDS
         .iter()

@@ -228,3 +228,58 @@ fn thresholds_group_by_their_principal() {
         )]
     );
 }
+
+#[test]
+fn past_the_open_limit_the_least_recently_active_groups_close_and_every_finding_is_counted() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_open_limit(10);
+    let mut closed = Vec::new();
+    // "busy" is added to between every new principal: it stays open.
+    for n in 0..30u32 {
+        grouper.add(finding(&a, "busy", n % 60), 0);
+        grouper.add(finding(&a, &format!("user{n}"), n % 60), 0);
+        closed.extend(grouper.take_closed());
+        assert!(grouper.groups.len() <= 10, "{} open", grouper.groups.len());
+    }
+    assert!(!closed.is_empty());
+    let busy = "arn:aws:iam::1:user/busy".to_string();
+    assert!(
+        summary(&closed).iter().all(|(_, who, _)| *who != busy),
+        "the busiest group is never the least recently active"
+    );
+    // Closed first, in the order they closed, then the open ones.
+    let first_closed = summary(&closed)[0].1.clone();
+    assert_eq!(first_closed, "arn:aws:iam::1:user/user0");
+    let rest: Vec<Grouped> = grouper.into_alerts().collect();
+    let all: Vec<(String, String, u64)> =
+        summary(&closed).into_iter().chain(summary(&rest)).collect();
+    assert_eq!(all.iter().map(|(_, _, n)| n).sum::<u64>(), 60);
+    assert_eq!(
+        all.iter()
+            .filter(|(_, who, _)| *who == busy)
+            .collect::<Vec<_>>(),
+        [&("a".to_string(), busy.clone(), 30)]
+    );
+    assert_eq!(all.len(), 31, "each user once, busy once");
+}
+
+#[test]
+fn groups_closed_and_not_taken_still_come_out_first() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_open_limit(2);
+    for user in ["u1", "u2", "u3"] {
+        grouper.add(finding(&a, user, 0), 0);
+    }
+    let who: Vec<String> = summary(&grouper.finish())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(
+        who,
+        [
+            "arn:aws:iam::1:user/u1",
+            "arn:aws:iam::1:user/u2",
+            "arn:aws:iam::1:user/u3"
+        ]
+    );
+}
