@@ -426,13 +426,19 @@ struct Printer {
 /// recently active tenth are printed and closed (README "The command line").
 const OPEN_GROUPS: usize = 50_000;
 
+/// A group is printed once the newest event read is this many hours of
+/// event time past its own newest finding: a backfill prints as it goes.
+const IDLE_HOURS: i64 = 24;
+
 impl Printer {
     fn new(format: Format, grouping: &GroupingArgs) -> Printer {
         Printer {
             out: io::stdout(),
             format,
             grouper: (!grouping.every_finding).then(|| {
-                Grouper::new(grouping.max_alerts.map(|n| n.max(1))).with_open_limit(OPEN_GROUPS)
+                Grouper::new(grouping.max_alerts.map(|n| n.max(1)))
+                    .with_open_limit(OPEN_GROUPS)
+                    .with_idle_window(chrono::TimeDelta::hours(IDLE_HOURS))
             }),
             alerts: 0,
         }

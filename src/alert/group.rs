@@ -56,7 +56,15 @@ pub struct Grouper {
     /// Groups closed early to keep within `open_limit`, for the caller
     /// to send now ([`Grouper::take_closed`]).
     closed: Vec<Group>,
+    /// Groups whose newest finding is this much event time older than the
+    /// newest event added are closed ([`Grouper::with_idle_window`]).
+    idle_window: Option<chrono::TimeDelta>,
+    /// The newest eventTime added, as CloudTrail writes it.
+    newest: Option<String>,
 }
+
+/// Findings added between two looks for idle groups.
+const IDLE_CHECK_EVERY: u64 = 4096;
 
 #[derive(Debug)]
 struct Group {
@@ -111,7 +119,17 @@ impl Grouper {
             open_limit: None,
             touches: 0,
             closed: Vec::new(),
+            idle_window: None,
+            newest: None,
         }
+    }
+
+    /// Closes a group once the newest event added is `window` of event time
+    /// past its own newest finding: a backfill over months prints each
+    /// actor's alerts as it goes, a day's logs group as a whole.
+    pub fn with_idle_window(mut self, window: chrono::TimeDelta) -> Grouper {
+        self.idle_window = Some(window);
+        self
     }
 
     /// Keeps at most `limit` groups open: past it, the least recently
@@ -141,6 +159,9 @@ impl Grouper {
         let mut key = std::mem::take(&mut self.scratch);
         key_into(&finding, &mut key);
         self.touches += 1;
+        if self.idle_window.is_some() {
+            self.note_time(&finding);
+        }
         if let Some(group) = self.groups.get_mut(&key) {
             group.add(&finding, unit);
             group.touched = self.touches;
@@ -171,6 +192,50 @@ impl Grouper {
             .is_some_and(|limit| self.groups.len() > limit)
         {
             self.close_least_recent();
+        }
+    }
+
+    /// Keeps the newest eventTime; every [`IDLE_CHECK_EVERY`] findings,
+    /// closes the groups idle for the window.
+    fn note_time(&mut self, finding: &Finding) {
+        if let Some(time) = finding.record.event_time() {
+            // CloudTrail's eventTime is ISO 8601 UTC: text order is time order.
+            if self.newest.as_deref().is_none_or(|newest| *time > *newest) {
+                self.newest = Some(time.into_owned());
+            }
+        }
+        if self.touches % IDLE_CHECK_EVERY == 0 {
+            self.close_idle();
+        }
+    }
+
+    fn close_idle(&mut self) {
+        let (Some(window), Some(newest)) = (self.idle_window, self.newest.as_deref()) else {
+            return;
+        };
+        let Ok(newest) = chrono::DateTime::parse_from_rfc3339(newest) else {
+            return;
+        };
+        let Some(cutoff) = newest.to_utc().checked_sub_signed(window) else {
+            return;
+        };
+        let cutoff = cutoff.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        // A group without a time, or with another format, is left open.
+        let mut idle: Vec<(u64, Key)> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| {
+                group.last_time.as_deref().is_some_and(|last| {
+                    last.len() == cutoff.len() && last.ends_with('Z') && *last < *cutoff
+                })
+            })
+            .map(|(key, group)| (group.touched, key.clone()))
+            .collect();
+        idle.sort_unstable();
+        for (_, key) in idle {
+            if let Some(group) = self.groups.remove(&key) {
+                self.closed.push(group);
+            }
         }
     }
 

@@ -283,3 +283,47 @@ fn groups_closed_and_not_taken_still_come_out_first() {
         ]
     );
 }
+
+/// A finding of `rule` for `user` at `time`.
+fn finding_at(rule: &Arc<RuleMeta>, user: &str, time: &str) -> Finding {
+    let event: Value = json!({
+        "eventID": format!("{user}-{time}"),
+        "eventTime": time,
+        "userIdentity": {"arn": format!("arn:aws:iam::1:user/{user}")},
+    });
+    Finding::new(rule, &Arc::new(Record::new(event, Arc::from("s3://b/k"))))
+}
+
+#[test]
+fn a_group_idle_for_a_day_of_event_time_closes_as_the_scan_goes() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_idle_window(chrono::TimeDelta::hours(24));
+    grouper.add(finding_at(&a, "alice", "2026-03-01T08:00:00Z"), 0);
+    grouper.add(finding_at(&a, "alice", "2026-03-01T09:00:00Z"), 0);
+    grouper.add(finding_at(&a, "bob", "2026-03-02T07:00:00Z"), 0);
+    grouper.add(finding_at(&a, "odd", "1 March 2026"), 0);
+    // A day and a minute after alice's last finding, less than a day after bob's.
+    grouper.add(finding_at(&a, "carol", "2026-03-02T09:01:00Z"), 0);
+    grouper.close_idle();
+    let closed: Vec<Grouped> = grouper.take_closed().collect();
+    assert_eq!(
+        summary(&closed),
+        [("a".to_string(), "arn:aws:iam::1:user/alice".to_string(), 2)]
+    );
+    // Two days later, bob goes too; a time CloudTrail never writes stays open.
+    grouper.add(finding_at(&a, "carol", "2026-03-04T09:00:00Z"), 0);
+    grouper.close_idle();
+    let closed: Vec<String> = summary(&grouper.take_closed().collect::<Vec<_>>())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(closed, ["arn:aws:iam::1:user/bob"]);
+    let open: Vec<String> = summary(&grouper.finish())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(
+        open,
+        ["arn:aws:iam::1:user/odd", "arn:aws:iam::1:user/carol"]
+    );
+}
