@@ -204,7 +204,7 @@ impl Grouper {
                 self.newest = Some(time.into_owned());
             }
         }
-        if self.touches % IDLE_CHECK_EVERY == 0 {
+        if self.touches.is_multiple_of(IDLE_CHECK_EVERY) {
             self.close_idle();
         }
     }
