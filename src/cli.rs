@@ -34,8 +34,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan CloudTrail log files (.json.gz or .json), directories
-    /// (recursively), `-` for stdin, or every log object under S3 prefixes
+    /// Scan CloudTrail log files (gzip or not; {"Records":[...]}, an array
+    /// of records or JSON lines), directories (recursively, each file
+    /// once), `-` for stdin, or every log object under S3 prefixes
     /// (s3://bucket/prefix), and print the alerts they raise.
     Scan {
         /// Files, directories or `-`; or s3://bucket/prefix URIs.
@@ -276,12 +277,28 @@ fn scan_paths(
     for (path, err) in &expanded.errors {
         eprintln!("trailwatch: {}: {err}", path.display());
     }
-    for (path, kind) in &expanded.skipped {
+    for (path, why) in &expanded.skipped {
+        eprintln!("trailwatch: {}: skipped ({why})", path.display());
+    }
+    if let Some((path, first)) = expanded.duplicates.first() {
+        // Once: a symlink loop may name the same files many times.
         eprintln!(
-            "trailwatch: {}: skipped ({} file)",
+            "trailwatch: {} path(s) not read again: each names a file or directory \
+             already taken (through a symlink or overlapping arguments), such as {} (the same as {})",
+            expanded.duplicates.len(),
             path.display(),
-            kind.as_str()
+            first.display()
         );
+    }
+    if expanded.inputs.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "trailwatch: nothing to read: no CloudTrail log found in {} ({} skipped, {} error(s))",
+            names.join(" "),
+            expanded.skipped.len(),
+            failed
+        );
+        return ExitCode::FAILURE;
     }
     let (mut records, mut findings) = (0u64, 0u64);
     // Thresholds and groups span all the files of one scan.
@@ -313,8 +330,12 @@ fn scan_paths(
     if !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    let skipped = match expanded.skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} skipped"),
+    };
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s)",
+        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
         expanded.inputs.len(),
         printer.alerts
     );
@@ -429,13 +450,24 @@ struct Printer {
     alerts: u64,
 }
 
+/// Alert groups a scan keeps open (about 2.5 KB each): past it, the least
+/// recently active tenth are printed and closed (README "The command line").
+const OPEN_GROUPS: usize = 50_000;
+
+/// A group is printed once the newest event read is this many hours of
+/// event time past its own newest finding: a backfill prints as it goes.
+const IDLE_HOURS: i64 = 24;
+
 impl Printer {
     fn new(format: Format, grouping: &GroupingArgs) -> Printer {
         Printer {
             out: io::stdout(),
             format,
-            grouper: (!grouping.every_finding)
-                .then(|| Grouper::new(grouping.max_alerts.map(|n| n.max(1)))),
+            grouper: (!grouping.every_finding).then(|| {
+                Grouper::new(grouping.max_alerts.map(|n| n.max(1)))
+                    .with_open_limit(OPEN_GROUPS)
+                    .with_idle_window(chrono::TimeDelta::hours(IDLE_HOURS))
+            }),
             alerts: 0,
         }
     }
@@ -446,6 +478,13 @@ impl Printer {
         match self.grouper.as_mut() {
             Some(grouper) => {
                 grouper.add(finding, 0);
+                // Groups closed to keep memory flat are printed now.
+                for grouped in grouper.take_closed() {
+                    if !print_alert(&mut self.out, self.format, &grouped.alert) {
+                        return false;
+                    }
+                    self.alerts += 1;
+                }
                 true
             }
             None => {
@@ -457,7 +496,10 @@ impl Printer {
 
     /// Prints the grouped alerts; false when stdout is closed.
     fn finish(&mut self) -> bool {
-        for grouped in self.grouper.take().map(Grouper::finish).unwrap_or_default() {
+        let Some(grouper) = self.grouper.take() else {
+            return true;
+        };
+        for grouped in grouper.into_alerts() {
             if !print_alert(&mut self.out, self.format, &grouped.alert) {
                 return false;
             }

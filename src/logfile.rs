@@ -16,7 +16,13 @@
 //! - several log objects one after the other (`{"Records":[..]} {"Records":[..]}`,
 //!   which is what concatenating two gzipped logs gives): every record of
 //!   every object is read;
-//! - a UTF-8 byte order mark before the JSON.
+//! - a UTF-8 byte order mark before the JSON;
+//! - the shapes CloudTrail records are exported in: a top-level array of
+//!   records (`[{...},{...}]`, the console's event history download) and
+//!   one record per line (JSON lines, as Athena and CloudWatch Logs export
+//!   them). A top-level object whose first key is a CloudTrail record field
+//!   (`eventVersion`, `eventTime`...) is taken as the first of such
+//!   records; the rest is read the same way.
 //!
 //! Problems with one record (not JSON, not an object, not UTF-8, nested too
 //! deeply, duplicate keys) are the record parser's to report: the scanner
@@ -344,12 +350,34 @@ enum State {
     Start,
     /// Inside a top-level object, before a key or `}`.
     TopKey,
+    /// Between records written one after the other (JSON lines).
+    Lines,
     /// Inside a `Records` array, before an element or `]`.
     InRecords,
     /// A top-level object is closed; another may follow.
     Done,
     /// An error was returned; the iterator is finished.
     Failed,
+}
+
+/// How the records are laid out, once the start of the content said so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"Records":[...]}`, as CloudTrail writes it.
+    Log,
+    /// `[{...},{...}]`: the records as a top-level array.
+    Array,
+    /// `{...}{...}`: one record after the other, usually one per line.
+    Lines,
+}
+
+/// What one step inside a top-level object found.
+enum TopStep {
+    Nothing,
+    /// The `Records` array was entered.
+    Records,
+    /// The object is a record (JSON lines): its bytes are in `record`.
+    Record,
 }
 
 /// Iterator over the raw bytes of each record in a log object.
@@ -388,6 +416,10 @@ pub struct Records {
     inflating_apart: bool,
     /// When to stop reading ([`Limits::stop_for_object`]).
     stop: Option<Instant>,
+    /// The layout, once known.
+    shape: Option<Shape>,
+    /// Top-level values begun so far.
+    top_values: u64,
 }
 
 /// Records between two looks at the clock: the inflated bytes are checked
@@ -423,6 +455,8 @@ impl Records {
             tokens: Vec::new(),
             inflating_apart: false,
             stop: limits.stop_for_object(),
+            shape: None,
+            top_values: 0,
         }
     }
 
@@ -440,6 +474,12 @@ impl Records {
     /// Number of records yielded so far.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// How the records are laid out; `None` until the start of the content
+    /// showed a shape of log (or when it showed none).
+    pub fn shape(&self) -> Option<Shape> {
+        self.shape
     }
 
     /// Returns the next record's bytes. The slice is valid until the next call.
@@ -503,23 +543,28 @@ impl Records {
         loop {
             match self.state {
                 State::Failed => return Ok(false),
-                State::Done => match self.peek_non_ws()? {
-                    None => return Ok(false),
-                    // Concatenated log objects: read the next one too.
-                    Some(b'{') => self.begin_object(),
-                    Some(_) => {
+                State::Done => match (self.peek_non_ws()?, self.shape) {
+                    (None, _) => return Ok(false),
+                    // Concatenated log objects (or exported arrays): read
+                    // the next one too.
+                    (Some(b'{'), Some(Shape::Log)) => self.begin_object(),
+                    (Some(b'['), Some(Shape::Array)) => self.begin_array(),
+                    (Some(_), _) => {
                         let rest = describe_bytes(self.fill()?);
+                        let what = match self.shape {
+                            Some(Shape::Array) => "the top-level array",
+                            _ => "the log object",
+                        };
                         return Err(self.syntax(format!(
-                            "data after the end of the log object: it goes on with {rest}"
+                            "data after the end of {what}: it goes on with {rest}"
                         )));
                     }
                 },
                 State::Start => match self.peek_non_ws()? {
                     Some(b'{') if !self.looks_like_utf16() => self.begin_object(),
                     Some(b'[') => {
-                        return Err(LogError::NotCloudTrail(
-                            "the top level is a JSON array, not an object with \"Records\"".into(),
-                        ))
+                        self.shape = Some(Shape::Array);
+                        self.begin_array();
                     }
                     Some(b'"') => {
                         let twice = self.content_head().starts_with(br#""{\"Records\""#);
@@ -535,15 +580,36 @@ impl Records {
                     Some(_) => return Err(LogError::NotCloudTrail(self.describe_content())),
                     None => return Err(LogError::NotCloudTrail(self.describe_empty())),
                 },
-                State::TopKey => {
-                    if !self.top_level_key()? {
-                        continue;
+                State::TopKey => match self.top_level_key()? {
+                    TopStep::Nothing => {}
+                    TopStep::Records => {
+                        self.shape = Some(Shape::Log);
+                        self.state = State::InRecords;
+                        self.records_arrays += 1;
+                        self.need_separator = false;
+                        self.after_comma = false;
                     }
-                    self.state = State::InRecords;
-                    self.records_arrays += 1;
-                    self.need_separator = false;
-                    self.after_comma = false;
-                }
+                    TopStep::Record => {
+                        self.shape = Some(Shape::Lines);
+                        self.state = State::Lines;
+                        return Ok(true);
+                    }
+                },
+                State::Lines => match self.peek_non_ws()? {
+                    None => return Ok(false),
+                    Some(b'{') => {
+                        if !self.find_in_place()? {
+                            self.capture_value()?;
+                        }
+                        return Ok(true);
+                    }
+                    Some(b) => {
+                        return Err(self.syntax(format!(
+                            "expected the next record (a JSON object), found {}",
+                            json_type(b)
+                        )))
+                    }
+                },
                 State::InRecords => {
                     if self.records_element()? {
                         return Ok(true);
@@ -553,18 +619,27 @@ impl Records {
         }
     }
 
+    /// Consumes a top-level `[` of exported records.
+    fn begin_array(&mut self) {
+        self.bump();
+        self.top_values += 1;
+        self.state = State::InRecords;
+        self.need_separator = false;
+        self.after_comma = false;
+    }
+
     /// Consumes a top-level `{`.
     fn begin_object(&mut self) {
         self.bump();
+        self.top_values += 1;
         self.state = State::TopKey;
         self.records_arrays = 0;
         self.other_keys.clear();
         self.other_key_count = 0;
     }
 
-    /// Handles one step inside the top-level object. Returns true when the
-    /// `Records` array has just been entered.
-    fn top_level_key(&mut self) -> Result<bool, LogError> {
+    /// Handles one step inside the top-level object.
+    fn top_level_key(&mut self) -> Result<TopStep, LogError> {
         match self.peek_non_ws()? {
             Some(b'}') => {
                 self.bump();
@@ -581,24 +656,42 @@ impl Records {
                     }
                 }
                 self.state = State::Done;
-                Ok(false)
+                Ok(TopStep::Nothing)
             }
             Some(b',') => {
                 self.bump();
-                Ok(false)
+                Ok(TopStep::Nothing)
             }
             Some(b'"') => {
                 let key = self.read_key()?;
+                let raw_key = std::mem::take(&mut self.record);
                 match self.peek_non_ws()? {
                     Some(b':') => self.bump(),
                     Some(_) => return Err(self.syntax("expected ':' after a key")),
                     None => return Err(LogError::Truncated("the top-level object")),
                 }
+                // JSON lines: the first object of the content starts like a
+                // record, not like a log. Its bytes so far are put back
+                // together and the rest of it read as a record.
+                let first_key = self.top_values == 1 && self.other_key_count == 0;
+                if first_key && self.records_arrays == 0 && is_record_field(&key) {
+                    self.record.clear();
+                    self.record.push(b'{');
+                    self.record.extend_from_slice(&raw_key);
+                    self.record.push(b':');
+                    let mut scan = Scanner {
+                        started: true,
+                        ..Scanner::default()
+                    };
+                    scan.open(false);
+                    self.scan_with(Keep::Record, scan)?;
+                    return Ok(TopStep::Record);
+                }
                 if key == "Records" {
                     return match self.peek_non_ws()? {
                         Some(b'[') => {
                             self.bump();
-                            Ok(true)
+                            Ok(TopStep::Records)
                         }
                         Some(b) => Err(LogError::NotCloudTrail(format!(
                             "\"Records\" is {}, not an array",
@@ -615,7 +708,7 @@ impl Records {
                     return Err(LogError::Truncated("the top-level object"));
                 }
                 self.skip_value()?;
-                Ok(false)
+                Ok(TopStep::Nothing)
             }
             Some(_) => Err(self.syntax("expected a key in the top-level object")),
             None => Err(LogError::Truncated("the top-level object")),
@@ -624,14 +717,28 @@ impl Records {
 
     /// Handles one step inside `Records`. Returns true when a record was read.
     fn records_element(&mut self) -> Result<bool, LogError> {
+        let array = self.shape == Some(Shape::Array);
+        let within = if array {
+            "the top-level array"
+        } else {
+            "the Records array"
+        };
         match self.peek_non_ws()? {
-            Some(b']') if self.after_comma => {
-                Err(self.syntax("a ',' in the Records array is followed by ']', not a record"))
-            }
+            Some(b']') if self.after_comma => Err(self.syntax(format!(
+                "a ',' in {within} is followed by ']', not a record"
+            ))),
             Some(b']') => {
                 self.bump();
-                self.state = State::TopKey;
+                self.state = if array { State::Done } else { State::TopKey };
                 Ok(false)
+            }
+            // An array of something else than records is not an export of
+            // a log; said once, at its first element.
+            Some(b) if array && self.count == 0 && !self.need_separator && b != b'{' => {
+                Err(LogError::NotCloudTrail(format!(
+                    "the top level is a JSON array whose first element is {}, not a record",
+                    json_type(b)
+                )))
             }
             Some(b',') if self.need_separator => {
                 self.bump();
@@ -643,7 +750,7 @@ impl Records {
                 Err(self.syntax("expected ',' or ']' after a record"))
             }
             Some(b @ (b',' | b':' | b'}')) => Err(self.syntax(format!(
-                "expected a record in the Records array, found '{}'",
+                "expected a record in {within}, found '{}'",
                 char::from(b)
             ))),
             Some(b'{') if self.find_in_place()? => {
@@ -659,7 +766,7 @@ impl Records {
                 self.after_comma = false;
                 Ok(true)
             }
-            None => Err(LogError::Truncated("the Records array")),
+            None => Err(LogError::Truncated(within)),
         }
     }
 
@@ -844,13 +951,19 @@ impl Records {
     /// Scans one JSON value starting at the next byte, keeping its bytes in
     /// `self.record` unless told to skip it.
     fn scan_value(&mut self, keep: Keep) -> Result<(), LogError> {
+        self.scan_with(keep, Scanner::default())
+    }
+
+    /// [`Records::scan_value`] from where `scan` is (inside an object
+    /// already, for the first record of JSON lines), after the bytes in
+    /// `self.record`.
+    fn scan_with(&mut self, keep: Keep, mut scan: Scanner) -> Result<(), LogError> {
         let limit = match keep {
             Keep::Nothing => usize::MAX,
             Keep::Key => MAX_KEY_BYTES,
             Keep::Record => self.limits.max_record_bytes,
         };
-        let mut scan = Scanner::default();
-        let mut kept = 0usize;
+        let mut kept = self.record.len();
         // Where the value starts: a key too long is named there, whatever
         // the sizes the bytes arrived in (found by the logfile fuzz target:
         // one thread and two named different places).
@@ -899,6 +1012,43 @@ impl Records {
             what: what.into(),
         }
     }
+}
+
+/// The top-level fields of a CloudTrail record: an object that starts with
+/// one is a record, not a log.
+fn is_record_field(key: &str) -> bool {
+    matches!(
+        key,
+        "eventVersion"
+            | "eventTime"
+            | "eventSource"
+            | "eventName"
+            | "eventID"
+            | "eventType"
+            | "eventCategory"
+            | "userIdentity"
+            | "awsRegion"
+            | "sourceIPAddress"
+            | "userAgent"
+            | "requestParameters"
+            | "responseElements"
+            | "requestID"
+            | "recipientAccountId"
+            | "readOnly"
+            | "resources"
+            | "errorCode"
+            | "errorMessage"
+            | "additionalEventData"
+            | "apiVersion"
+            | "managementEvent"
+            | "sharedEventID"
+            | "vpcEndpointId"
+            | "tlsDetails"
+            | "sessionCredentialFromConsole"
+            | "serviceEventDetails"
+            | "insightDetails"
+            | "edgeDeviceDetails"
+    )
 }
 
 /// The JSON type a value starting with `b` has, for messages.
@@ -1252,12 +1402,93 @@ mod tests {
         }
     }
 
+    /// The shapes records are exported in: a top-level array (pretty or
+    /// not, several one after the other) and one record per line, the
+    /// first of which starts like a record.
+    #[test]
+    fn reads_the_exported_shapes_of_records() {
+        let a = r#"{"eventVersion":"1.08","eventName":"A","x":{"y":[1,"}"]}}"#;
+        let b = r#"{"eventName":"B"}"#;
+        let cases: &[(String, &[&str], Shape)] = &[
+            (format!("[{a},{b}]"), &[a, b], Shape::Array),
+            (format!("[\n  {a},\n  {b}\n]\n"), &[a, b], Shape::Array),
+            (format!("[{a}] [{b}]"), &[a, b], Shape::Array),
+            ("[]".to_string(), &[], Shape::Array),
+            (format!("{a}\n{b}\n"), &[a, b], Shape::Lines),
+            (format!("{a}\r\n{b}"), &[a, b], Shape::Lines),
+            (
+                r#"{"awsRegion":"eu-west-1","eventName":"C"}"#.to_string(),
+                &[r#"{"awsRegion":"eu-west-1","eventName":"C"}"#],
+                Shape::Lines,
+            ),
+            (format!(r#"{{"Records":[{a}]}}"#), &[a], Shape::Log),
+        ];
+        for (input, want, shape) in cases {
+            for bytes in [input.as_bytes().to_vec(), gzip(input.as_bytes())] {
+                let got = records_of(&bytes).expect(input);
+                assert_eq!(&got, want, "input {input}");
+            }
+            let slow = Trickle(io::Cursor::new(input.as_bytes().to_vec()));
+            let mut records = open(slow, Limits::default());
+            let mut got = Vec::new();
+            while let Some(next) = records.next_record() {
+                got.push(String::from_utf8_lossy(next.expect(input)).into_owned());
+            }
+            assert_eq!(&got, want, "input {input}, a byte at a time");
+            assert_eq!(records.shape(), Some(*shape), "input {input}");
+        }
+        // Whitespace inside the first record of JSON lines is JSON still.
+        let pretty = "{ \"eventTime\" : \"t\", \"eventName\": \"A\" }\n{\"eventName\":\"B\"}";
+        let got = records_of(pretty.as_bytes()).expect("pretty lines");
+        let first: serde_json::Value = serde_json::from_str(&got[0]).expect("a JSON record");
+        assert_eq!(first["eventName"], "A");
+        assert_eq!(got.len(), 2);
+        // A digest or another object that does not start like a record is
+        // not taken for one.
+        assert_eq!(
+            records_of(br#"{"awsAccountId":"1","eventName":"x"}"#)
+                .expect_err("not a record")
+                .to_string(),
+            "not a CloudTrail log: no \"Records\" array (its keys are awsAccountId, eventName)"
+        );
+        let errors: &[(String, &str)] = &[
+            (
+                format!("[{a},"),
+                "truncated: the object ends inside the top-level array",
+            ),
+            (
+                format!("[{a},]"),
+                "a ',' in the top-level array is followed by ']', not a record",
+            ),
+            (
+                format!("{a}\n42"),
+                "expected the next record (a JSON object), found a number",
+            ),
+            (
+                format!("[{a}] {{\"Records\":[]}}"),
+                "data after the end of the top-level array: it goes on with `{",
+            ),
+            (
+                format!("{a}\n{{\"eventName\":"),
+                "truncated: the object ends inside a record",
+            ),
+        ];
+        for (input, want) in errors {
+            let (read, err) = until_error(input.as_bytes());
+            assert_eq!(read, [a], "input {input}");
+            assert!(err.to_string().contains(want), "input {input}: {err}");
+        }
+    }
+
     #[test]
     fn rejects_what_is_not_a_cloudtrail_log() {
         let cases: &[(&[u8], &str)] = &[
             (b"", "not a CloudTrail log: the object is empty (0 bytes)"),
             (b" \n ", "the object holds only whitespace (3 bytes)"),
-            (b"[{\"a\":1}]", "top level is a JSON array"),
+            (
+                b"[1,{\"a\":1}]",
+                "the top level is a JSON array whose first element is a number, not a record",
+            ),
             (b"\"x\"", "top level is a JSON string"),
             (
                 b"hello",

@@ -11,10 +11,30 @@ pub struct ObjectRef {
     pub size: Option<u64>,
 }
 
+/// The object's `s3://` URI, for people: a key may hold control
+/// characters (S3 allows any UTF-8), which are shown escaped (`\u{1}`)
+/// so that a key cannot move the cursor, ring a bell or fake a line in a
+/// terminal or a log; a backslash is doubled so the escapes are not
+/// ambiguous.
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        write!(f, "s3://{}/", self.bucket)?;
+        for c in self.key.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                c if shown_escaped(c) => write!(f, "{}", c.escape_unicode())?,
+                c => write!(f, "{c}")?,
+            }
+        }
+        Ok(())
     }
+}
+
+/// Control characters, and the invisible ones that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width characters).
+fn shown_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// What a key holds, decided from the key layout CloudTrail uses:
@@ -61,6 +81,12 @@ impl ObjectKind {
         }
     }
 
+    /// Whether the key is in CloudTrail's `AWSLogs/` layout, where the key
+    /// alone says what the object is.
+    pub fn by_layout(key: &str) -> bool {
+        service_folder(key).is_some()
+    }
+
     /// Whether the object holds records to evaluate.
     pub fn is_readable(self) -> bool {
         matches!(self, ObjectKind::Log | ObjectKind::Insight)
@@ -99,6 +125,29 @@ fn service_folder(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_with_control_characters_are_shown_escaped() {
+        let object = |key: &str| ObjectRef {
+            bucket: "b".into(),
+            key: key.into(),
+            size: None,
+        };
+        let cases = [
+            (
+                "a\u{1}b\u{b}\n.json.gz",
+                "s3://b/a\\u{1}b\\u{b}\\u{a}.json.gz",
+            ),
+            (
+                "back\\slash \u{202E}fdp.gz",
+                "s3://b/back\\\\slash \\u{202e}fdp.gz",
+            ),
+            ("été/run 1+2.json.gz", "s3://b/été/run 1+2.json.gz"),
+        ];
+        for (key, shown) in cases {
+            assert_eq!(object(key).to_string(), shown, "{key:?}");
+        }
+    }
 
     #[test]
     fn kinds_follow_the_cloudtrail_key_layout() {

@@ -482,3 +482,52 @@ fn s3_usage_mistakes_are_refused_before_anything_is_read() {
         );
     }
 }
+
+/// Keys S3 allows but XML 1.0 cannot carry (control characters) are listed
+/// URL-encoded and decoded, as the AWS CLI does: one such key no longer
+/// fails the whole listing. Such keys are shown escaped, in alerts and in
+/// errors; a space and a `+` come back as they were.
+#[tokio::test]
+async fn keys_with_control_characters_are_listed_read_and_shown_escaped() {
+    let (s3, bucket) = bucket("backfill-keys").await;
+    let stamp = "20240301T0600Z";
+    let odd = "uploads/odd\u{1}key\u{b}.json.gz";
+    let spaced = "uploads/run 1+2=3.json.gz";
+    let plain = "uploads/plain.json.gz";
+    let broken = "uploads/broken\u{1}.json.gz";
+    for (key, id) in [(odd, "odd"), (spaced, "spaced"), (plain, "plain")] {
+        put_log(&s3, &bucket, key, id, stamp).await;
+    }
+    put(&s3, &bucket, broken, b"<Error/>".to_vec()).await;
+    let uri = format!("s3://{bucket}/uploads/");
+
+    let output = trailwatch(&["scan", "--format", "json", "--every-finding", &uri]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(
+        summary(&output, &uri),
+        "4 object(s) listed: 3 scanned, 1 failed, 0 skipped; 6 record(s), 3 finding(s), 3 alert(s)",
+        "{err}"
+    );
+    let sources: BTreeSet<String> = alerts(&output)
+        .iter()
+        .filter_map(|alert| alert["source"].as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = [
+        format!("s3://{bucket}/uploads/odd\\u{{1}}key\\u{{b}}.json.gz"),
+        format!("s3://{bucket}/{spaced}"),
+        format!("s3://{bucket}/{plain}"),
+    ]
+    .into();
+    assert_eq!(sources, want, "{err}");
+    assert!(
+        err.contains(&format!(
+            "trailwatch: s3://{bucket}/uploads/broken\\u{{1}}.json.gz: not a CloudTrail log"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1}'),
+        "a raw control character on stderr: {err:?}"
+    );
+}

@@ -309,3 +309,176 @@ fn limits_are_set_on_the_command_line() {
         "{stderr}"
     );
 }
+
+fn gunzip(path: &str) -> Vec<u8> {
+    let file = std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path);
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(file), &mut out).expect(path);
+    out
+}
+
+fn records_of(path: &str) -> Vec<Value> {
+    let log: Value = serde_json::from_slice(&gunzip(path)).expect(path);
+    log["Records"].as_array().cloned().unwrap_or_default()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A symlink loop, a symlink to a file also listed and overlapping
+/// arguments: each file is read once, and the rest is said once.
+#[test]
+fn each_file_is_read_once_whatever_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+    std::fs::copy(
+        "events/logs/lambda-invoke-data-events.json.gz",
+        d.join("log.json.gz"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink(".", d.join("loop")).expect("symlink");
+    std::os::unix::fs::symlink("../log.json.gz", d.join("sub/link.json.gz")).expect("symlink");
+    let arg = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let (d_arg, sub_arg, log_arg) = (arg(&d), arg(&d.join("sub")), arg(&d.join("log.json.gz")));
+    let output = trailwatch(&[
+        "scan",
+        "--format",
+        "json",
+        "--every-finding",
+        &d_arg,
+        &sub_arg,
+        &log_arg,
+        &log_arg,
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 file(s), 2 record(s), 1 finding(s)"),
+        "{stderr}"
+    );
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not read again"))
+        .collect();
+    assert_eq!(
+        said,
+        [format!(
+            "trailwatch: 5 path(s) not read again: each names a file or directory already \
+             taken (through a symlink or overlapping arguments), such as {d_arg}/loop (the same as {d_arg})"
+        )],
+        "{stderr}"
+    );
+    assert_eq!(json_lines(&output).len(), 1);
+}
+
+/// A FIFO in a directory is named for what it is and not waited on; one
+/// named on the command line (a `<(zcat log.gz)`) is read.
+#[test]
+fn a_fifo_is_named_for_what_it_is_and_read_when_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("pipe.json.gz");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    std::fs::copy(
+        "events/logs/lambda-invoke-data-events.json.gz",
+        dir.path().join("log.json.gz"),
+    )
+    .expect("copy");
+    let output = trailwatch(&["scan", dir.path().to_str().expect("utf-8 path")]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: skipped (is a FIFO, not a log file)",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 file(s), 2 record(s)"), "{stderr}");
+
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let log = gunzip("events/logs/lambda-invoke-data-events.json.gz");
+            std::fs::write(&fifo, log).expect("write the FIFO");
+        })
+    };
+    let output = trailwatch(&["scan", "--format", "json", fifo.to_str().expect("path")]);
+    writer.join().expect("writer");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(json_lines(&output)[0]["source"], fifo.display().to_string());
+}
+
+/// What the console downloads and exports give: plain `{"Records":[...]}`,
+/// a top-level array of records, one record per line; found in a directory
+/// by their content, beside JSON that is not CloudTrail.
+#[test]
+fn a_directory_of_plain_json_logs_and_exports_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(
+        root.join("console.json"),
+        gunzip("events/logs/console-and-root.json.gz"),
+    )
+    .expect("write");
+    let export = records_of("events/logs/sns-api.json.gz");
+    std::fs::write(
+        root.join("event_history.json"),
+        serde_json::to_string_pretty(&export).expect("json"),
+    )
+    .expect("write");
+    let lines: String = records_of("events/logs/lambda-management.json.gz")
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect();
+    std::fs::write(root.join("athena-results"), lines).expect("write");
+    std::fs::copy("events/s3-one-object.json", root.join("notification.json")).expect("copy");
+    std::fs::write(root.join("config.json"), r#"{"fileVersion":"1.0"}"#).expect("write");
+    let output = trailwatch(&["scan", "--format", "json", root.to_str().expect("path")]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let records = records_of("events/logs/console-and-root.json.gz").len()
+        + export.len()
+        + records_of("events/logs/lambda-management.json.gz").len();
+    assert!(
+        stderr.contains(&format!("3 file(s), {records} record(s)")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 skipped"), "{stderr}");
+    assert!(
+        stderr.contains("notification.json: skipped (not a CloudTrail log: its first record is not a CloudTrail record"),
+        "{stderr}"
+    );
+    let alerts = json_lines(&output);
+    for (name, file) in [
+        ("ListBuckets", "console.json"),
+        ("CreateTopic", "event_history.json"),
+        ("DeleteFunction20150331", "athena-results"),
+    ] {
+        assert!(
+            alerts.iter().any(|a| a["event_name"] == name
+                && a["source"].as_str().is_some_and(|s| s.ends_with(file))),
+            "no alert for {name} from {file}: {alerts:#?}"
+        );
+    }
+}
+
+/// A scan that finds nothing to read says so and fails.
+#[test]
+fn a_scan_that_finds_nothing_to_read_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy("events/sns-s3.json", dir.path().join("sns-s3.json")).expect("copy");
+    let path = dir.path().to_str().expect("path");
+    let output = trailwatch(&["scan", path]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "trailwatch: nothing to read: no CloudTrail log found in {path} (1 skipped, 0 error(s))"
+        )),
+        "{stderr}"
+    );
+}

@@ -148,6 +148,9 @@ async fn past_the_cap_the_most_severe_go_out_and_one_summary_counts_the_rest() {
     assert_eq!(alerts[2].rule_id, HELD_BACK_RULE_ID);
     assert_eq!((held.alerts, held.findings, held.cap), (1, 5, 2));
     assert_eq!(held.rules[0].title, DENIED);
+    // What to rescan to see them.
+    assert_eq!(held.objects, [format!("s3://logs/{}", key("a"))]);
+    assert_eq!(held.object_count, 1);
 }
 
 #[tokio::test]

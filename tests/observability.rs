@@ -9,14 +9,18 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::memory::{Objects, Recorded};
 use common::{unique, Stack};
 use serde_json::{json, Value};
 use trailwatch::lambda::metrics::{EmfWriter, MemoryWriter, MetricsConfig};
-use trailwatch::lambda::{Handler, InvocationSummary};
+use trailwatch::lambda::{Handler, InvocationSummary, Reply};
+use trailwatch::logfile::Limits;
+use trailwatch::rules::{RuleConfig, RuleSet};
 
 const INVOKE_RULE: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
 const CLOUDTRAIL_TAMPERING_RULE: &str = "05d49e8a-cef6-454b-b913-7d87b1414f69";
@@ -472,4 +476,43 @@ async fn a_retried_object_is_an_error_line_and_a_transient_error_metric() {
         ("ErrorClass", "transient"),
     ];
     assert_eq!(metric(&documents, &transient, "Errors"), Some(json!(1)));
+}
+
+/// An SQS message that names no object (garbage, a shape not known) is
+/// dropped, not retried: the operator hears of it through the
+/// `MessagesDropped` metric (and its alarm), not only a log line.
+#[tokio::test]
+async fn a_dropped_queue_message_is_counted_in_the_metrics() {
+    let handler = Handler {
+        store: Arc::new(Objects(HashMap::new())),
+        sink: Arc::new(Recorded::default()),
+        rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("built-in pack")),
+        limits: Limits::default(),
+        deadline_margin: Duration::ZERO,
+        max_alerts: None,
+        ledger: None,
+    };
+    let message =
+        |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
+    let event = json!({"Records": [
+        message("garbage", "this is not json at all {{{"),
+        message("unknown", r#"{"what": "no object here"}"#),
+        message("check", r#"{"Event": "s3:TestEvent"}"#),
+    ]});
+    let emf = MemoryWriter::default();
+    let response = handler
+        .handle_with_metrics(&event, None, &metrics_to(&emf))
+        .await
+        .expect("a batch answers");
+    assert_eq!(response.summary.messages_dropped, 2);
+    let Reply::Queue(reply) = &response.reply else {
+        panic!("not a queue reply: {:?}", response.reply);
+    };
+    assert!(reply.batch_item_failures.is_empty(), "{reply:?}");
+    let documents = lines(&emf);
+    let function = [("FunctionName", "trailwatch-test")];
+    assert_eq!(
+        metric(&documents, &function, "MessagesDropped"),
+        Some(json!(2))
+    );
 }

@@ -86,10 +86,15 @@ fn deploy_files() -> Vec<PathBuf> {
 }
 
 fn readme_deploying() -> String {
+    readme_section("## Deploying")
+}
+
+/// The README's section under `heading` (`## Name`), to the next `## `.
+fn readme_section(heading: &str) -> String {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
     let start = readme
-        .find("\n## Deploying\n")
-        .expect("README has ## Deploying");
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has {heading}"));
     let rest = &readme[start + 1..];
     let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
     rest[..end].to_owned()
@@ -239,6 +244,7 @@ struct Stack {
     resources: Map<String, Value>,
     outputs: Map<String, Value>,
     template: Value,
+    parameters: BTreeMap<String, String>,
 }
 
 fn parameter_values(template: &Value, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -367,6 +373,7 @@ fn render(template: &Value, overrides: &[(&str, &str)]) -> Stack {
         resources: section("Resources"),
         outputs: section("Outputs"),
         template: template.clone(),
+        parameters,
     }
 }
 
@@ -424,6 +431,85 @@ impl Stack {
             .collect()
     }
 
+    /// The text a string-valued property would have: `Ref`s to parameters,
+    /// `Fn::Sub` (its variables and the parameters it names), `Fn::Select`
+    /// of `Fn::Split`, evaluated; pseudo parameters (`${AWS::Partition}`)
+    /// and attributes left as written.
+    fn text(&self, value: &Value) -> String {
+        self.text_with(value, &BTreeMap::new())
+    }
+
+    fn text_with(&self, value: &Value, vars: &BTreeMap<String, String>) -> String {
+        let Some(object) = value.as_object() else {
+            return value
+                .as_str()
+                .unwrap_or_else(|| panic!("not text: {value}"))
+                .to_owned();
+        };
+        if let Some(name) = object.get("Ref").and_then(Value::as_str) {
+            return self
+                .parameters
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| format!("${{{name}}}"));
+        }
+        if let Some(args) = object.get("Fn::Select").and_then(Value::as_array) {
+            let index = args[0].as_u64().expect("Fn::Select index") as usize;
+            let split = args[1]["Fn::Split"]
+                .as_array()
+                .expect("Fn::Select of Fn::Split");
+            let delimiter = split[0].as_str().expect("Fn::Split delimiter");
+            let whole = self.text_with(&split[1], vars);
+            return whole
+                .split(delimiter)
+                .nth(index)
+                .unwrap_or_else(|| panic!("no item {index} in {whole:?}"))
+                .to_owned();
+        }
+        let sub = object
+            .get("Fn::Sub")
+            .unwrap_or_else(|| panic!("cannot evaluate {value}"));
+        let (pattern, mut vars) = match sub {
+            Value::String(pattern) => (pattern.as_str(), vars.clone()),
+            Value::Array(args) => {
+                let mut own = vars.clone();
+                for (name, v) in args[1].as_object().expect("Fn::Sub variables") {
+                    own.insert(name.clone(), self.text_with(v, vars));
+                }
+                (args[0].as_str().expect("Fn::Sub pattern"), own)
+            }
+            other => panic!("Fn::Sub {other}"),
+        };
+        for (name, value) in &self.parameters {
+            vars.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        let mut out = String::new();
+        let mut rest = pattern;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("closing }") + start;
+            let name = &rest[start + 2..end];
+            match vars.get(name) {
+                Some(value) => out.push_str(value),
+                None => out.push_str(&rest[start..=end]),
+            }
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The statements of the resource policy `name` (an SNS topic policy,
+    /// an SQS queue policy or a KMS key policy).
+    fn policy_statements(&self, name: &str) -> Vec<&Value> {
+        let properties = self.properties(name);
+        let document = properties
+            .get("PolicyDocument")
+            .or_else(|| properties.get("KeyPolicy"))
+            .unwrap_or_else(|| panic!("{name} has no policy"));
+        statements(document)
+    }
+
     fn function_timeout(&self) -> u64 {
         self.properties("TrailwatchFunction")["Timeout"]
             .as_u64()
@@ -440,6 +526,9 @@ const KMS: (&str, &str) = (
     "LogKmsKeyArn",
     "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 );
+
+/// The name the template gives the bucket it creates.
+const NEW_BUCKET: &str = "${AWS::StackName}-logs-${AWS::AccountId}-${AWS::Region}";
 
 fn log_sources() -> [(&'static str, Vec<(&'static str, &'static str)>); 3] {
     [
@@ -477,11 +566,7 @@ fn log_source_offers_three_ways_and_defaults_to_a_new_bucket() {
         ),
         (
             "ExistingBucketEventBridge",
-            &[
-                "ObjectCreatedRule",
-                "ObjectCreatedInvokePermission",
-                "FailureQueuePolicy",
-            ],
+            &["ObjectCreatedRule", "ObjectCreatedInvokePermission"],
         ),
         (
             "ExistingTrailSns",
@@ -489,9 +574,11 @@ fn log_source_offers_three_ways_and_defaults_to_a_new_bucket() {
                 "LogQueue",
                 "LogDeadLetterQueue",
                 "LogQueuePolicy",
+                "LogDeadLetterQueuePolicy",
                 "LogQueueSubscription",
                 "LogQueueEventSource",
                 "LogDeadLetterQueueAlarm",
+                "MessagesDroppedAlarm",
             ],
         ),
     ];
@@ -508,6 +595,8 @@ fn log_source_offers_three_ways_and_defaults_to_a_new_bucket() {
             "FunctionLogGroup",
             "AlertTopic",
             "FailureQueue",
+            "FailureQueuePolicy",
+            "SilenceAlarm",
         ] {
             assert!(stack.has(common), "{source}: {common}");
         }
@@ -788,8 +877,15 @@ fn the_role_names_every_resource_and_allows_only_what_the_function_does() {
             };
             let read = sid("ReadCloudTrailLogs").expect("ReadCloudTrailLogs");
             assert_eq!(read["Action"], "s3:GetObject");
-            let arn = read["Resource"]["Fn::Sub"][0].as_str().unwrap();
-            assert!(arn.ends_with(":s3:::${Bucket}/AWSLogs/*"), "{arn}");
+            let bucket = if source == "NewBucket" {
+                NEW_BUCKET
+            } else {
+                "my-trail-logs"
+            };
+            assert_eq!(
+                stack.text(&read["Resource"]),
+                format!("arn:${{AWS::Partition}}:s3:::{bucket}/AWSLogs/*")
+            );
             assert_eq!(
                 sid("PublishAlerts").unwrap()["Resource"],
                 json!({"Ref": "AlertTopic"})
@@ -845,7 +941,10 @@ fn failures_go_to_queues_with_alarms_on_the_alert_topic() {
     );
     let function = stack.properties("TrailwatchFunction");
     let invoke = &function["EventInvokeConfig"];
+    // Both on purpose (see the template's comment): two retries, and an
+    // event kept as long as Lambda allows rather than dropped.
     assert_eq!(invoke["MaximumRetryAttempts"], 2);
+    assert_eq!(invoke["MaximumEventAgeInSeconds"], 21600);
     assert_eq!(invoke["DestinationConfig"]["OnFailure"]["Type"], "SQS");
     assert_eq!(
         invoke["DestinationConfig"]["OnFailure"]["Destination"],
@@ -874,6 +973,8 @@ fn failures_go_to_queues_with_alarms_on_the_alert_topic() {
         "Throttles/TrailwatchFunction",
         "ApproximateNumberOfMessagesVisible/FailureQueue",
         "ApproximateNumberOfMessagesVisible/LogDeadLetterQueue",
+        "Objects/TrailwatchFunction",
+        "MessagesDropped/TrailwatchFunction",
     ]
     .map(str::to_owned)
     .into();
@@ -953,4 +1054,482 @@ fn the_minimum_level_is_a_parameter_every_level_by_default() {
         stack.properties("TrailwatchFunction")["Environment"]["Variables"]["MIN_LEVEL"],
         json!({"Ref": "MinLevel"})
     );
+}
+
+// --- issue 19: silence, dropped messages, key prefixes, encryption ---------
+
+/// The metric names and dimension keys the function writes for `summary`.
+fn metrics_written(
+    summary: &trailwatch::lambda::InvocationSummary,
+) -> BTreeSet<(String, Vec<String>)> {
+    use trailwatch::lambda::metrics::{documents, MetricsConfig, DEFAULT_NAMESPACE};
+    let config = MetricsConfig {
+        namespace: DEFAULT_NAMESPACE.to_owned(),
+        function_name: Some("trailwatch".to_owned()),
+    };
+    let mut out = BTreeSet::new();
+    for document in documents(&config, summary, std::time::SystemTime::now()) {
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], DEFAULT_NAMESPACE);
+        let dimensions: Vec<String> = directive["Dimensions"][0]
+            .as_array()
+            .expect("dimensions")
+            .iter()
+            .map(|d| d.as_str().unwrap().to_owned())
+            .collect();
+        for metric in directive["Metrics"].as_array().expect("metrics") {
+            out.insert((
+                metric["Name"].as_str().unwrap().to_owned(),
+                dimensions.clone(),
+            ));
+        }
+    }
+    out
+}
+
+/// An alarm on one of the function's own metrics: the namespace and
+/// dimension it writes, the metric a summary like this one produces.
+fn assert_alarm_on_function_metric(
+    stack: &Stack,
+    alarm: &str,
+    summary: &trailwatch::lambda::InvocationSummary,
+) {
+    let properties = stack.properties(alarm);
+    // The function writes under METRICS_NAMESPACE, whose default the
+    // template leaves alone.
+    assert_eq!(
+        properties["Namespace"],
+        trailwatch::lambda::metrics::DEFAULT_NAMESPACE,
+        "{alarm}"
+    );
+    let env = &stack.properties("TrailwatchFunction")["Environment"]["Variables"];
+    assert!(env.get("METRICS_NAMESPACE").is_none(), "{env}");
+    assert_eq!(
+        properties["Dimensions"],
+        json!([{"Name": "FunctionName", "Value": {"Ref": "TrailwatchFunction"}}]),
+        "{alarm}"
+    );
+    let name = properties["MetricName"].as_str().unwrap().to_owned();
+    assert!(
+        metrics_written(summary).contains(&(name.clone(), vec!["FunctionName".to_owned()])),
+        "{alarm}: the function writes no {name} by FunctionName"
+    );
+    assert_eq!(
+        properties["AlarmActions"],
+        json!([{"Ref": "AlertTopic"}]),
+        "{alarm}"
+    );
+}
+
+#[test]
+fn an_alarm_fires_when_no_log_object_is_read_for_hours() {
+    let template = template();
+    let parameter = &template["Parameters"]["SilenceAlarmHours"];
+    assert_eq!(parameter["Type"], "Number");
+    assert_eq!(parameter["Default"], 4);
+    assert_eq!(
+        (&parameter["MinValue"], &parameter["MaxValue"]),
+        (&json!(0), &json!(24))
+    );
+    for (source, overrides) in log_sources() {
+        let stack = render(&template, &overrides);
+        // A quiet invocation still writes Objects (0): an hour with none
+        // at all means nothing invoked the function.
+        assert_alarm_on_function_metric(
+            &stack,
+            "SilenceAlarm",
+            &trailwatch::lambda::InvocationSummary::default(),
+        );
+        let alarm = stack.properties("SilenceAlarm");
+        assert_eq!(alarm["MetricName"], "Objects", "{source}");
+        assert_eq!(alarm["Statistic"], "Sum");
+        assert_eq!(alarm["Period"], 3600);
+        assert_eq!(
+            alarm["EvaluationPeriods"],
+            json!({"Ref": "SilenceAlarmHours"})
+        );
+        assert_eq!(
+            alarm["DatapointsToAlarm"],
+            json!({"Ref": "SilenceAlarmHours"})
+        );
+        assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(alarm["Threshold"], 1);
+        // No data at all (the function never invoked) is silence too.
+        assert_eq!(alarm["TreatMissingData"], "breaching", "{source}");
+        assert_eq!(alarm["OKActions"], json!([{"Ref": "AlertTopic"}]));
+    }
+    let off = render(&template, &[("SilenceAlarmHours", "0")]);
+    assert!(!off.has("SilenceAlarm"));
+    let readme = readme_deploying();
+    assert!(readme.contains("`SilenceAlarmHours`"), "README's Deploying");
+    let metrics = readme_section("## Logs and metrics");
+    for needed in ["`SilenceAlarm`", "--treat-missing-data breaching"] {
+        assert!(
+            metrics.contains(needed),
+            "README's Logs and metrics lacks {needed}"
+        );
+    }
+}
+
+#[test]
+fn dropped_queue_messages_are_counted_and_alarmed() {
+    let template = template();
+    let stack = render(
+        &template,
+        &[("LogSource", "ExistingTrailSns"), BUCKET, TOPIC],
+    );
+    let dropped = trailwatch::lambda::InvocationSummary {
+        messages_dropped: 1,
+        ..Default::default()
+    };
+    assert_alarm_on_function_metric(&stack, "MessagesDroppedAlarm", &dropped);
+    let alarm = stack.properties("MessagesDroppedAlarm");
+    assert_eq!(alarm["MetricName"], "MessagesDropped");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["Threshold"], 1);
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+    // Only the queue's messages can be dropped.
+    assert!(!render(&template, &[]).has("MessagesDroppedAlarm"));
+    assert!(readme_section("## Logs and metrics").contains("| `MessagesDropped` |"));
+}
+
+const PREFIX: (&str, &str) = ("TrailKeyPrefix", "logs/prod");
+
+#[test]
+fn a_trail_key_prefix_reaches_every_filter_and_resource_in_every_mode() {
+    let template = template();
+    for (prefix, keys) in [(None, "AWSLogs/"), (Some(PREFIX), "logs/prod/AWSLogs/")] {
+        for (source, mut overrides) in log_sources() {
+            overrides.extend(prefix);
+            overrides.push(KMS);
+            let stack = render(&template, &overrides);
+            let bucket = if source == "NewBucket" {
+                NEW_BUCKET
+            } else {
+                "my-trail-logs"
+            };
+            let statements = stack.iam_statements();
+            let sid = |sid: &str| {
+                statements
+                    .iter()
+                    .find(|(_, s)| s["Sid"] == sid)
+                    .map(|(_, s)| *s)
+                    .unwrap_or_else(|| panic!("{source}: no {sid}"))
+            };
+            assert_eq!(
+                stack.text(&sid("ReadCloudTrailLogs")["Resource"]),
+                format!("arn:${{AWS::Partition}}:s3:::{bucket}/{keys}*"),
+                "{source}"
+            );
+            let context = &sid("DecryptCloudTrailLogs")["Condition"]["StringLike"]
+                ["kms:EncryptionContext:aws:s3:arn"];
+            assert_eq!(
+                stack.text(&context[0]),
+                format!("arn:${{AWS::Partition}}:s3:::{bucket}/{keys}*"),
+                "{source}"
+            );
+            match source {
+                "NewBucket" => {
+                    let rules = &stack.properties("LogBucket")["NotificationConfiguration"]
+                        ["LambdaConfigurations"][0]["Filter"]["S3Key"]["Rules"];
+                    assert_eq!(rules[0]["Name"], "prefix");
+                    assert_eq!(stack.text(&rules[0]["Value"]), keys);
+                    let trail = stack.properties("Trail");
+                    match prefix {
+                        Some(_) => assert_eq!(stack.text(&trail["S3KeyPrefix"]), "logs/prod"),
+                        None => assert!(trail.get("S3KeyPrefix").is_none(), "{trail}"),
+                    }
+                    let write = stack
+                        .policy_statements("LogBucketPolicy")
+                        .into_iter()
+                        .find(|s| s["Sid"] == "AWSCloudTrailWrite")
+                        .expect("AWSCloudTrailWrite");
+                    assert_eq!(
+                        stack.text(&write["Resource"]),
+                        format!("${{LogBucket.Arn}}/{keys}${{AWS::AccountId}}/*")
+                    );
+                }
+                "ExistingBucketEventBridge" => {
+                    let key = &stack.properties("ObjectCreatedRule")["EventPattern"]["detail"]
+                        ["object"]["key"][0]["wildcard"];
+                    assert_eq!(stack.text(key), format!("{keys}*.json.gz"));
+                }
+                // The trail's message names the keys; the role's resource
+                // is what holds the function to the prefix.
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn a_malformed_trail_key_prefix_is_refused_before_deployment() {
+    let parameter = &template()["Parameters"]["TrailKeyPrefix"];
+    assert_eq!(parameter["Default"], "");
+    // CloudTrail's limit for S3KeyPrefix.
+    assert_eq!(parameter["MaxLength"], 200);
+    let pattern = regex::Regex::new(parameter["AllowedPattern"].as_str().expect("a pattern"))
+        .expect("the pattern is a regex");
+    for good in ["", "logs", "logs/prod", "o-abc123/trail_1.x", "(a)-b!c'd"] {
+        assert!(pattern.is_match(good), "{good:?} refused");
+    }
+    for bad in [
+        "/logs",
+        "logs/",
+        "logs//prod",
+        "logs/*",
+        "log s",
+        "logs/prod/\n",
+        "é",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?} accepted");
+    }
+    let description = parameter["Description"].as_str().unwrap();
+    assert!(description.contains("without AWSLogs"), "{description}");
+    assert!(parameter["ConstraintDescription"].is_string());
+    let readme = readme_deploying();
+    for needed in [
+        "TrailKeyPrefix=logs/prod",
+        "access denied",
+        "Trail.S3KeyPrefix",
+    ] {
+        assert!(
+            readme.contains(needed),
+            "README's Deploying lacks {needed:?}"
+        );
+    }
+}
+
+#[test]
+fn log_key_decryption_is_pinned_to_s3_of_its_region_and_to_the_log_objects() {
+    let template = template();
+    for (source, mut overrides) in log_sources() {
+        overrides.push(KMS);
+        let stack = render(&template, &overrides);
+        let statements = stack.iam_statements();
+        let decrypt = statements
+            .iter()
+            .find(|(_, s)| s["Sid"] == "DecryptCloudTrailLogs")
+            .map(|(_, s)| *s)
+            .expect("DecryptCloudTrailLogs");
+        assert_eq!(decrypt["Action"], "kms:Decrypt");
+        let condition = &decrypt["Condition"];
+        // KMS's key (like the bucket, whose region SSE-KMS keys share) is
+        // in us-east-1.
+        assert_eq!(
+            stack.text(&condition["StringEquals"]["kms:ViaService"]),
+            "s3.us-east-1.amazonaws.com",
+            "{source}"
+        );
+        let contexts: Vec<String> =
+            one_or_many(&condition["StringLike"]["kms:EncryptionContext:aws:s3:arn"])
+                .into_iter()
+                .map(|c| stack.text(c))
+                .collect();
+        let bucket = if source == "NewBucket" {
+            NEW_BUCKET
+        } else {
+            "my-trail-logs"
+        };
+        // The objects' ARN, and the bucket's (the context with S3 Bucket Keys).
+        assert_eq!(
+            contexts,
+            [
+                format!("arn:${{AWS::Partition}}:s3:::{bucket}/AWSLogs/*"),
+                format!("arn:${{AWS::Partition}}:s3:::{bucket}"),
+            ],
+            "{source}"
+        );
+    }
+    let kms = read_json(&repo().join("deploy/iam-policy-kms.json"));
+    let statement = statements(&kms)[0];
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.REGION.amazonaws.com"
+    );
+    assert_eq!(
+        statement["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"],
+        json!([
+            "arn:aws:s3:::LOG_BUCKET/AWSLogs/*",
+            "arn:aws:s3:::LOG_BUCKET"
+        ])
+    );
+}
+
+const CREATE_KEY: (&str, &str) = ("AlertTopicKmsKey", "Create");
+const ALERT_KEY: (&str, &str) = (
+    "AlertTopicKmsKey",
+    "arn:aws:kms:us-east-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab",
+);
+
+#[test]
+fn the_alert_topic_can_be_encrypted_with_a_key_the_alarms_may_use() {
+    let template = template();
+    let plain = render(&template, &[]);
+    assert!(plain
+        .properties("AlertTopic")
+        .get("KmsMasterKeyId")
+        .is_none());
+    assert!(!plain.has("AlertTopicKey"));
+    assert!(!plain.role_actions().contains("kms:GenerateDataKey*"));
+
+    let created = render(&template, &[CREATE_KEY]);
+    assert_eq!(
+        created.properties("AlertTopic")["KmsMasterKeyId"],
+        json!({"Fn::GetAtt": ["AlertTopicKey", "Arn"]})
+    );
+    let key_statements = created.policy_statements("AlertTopicKey");
+    let cloudwatch = key_statements
+        .iter()
+        .find(|s| s["Principal"] == json!({"Service": "cloudwatch.amazonaws.com"}))
+        .expect("the key policy lets CloudWatch alarms use the key");
+    assert_eq!(cloudwatch["Effect"], "Allow");
+    let actions: BTreeSet<&str> = one_or_many(&cloudwatch["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from(["kms:Decrypt", "kms:GenerateDataKey*"])
+    );
+    assert_eq!(
+        created.text(&cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]),
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    );
+    // The account's statement, without which IAM policies (the function's
+    // role) could not grant the key's use.
+    assert!(key_statements.iter().any(|s| {
+        created.text(&s["Principal"]["AWS"]) == "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+    }));
+    assert_eq!(
+        created.properties("AlertTopicKey")["EnableKeyRotation"],
+        true
+    );
+    // The role refers to the key: the key must not refer to the role.
+    assert!(!dependencies(&created, "AlertTopicKey").contains("FunctionRole"));
+
+    for (stack, key) in [
+        (&created, json!({"Fn::GetAtt": ["AlertTopicKey", "Arn"]})),
+        (
+            &render(&template, &[ALERT_KEY]),
+            json!({"Ref": "AlertTopicKmsKey"}),
+        ),
+    ] {
+        let statements = stack.iam_statements();
+        let encrypt = statements
+            .iter()
+            .find(|(_, s)| s["Sid"] == "EncryptAlerts")
+            .map(|(_, s)| *s)
+            .expect("the function may use the topic's key");
+        assert_eq!(encrypt["Resource"], key);
+        assert_eq!(
+            stack.text(&encrypt["Condition"]["StringEquals"]["kms:ViaService"]),
+            "sns.${AWS::Region}.amazonaws.com"
+        );
+        let problems = wildcard_problems(encrypt);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    let given = render(&template, &[ALERT_KEY]);
+    assert_eq!(
+        given.properties("AlertTopic")["KmsMasterKeyId"],
+        json!({"Ref": "AlertTopicKmsKey"})
+    );
+    assert!(!given.has("AlertTopicKey"));
+    // What an existing key's policy needs, for the alarms.
+    let readme = readme_deploying();
+    assert!(readme.contains(r#""Principal": {"Service": "cloudwatch.amazonaws.com"}"#));
+    assert!(readme.contains(r#""Action": ["kms:Decrypt", "kms:GenerateDataKey*"]"#));
+}
+
+/// A Deny on requests without TLS for every principal and every action the
+/// resource takes.
+fn denies_insecure_transport(statements: &[&Value], action: &str) -> bool {
+    statements.iter().any(|s| {
+        s["Effect"] == "Deny"
+            && s["Principal"] == "*"
+            && one_or_many(&s["Action"]).contains(&&json!(action))
+            && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    })
+}
+
+#[test]
+fn the_topic_and_every_queue_refuse_requests_without_tls() {
+    let template = template();
+    for (source, overrides) in log_sources() {
+        let stack = render(&template, &overrides);
+        let topic = stack.policy_statements("AlertTopicPolicy");
+        assert!(denies_insecure_transport(&topic, "sns:Publish"), "{source}");
+        let queues: Vec<&String> = stack
+            .of_type("AWS::SQS::Queue")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(!queues.is_empty());
+        for queue in queues {
+            let policies: Vec<&String> = stack
+                .of_type("AWS::SQS::QueuePolicy")
+                .into_iter()
+                .filter(|(_, p)| p["Properties"]["Queues"] == json!([{"Ref": queue}]))
+                .map(|(name, _)| name)
+                .collect();
+            let [policy] = policies[..] else {
+                panic!("{source}: {queue} has policies {policies:?}");
+            };
+            let statements = stack.policy_statements(policy);
+            assert!(
+                denies_insecure_transport(&statements, "sqs:*"),
+                "{source}: {queue}"
+            );
+        }
+    }
+    // EventBridge still delivers its dead letters.
+    let stack = render(
+        &template,
+        &[("LogSource", "ExistingBucketEventBridge"), BUCKET],
+    );
+    let allow = stack
+        .policy_statements("FailureQueuePolicy")
+        .into_iter()
+        .find(|s| s["Effect"] == "Allow")
+        .expect("EventBridge may send");
+    assert_eq!(
+        allow["Principal"],
+        json!({"Service": "events.amazonaws.com"})
+    );
+    let default = render(&template, &[]);
+    assert!(default
+        .policy_statements("FailureQueuePolicy")
+        .iter()
+        .all(|s| s["Effect"] == "Deny"));
+}
+
+#[test]
+fn the_function_s_own_reads_are_not_logged_into_what_it_reads() {
+    // NewBucket: no S3 data events at all, and no KMS Decrypt per object
+    // (SSE-S3, not SSE-KMS).
+    let stack = render(&template(), &[]);
+    for selector in trail_selectors(&stack) {
+        let logs_s3 = selector.iter().any(|f| {
+            f["Field"] == "resources.type"
+                && one_or_many(&f["Equals"])
+                    .iter()
+                    .any(|t| t.as_str().is_some_and(|t| t.starts_with("AWS::S3::")))
+        });
+        assert!(!logs_s3, "{selector:?}");
+    }
+    let encryption = &stack.properties("LogBucket")["BucketEncryption"]
+        ["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
+    assert_eq!(encryption["SSEAlgorithm"], "AES256");
+    // An existing trail: the README's exact setting.
+    let readme = readme_deploying();
+    for needed in [
+        r#"{"Field":"resources.type","Equals":["AWS::S3::Object"]}"#,
+        r#"{"Field":"resources.ARN","NotStartsWith":["arn:aws:s3:::LOG_BUCKET/"]}"#,
+        "KMS `Decrypt`",
+    ] {
+        assert!(
+            readme.contains(needed),
+            "README's Deploying lacks {needed:?}"
+        );
+    }
 }

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::{
     alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, Sessions,
-    MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_SESSION_NAMES,
+    MAX_COUNTED_OBJECTS, MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_HELD_BACK_OBJECTS,
+    MAX_SESSION_NAMES,
 };
 use crate::rules::{Level, RuleMeta};
 
@@ -47,12 +48,30 @@ pub struct Grouper {
     scratch: String,
     arrivals: u64,
     held: Held,
+    /// At most this many groups are kept open; `None`: no bound (the
+    /// Lambda function's groups are bounded by `cap`).
+    open_limit: Option<usize>,
+    /// Findings added so far: when each group was last added to.
+    touches: u64,
+    /// Groups closed early to keep within `open_limit`, for the caller
+    /// to send now ([`Grouper::take_closed`]).
+    closed: Vec<Group>,
+    /// Groups whose newest finding is this much event time older than the
+    /// newest event added are closed ([`Grouper::with_idle_window`]).
+    idle_window: Option<chrono::TimeDelta>,
+    /// The newest eventTime added, as CloudTrail writes it.
+    newest: Option<String>,
 }
+
+/// Findings added between two looks for idle groups.
+const IDLE_CHECK_EVERY: u64 = 4096;
 
 #[derive(Debug)]
 struct Group {
     first: Finding,
     arrival: u64,
+    /// When a finding was last added ([`Grouper::touches`]).
+    touched: u64,
     count: u64,
     first_time: Option<String>,
     last_time: Option<String>,
@@ -63,6 +82,12 @@ struct Group {
     more_sessions: bool,
     session_names: Vec<String>,
     units: BTreeSet<Unit>,
+    /// Log objects other than the first finding's, should the group be
+    /// held back and have to name them: at most [`MAX_HELD_BACK_OBJECTS`],
+    /// and whether there were more. Empty (no allocation) for the usual
+    /// group of one object.
+    other_sources: Vec<Arc<str>>,
+    more_sources: bool,
 }
 
 /// What the cap kept out, counted per rule.
@@ -76,6 +101,11 @@ struct Held {
     /// the same for the same findings and different for different ones
     /// (dedup must not take one storm's summary for another's).
     ids: u64,
+    /// The log objects to rescan: the first ones by name, all counted
+    /// (by hash, up to [`MAX_COUNTED_OBJECTS`]).
+    objects: Vec<String>,
+    object_hashes: HashSet<u64>,
+    more_objects: bool,
 }
 
 impl Grouper {
@@ -86,7 +116,38 @@ impl Grouper {
             scratch: String::new(),
             arrivals: 0,
             held: Held::default(),
+            open_limit: None,
+            touches: 0,
+            closed: Vec::new(),
+            idle_window: None,
+            newest: None,
         }
+    }
+
+    /// Closes a group once the newest event added is `window` of event time
+    /// past its own newest finding: a backfill over months prints each
+    /// actor's alerts as it goes, a day's logs group as a whole.
+    pub fn with_idle_window(mut self, window: chrono::TimeDelta) -> Grouper {
+        self.idle_window = Some(window);
+        self
+    }
+
+    /// Keeps at most `limit` groups open: past it, the least recently
+    /// added-to tenth are closed, their alerts ready for
+    /// [`Grouper::take_closed`], and a later finding of the same rule and
+    /// actor opens a new group. Memory then stays flat however many
+    /// principals a scan meets.
+    pub fn with_open_limit(mut self, limit: usize) -> Grouper {
+        self.open_limit = Some(limit.max(1));
+        self
+    }
+
+    /// The alerts of the groups closed early, in the order they were
+    /// closed, each built as it is taken.
+    pub fn take_closed(&mut self) -> impl Iterator<Item = Grouped> {
+        std::mem::take(&mut self.closed)
+            .into_iter()
+            .map(Group::into_alert)
     }
 
     /// Findings taken so far, sent or held back.
@@ -97,8 +158,13 @@ impl Grouper {
     pub fn add(&mut self, finding: Finding, unit: Unit) {
         let mut key = std::mem::take(&mut self.scratch);
         key_into(&finding, &mut key);
+        self.touches += 1;
+        if self.idle_window.is_some() {
+            self.note_time(&finding);
+        }
         if let Some(group) = self.groups.get_mut(&key) {
             group.add(&finding, unit);
+            group.touched = self.touches;
             self.scratch = key;
             return;
         }
@@ -118,8 +184,81 @@ impl Grouper {
             }
         }
         self.arrivals += 1;
-        let group = Group::new(finding, self.arrivals, unit);
+        let mut group = Group::new(finding, self.arrivals, unit);
+        group.touched = self.touches;
         self.groups.insert(key, group);
+        if self
+            .open_limit
+            .is_some_and(|limit| self.groups.len() > limit)
+        {
+            self.close_least_recent();
+        }
+    }
+
+    /// Keeps the newest eventTime; every [`IDLE_CHECK_EVERY`] findings,
+    /// closes the groups idle for the window.
+    fn note_time(&mut self, finding: &Finding) {
+        if let Some(time) = finding.record.event_time() {
+            // CloudTrail's eventTime is ISO 8601 UTC: text order is time order.
+            if self.newest.as_deref().is_none_or(|newest| *time > *newest) {
+                self.newest = Some(time.into_owned());
+            }
+        }
+        if self.touches.is_multiple_of(IDLE_CHECK_EVERY) {
+            self.close_idle();
+        }
+    }
+
+    fn close_idle(&mut self) {
+        let (Some(window), Some(newest)) = (self.idle_window, self.newest.as_deref()) else {
+            return;
+        };
+        let Ok(newest) = chrono::DateTime::parse_from_rfc3339(newest) else {
+            return;
+        };
+        let Some(cutoff) = newest.to_utc().checked_sub_signed(window) else {
+            return;
+        };
+        let cutoff = cutoff.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        // A group without a time, or with another format, is left open.
+        let mut idle: Vec<(u64, Key)> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| {
+                group.last_time.as_deref().is_some_and(|last| {
+                    last.len() == cutoff.len() && last.ends_with('Z') && *last < *cutoff
+                })
+            })
+            .map(|(key, group)| (group.touched, key.clone()))
+            .collect();
+        idle.sort_unstable();
+        for (_, key) in idle {
+            if let Some(group) = self.groups.remove(&key) {
+                self.closed.push(group);
+            }
+        }
+    }
+
+    /// Closes the least recently added-to tenth of the open groups (at
+    /// least one): a sort per tenth, not a search per new group.
+    fn close_least_recent(&mut self) {
+        let count = (self.groups.len() / 10).max(1);
+        let mut by_touch: Vec<(u64, &Key)> = self
+            .groups
+            .iter()
+            .map(|(key, group)| (group.touched, key))
+            .collect();
+        by_touch.sort_unstable();
+        let keys: Vec<Key> = by_touch
+            .into_iter()
+            .take(count)
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some(group) = self.groups.remove(&key) {
+                self.closed.push(group);
+            }
+        }
     }
 
     fn least_severe_below(&self, level: Level) -> Option<Key> {
@@ -139,13 +278,24 @@ impl Grouper {
     /// The alerts to send, in the order their first finding arrived, then
     /// the summary of what was held back, if anything was.
     pub fn finish(self) -> Vec<Grouped> {
+        self.into_alerts().collect()
+    }
+
+    /// [`Grouper::finish`] one alert at a time: each is built (its record
+    /// parsed, the rule's texts copied) only when it is taken, and dropped
+    /// before the next, so printing tens of thousands of groups does not
+    /// hold them all as alerts at once.
+    pub fn into_alerts(self) -> impl Iterator<Item = Grouped> {
         let mut groups: Vec<Group> = self.groups.into_values().collect();
         groups.sort_by_key(|g| g.arrival);
-        let mut out: Vec<Grouped> = groups.into_iter().map(Group::into_alert).collect();
-        if let Some(summary) = self.held.into_alert(self.cap.unwrap_or_default()) {
-            out.push(summary);
-        }
-        out
+        let cap = self.cap.unwrap_or_default();
+        let held = self.held;
+        // Groups closed early and not yet taken came first.
+        self.closed
+            .into_iter()
+            .chain(groups)
+            .map(Group::into_alert)
+            .chain(std::iter::once_with(move || held.into_alert(cap)).flatten())
     }
 }
 
@@ -171,6 +321,7 @@ impl Group {
         let mut group = Group {
             first: finding.clone(),
             arrival,
+            touched: 0,
             count: 0,
             first_time: None,
             last_time: None,
@@ -179,6 +330,8 @@ impl Group {
             more_sessions: false,
             session_names: Vec::new(),
             units: BTreeSet::new(),
+            other_sources: Vec::new(),
+            more_sources: false,
         };
         group.add(&finding, unit);
         group
@@ -187,6 +340,7 @@ impl Group {
     fn add(&mut self, finding: &Finding, unit: Unit) {
         self.count += 1;
         self.units.insert(unit);
+        self.add_source(&finding.record.source);
         if let Some(time) = finding.record.event_time() {
             // CloudTrail's eventTime is ISO 8601 UTC: text order is time order.
             if self.first_time.as_deref().is_none_or(|t| *time < *t) {
@@ -211,6 +365,18 @@ impl Group {
             if let Some((_, Some(session))) = finding.record.actor() {
                 self.add_session(session);
             }
+        }
+    }
+
+    fn add_source(&mut self, source: &Arc<str>) {
+        let same = |known: &Arc<str>| Arc::ptr_eq(known, source) || **known == **source;
+        if same(&self.first.record.source) || self.other_sources.iter().any(same) {
+            return;
+        }
+        if self.other_sources.len() + 1 < MAX_HELD_BACK_OBJECTS {
+            self.other_sources.push(source.clone());
+        } else {
+            self.more_sources = true;
         }
     }
 
@@ -272,6 +438,22 @@ impl Held {
         self.findings += 1;
         self.units.insert(unit);
         self.keys.insert(key);
+        self.add_object(finding.record.source());
+    }
+
+    fn add_object(&mut self, object: &str) {
+        let hash = fnv1a(object.as_bytes());
+        if self.object_hashes.contains(&hash) {
+            return;
+        }
+        if self.object_hashes.len() >= MAX_COUNTED_OBJECTS {
+            self.more_objects = true;
+            return;
+        }
+        self.object_hashes.insert(hash);
+        if self.objects.len() < MAX_HELD_BACK_OBJECTS {
+            self.objects.push(object.to_string());
+        }
     }
 
     fn add_group(&mut self, key: Key, group: Group) {
@@ -284,6 +466,11 @@ impl Held {
         self.findings += group.count;
         self.units.extend(group.units);
         self.keys.insert(key);
+        self.add_object(group.first.record.source());
+        for source in &group.other_sources {
+            self.add_object(source);
+        }
+        self.more_objects |= group.more_sources;
     }
 
     fn rule(&mut self, meta: &RuleMeta) -> &mut HeldBackRule {
@@ -309,6 +496,9 @@ impl Held {
             findings: self.findings,
             cap,
             rules,
+            objects: self.objects,
+            object_count: self.object_hashes.len() as u64,
+            more_objects: self.more_objects,
         };
         let event = json!({ "held_back": &held_back });
         let mut alert = Alert::new(held_back_rule(), event, "this invocation");
@@ -335,7 +525,7 @@ fn held_back_rule() -> &'static Arc<RuleMeta> {
             description: "More distinct alerts (rule and principal) were found in one \
                 invocation than MAX_ALERTS_PER_INVOCATION allows. The most severe were sent; \
                 the rest are counted here, by rule. Many alerts at once can be an attack in \
-                progress or a noisy rule: look at the log objects of this invocation with \
+                progress or a noisy rule: read the log objects this summary names with \
                 `trailwatch scan`, tune or disable the noisy rule, or raise the limit."
                 .to_string(),
             falsepositives: vec!["A rule that matches routine activity".to_string()],

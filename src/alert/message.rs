@@ -45,7 +45,7 @@ pub struct SnsMessage {
     /// alert id unless that has other characters. Equal alerts have equal
     /// ids, so a batch must not hold two of them.
     pub id: String,
-    /// Printable ASCII, under 100 characters.
+    /// Printable (safe_text's allow-list), one line, under 100 characters.
     pub subject: String,
     /// The `MessageStructure=json` body: `{"default": document, "email": text}`.
     pub message: String,
@@ -138,7 +138,8 @@ impl Frame {
 }
 
 /// The raw event's length pretty-printed (as in the email) and compact (as
-/// in the document).
+/// in the document), each with the record's text when the alert carries it
+/// (in both parts, cut to the same limit as the raw event).
 #[derive(Clone, Copy)]
 struct RawSize {
     pretty: usize,
@@ -149,9 +150,10 @@ impl RawSize {
     fn of(alert: &Alert) -> RawSize {
         let event = alert.event.as_ref();
         let len = |text: serde_json::Result<String>| text.map(|t| t.len()).unwrap_or(usize::MAX);
+        let text = alert.event_text.as_deref().map_or(0, str::len);
         RawSize {
-            pretty: len(serde_json::to_string_pretty(event)),
-            compact: len(serde_json::to_string(event)),
+            pretty: len(serde_json::to_string_pretty(event)).saturating_add(text),
+            compact: len(serde_json::to_string(event)).saturating_add(text),
         }
     }
 }
@@ -219,7 +221,12 @@ fn fields_len(alert: &Alert) -> usize {
         + alert.rule.origin.len()
         + list(&alert.resources)
         + list(&alert.falsepositives)
-        + list(&alert.references);
+        + list(&alert.references)
+        + alert
+            .unparsed
+            .iter()
+            .map(|u| u.field.as_ref().map_or(0, String::len) + u.reason.len())
+            .sum::<usize>();
     for value in [
         &alert.event_id,
         &alert.event_source,
@@ -258,7 +265,8 @@ fn fields_len(alert: &Alert) -> usize {
             .rules
             .iter()
             .map(|rule| rule.rule_id.len() + rule.title.len())
-            .sum::<usize>();
+            .sum::<usize>()
+            + list(&held_back.objects);
     }
     len
 }
@@ -342,6 +350,12 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
     list(&mut cut.resources);
     list(&mut cut.falsepositives);
     list(&mut cut.references);
+    // Keys of an attacker's record can be long; the note says what was cut.
+    cut.unparsed.truncate(caps.items.max(1));
+    for unparsed in &mut cut.unparsed {
+        optional(&mut unparsed.field);
+        text(&mut unparsed.reason);
+    }
     if let Some(threshold) = &mut cut.threshold {
         threshold.group.truncate(caps.items);
         for (field, value) in &mut threshold.group {
@@ -364,6 +378,8 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
             text(&mut rule.rule_id);
             text(&mut rule.title);
         }
+        // object_count still says how many there were.
+        list(&mut held_back.objects);
     }
     let mut origin = alert.rule.origin.clone();
     if cut_text(&mut origin, caps.text) {

@@ -66,10 +66,23 @@ pub struct Alert {
     /// what was held back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_back: Option<HeldBack>,
+    /// Top-level fields of the record that could not be parsed (a number
+    /// beyond f64, nesting past the limit, a duplicate key), and why: they
+    /// are missing from `event`, and `event_text` holds the record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unparsed: Vec<Unparsed>,
     /// The record as CloudTrail wrote it (for a threshold, the record that
-    /// reached it), shared by the alerts on the same record.
+    /// reached it), shared by the alerts on the same record; when some of
+    /// it could not be parsed, the fields that could.
     #[serde(serialize_with = "shared_value")]
     pub event: Arc<Value>,
+    /// The record's text as the log has it, when `event` is not all of it
+    /// (`unparsed` is not empty).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shared_text"
+    )]
+    pub event_text: Option<Arc<str>>,
     #[serde(skip)]
     rule: Arc<RuleMeta>,
 }
@@ -98,9 +111,87 @@ pub struct Record {
     /// What grouping reads (principal, time, event id) until `event` is
     /// parsed.
     brief: Brief,
-    text: Option<Box<str>>,
-    event: OnceLock<Arc<Value>>,
+    text: Option<Arc<str>>,
+    event: OnceLock<Parsed>,
     source: Arc<str>,
+}
+
+/// A top-level field of a record that could not be parsed, and why: the
+/// alert shows the rest of the record and says what it left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unparsed {
+    /// The field's key; `None` when the record itself could not be read
+    /// field by field.
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// A record as alerts show it: whole, or every top-level field that parses
+/// and what did not.
+#[derive(Debug)]
+struct Parsed {
+    value: Arc<Value>,
+    /// Empty when the record parsed whole.
+    unparsed: Vec<Unparsed>,
+}
+
+impl Parsed {
+    fn whole(value: Value) -> Parsed {
+        Parsed {
+            value: Arc::new(value),
+            unparsed: Vec::new(),
+        }
+    }
+
+    /// The record `text` (already checked as JSON by the scan), whole if
+    /// it parses, else field by field: a value no rule read may be out of
+    /// range, nested too deep or hold a duplicate key, and only that field
+    /// is left out.
+    fn of(text: &str) -> Parsed {
+        let whole =
+            crate::record::check_record(text.as_bytes()).and_then(|()| serde_json::from_str(text));
+        let err = match whole {
+            Ok(value) => return Parsed::whole(value),
+            Err(err) => err,
+        };
+        let head = match crate::record::RecordHead::read(text.as_bytes()) {
+            Ok(head) => head,
+            Err(err) => {
+                return Parsed {
+                    value: Arc::new(Value::Object(serde_json::Map::new())),
+                    unparsed: vec![Unparsed {
+                        field: None,
+                        reason: err.to_string(),
+                    }],
+                }
+            }
+        };
+        let mut fields = serde_json::Map::with_capacity(head.fields.len());
+        let mut unparsed = Vec::new();
+        // Each value checked as the rules check it (at level 2 of the record).
+        for (key, raw) in head.fields {
+            match crate::rules::Lite::parse(raw) {
+                Ok(value) => {
+                    fields.insert(key.into_owned(), value.to_value());
+                }
+                Err(err) => unparsed.push(Unparsed {
+                    field: Some(key.into_owned()),
+                    reason: crate::record::without_position(&err),
+                }),
+            }
+        }
+        if unparsed.is_empty() {
+            // Every field parses alone, the record not whole: say why.
+            unparsed.push(Unparsed {
+                field: None,
+                reason: err.to_string(),
+            });
+        }
+        Parsed {
+            value: Arc::new(Value::Object(fields)),
+            unparsed,
+        }
+    }
 }
 
 impl Record {
@@ -108,7 +199,7 @@ impl Record {
         Record {
             brief: Brief::default(),
             text: None,
-            event: OnceLock::from(Arc::new(event)),
+            event: OnceLock::from(Parsed::whole(event)),
             source,
         }
     }
@@ -124,20 +215,30 @@ impl Record {
         }
     }
 
-    /// The whole record. Should the text not parse as a whole (a value no
-    /// rule read is out of range, or nested too deep), the brief stands in.
+    /// The record: whole, or (should the text not parse as a whole: a
+    /// value no rule read out of range, nested too deep, a duplicate key)
+    /// every top-level field that parses ([`Record::unparsed`] says which
+    /// did not).
     pub fn event(&self) -> &Arc<Value> {
-        self.event.get_or_init(|| {
-            let parsed = self.text.as_deref().and_then(|text| {
-                crate::record::check_record(text.as_bytes()).ok()?;
-                serde_json::from_str(text).ok()
-            });
-            // What grouping reads stands in, as the record has it.
-            Arc::new(parsed.unwrap_or_else(|| {
-                self.text
-                    .as_deref()
-                    .map_or(Value::Null, crate::rules::brief_value)
-            }))
+        &self.parsed().value
+    }
+
+    /// The top-level fields [`Record::event`] left out, and why; empty
+    /// when the record parsed whole.
+    pub fn unparsed(&self) -> &[Unparsed] {
+        &self.parsed().unparsed
+    }
+
+    /// The record's text as the log has it, when [`Record::event`] is not
+    /// all of it.
+    pub fn partial_text(&self) -> Option<&Arc<str>> {
+        self.text.as_ref().filter(|_| !self.unparsed().is_empty())
+    }
+
+    fn parsed(&self) -> &Parsed {
+        self.event.get_or_init(|| match self.text.as_deref() {
+            Some(text) => Parsed::of(text),
+            None => Parsed::whole(Value::Null),
         })
     }
 
@@ -145,7 +246,7 @@ impl Record {
     /// parsed (and for records known by their text, what grouping reads
     /// comes from the brief until then).
     fn text(&self, pointer: &str) -> Option<Cow<'_, str>> {
-        text_at(self.event.get()?, pointer)
+        text_at(&self.event.get()?.value, pointer)
     }
 
     fn owned(&self, pointer: &str) -> Option<String> {
@@ -182,7 +283,7 @@ impl Record {
     }
 
     fn parsed_actor(&self) -> Option<(Cow<'_, str>, Option<&str>)> {
-        let event = self.event.get()?;
+        let event = &self.event.get()?.value;
         let principal = ["arn", "invokedBy", "principalId", "userName"]
             .iter()
             .find_map(|key| event.get("userIdentity")?.get(key)?.as_str())
@@ -354,7 +455,9 @@ impl Finding {
             threshold: self.threshold.clone(),
             occurrences: None,
             held_back: None,
+            unparsed: record.unparsed().to_vec(),
             event: Arc::clone(event),
+            event_text: record.partial_text().cloned(),
             rule: Arc::clone(rule),
         }
     }
@@ -428,6 +531,27 @@ pub struct HeldBack {
     /// Per rule: id, title, level, alerts held back, findings in them;
     /// most alerts first.
     pub rules: Vec<HeldBackRule>,
+    /// The log objects the held-back findings were read from, in the order
+    /// they came, at most [`MAX_HELD_BACK_OBJECTS`]: what to rescan with
+    /// `trailwatch scan` to see every finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
+    /// Distinct log objects in all (counted up to [`MAX_COUNTED_OBJECTS`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub object_count: u64,
+    /// More objects than were counted: `object_count` is a lower bound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_objects: bool,
+}
+
+/// Log objects a held-back summary names; the rest are counted.
+pub const MAX_HELD_BACK_OBJECTS: usize = 20;
+/// Distinct log objects a held-back summary counts: memory stays bounded
+/// in a backfill of many objects.
+pub const MAX_COUNTED_OBJECTS: usize = 10_000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -501,6 +625,13 @@ fn shared_value<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     value.as_ref().serialize(serializer)
+}
+
+fn shared_text<S: serde::Serializer>(
+    text: &Option<Arc<str>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    text.as_deref().serialize(serializer)
 }
 
 /// FNV-1a 64 of rule id and event id: stable across runs and versions.

@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::safe_text::{cut_bytes, cut_chars, json_text, lines, one_line, subject_line};
 use super::{
-    Alert, HeldBack, Occurrences, Sessions, Threshold, INTEGRITY_RULE_ID, MAX_SUBJECT_CHARS,
+    Alert, HeldBack, Occurrences, Sessions, Threshold, Unparsed, INTEGRITY_RULE_ID,
+    MAX_SUBJECT_CHARS,
 };
 
 /// Width of the email's field labels, so values line up.
@@ -84,6 +85,7 @@ impl Alert {
                 );
             }
         }
+        push_unparsed(&mut sentence, &self.unparsed);
         sentence.push('.');
         sentence
     }
@@ -104,8 +106,10 @@ impl Alert {
         email.where_(self);
         email.when(self);
         email.objects(self);
+        email.unparsed(self);
         email.rule_texts(self);
         email.raw_event(self, raw_limit);
+        email.record_text(self, raw_limit);
         email.out
     }
 
@@ -113,16 +117,29 @@ impl Alert {
     /// the compact JSON of the event is longer than `raw_limit` bytes,
     /// `event` is `null` and `event_truncated` holds its size (`bytes`) and
     /// its first `raw_limit` bytes cut on a character boundary (`excerpt`).
+    /// Likewise the record's text (`event_text`, there when part of the
+    /// record could not be parsed): `event_text_truncated` in its place.
     pub fn document(&self, raw_limit: usize) -> String {
         let event = serde_json::to_string(self.event.as_ref()).unwrap_or_default();
         let truncated = event.len() > raw_limit;
+        let text = self.event_text.as_deref().unwrap_or_default();
+        let text_truncated = text.len() > raw_limit;
         // A cut event is left out before the alert becomes a Value, so a
         // large record is not copied only to be dropped. Serialising
         // strings, numbers and a Value cannot fail; should it, the document
         // is still JSON.
-        let fields = if truncated {
+        let fields = if truncated || text_truncated {
             let shell = Alert {
-                event: Arc::new(Value::Null),
+                event: if truncated {
+                    Arc::new(Value::Null)
+                } else {
+                    Arc::clone(&self.event)
+                },
+                event_text: if text_truncated {
+                    None
+                } else {
+                    self.event_text.clone()
+                },
                 ..self.clone()
             };
             serde_json::to_value(&shell)
@@ -144,6 +161,11 @@ impl Alert {
                 let excerpt = cut_bytes(&event, raw_limit);
                 let cut = json!({ "bytes": event.len(), "excerpt": excerpt });
                 doc.insert("event_truncated".to_string(), cut);
+            }
+            if after_event && text_truncated {
+                let excerpt = cut_bytes(text, raw_limit);
+                let cut = json!({ "bytes": text.len(), "excerpt": excerpt });
+                doc.insert("event_text_truncated".to_string(), cut);
             }
         }
         serde_json::to_string(&doc).unwrap_or_else(|_| "{}".to_string())
@@ -214,14 +236,51 @@ impl Alert {
     }
 }
 
+/// `; its field F could not be parsed`, naming the fields the record's
+/// parse left out.
+fn push_unparsed(sentence: &mut String, unparsed: &[Unparsed]) {
+    let fields: Vec<&str> = unparsed.iter().filter_map(|u| u.field.as_deref()).collect();
+    match fields.as_slice() {
+        [] if unparsed.is_empty() => {}
+        [] => sentence.push_str("; the record could not be parsed whole"),
+        [field] => {
+            let _ = write!(sentence, "; its field {field} could not be parsed");
+        }
+        fields => {
+            let _ = write!(
+                sentence,
+                "; its fields {} could not be parsed",
+                fields.join(", ")
+            );
+        }
+    }
+}
+
 fn held_back_summary(held: &HeldBack) -> String {
+    let from = match held.object_count {
+        0 => String::new(),
+        n => format!(
+            " in {} log object{}",
+            counted(n, held.more_objects),
+            if n == 1 { "" } else { "s" }
+        ),
+    };
     format!(
-        "{} alerts ({} findings) of {} rules were not sent: the invocation reached its cap of {} alerts.",
+        "{} alerts ({} findings) of {} rules{from} were not sent: the invocation reached its cap of {} alerts.",
         held.alerts,
         held.findings,
         held.rules.len(),
         held.cap
     )
+}
+
+/// `3`, or `10000+` past what is counted.
+fn counted(count: u64, more: bool) -> String {
+    if more {
+        format!("{count}+")
+    } else {
+        count.to_string()
+    }
 }
 
 /// `37 times between FIRST and LAST`.
@@ -322,6 +381,18 @@ impl Email {
             Some("raise MAX_ALERTS_PER_INVOCATION, or read the log objects of this invocation"),
         );
         self.continued("with `trailwatch scan` to see every finding.");
+        // The objects to rescan, by name: the first ones, then how many more.
+        let mut objects = held.objects.clone();
+        let total = usize::try_from(held.object_count).unwrap_or(usize::MAX);
+        if held.more_objects || total > held.objects.len() {
+            let rest = held.object_count.saturating_sub(held.objects.len() as u64);
+            objects.push(format!(
+                "... and {} more ({} in all)",
+                counted(rest, held.more_objects),
+                counted(held.object_count, held.more_objects)
+            ));
+        }
+        self.list("Log objects:", &objects);
     }
 
     fn who(&mut self, alert: &Alert) {
@@ -400,6 +471,23 @@ impl Email {
         self.field("Log object:", Some(&alert.source));
     }
 
+    /// The record's fields that could not be parsed, and why.
+    fn unparsed(&mut self, alert: &Alert) {
+        self.group();
+        let lines: Vec<String> = alert
+            .unparsed
+            .iter()
+            .map(|u| match &u.field {
+                Some(field) => format!("{field}: {}", u.reason),
+                None => format!("the record: {}", u.reason),
+            })
+            .collect();
+        self.list("Not parsed:", &lines);
+        if !lines.is_empty() {
+            self.continued("(left out of the raw event; the record's text is below it)");
+        }
+    }
+
     /// Why it matters, what to check, references and the rule itself: from
     /// the rule, trusted but possibly multi-line, so each line is made safe.
     fn rule_texts(&mut self, alert: &Alert) {
@@ -443,6 +531,32 @@ impl Email {
                 "[raw event truncated: {} of its {} bytes are shown; read the whole record in the log object {}]",
                 shown.len(),
                 raw.len(),
+                one_line(&alert.source)
+            );
+        }
+    }
+}
+
+impl Email {
+    /// The record's text as the log has it, when part of it could not be
+    /// parsed: made safe as the raw event is, cut to `raw_limit` bytes
+    /// with a note when longer.
+    fn record_text(&mut self, alert: &Alert, raw_limit: usize) {
+        let Some(text) = alert.event_text.as_deref() else {
+            return;
+        };
+        let safe = json_text(text);
+        let shown = cut_bytes(&safe, raw_limit);
+        let _ = writeln!(
+            self.out,
+            "\nRecord text (as the log object has it; not all of it could be parsed):\n{shown}"
+        );
+        if shown.len() < safe.len() {
+            let _ = writeln!(
+                self.out,
+                "[record text truncated: {} of its {} bytes are shown; read the whole record in the log object {}]",
+                shown.len(),
+                safe.len(),
                 one_line(&alert.source)
             );
         }

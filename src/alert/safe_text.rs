@@ -3,60 +3,133 @@
 //! an SNS subject. Here is the one place that decides which characters may
 //! reach them as they are.
 //!
-//! A character is *unsafe* when it can change how the text around it is
-//! laid out or displayed rather than being seen itself:
-//!
-//! - control characters: C0 (NUL..US, which includes TAB, LF, CR and ESC,
-//!   the start of terminal escapes), DEL and C1 (U+0080..U+009F, including
-//!   NEL and the 8-bit CSI);
-//! - the Unicode line and paragraph separators U+2028 and U+2029;
-//! - bidirectional controls: U+061C, U+200E, U+200F, U+202A..U+202E,
-//!   U+2066..U+2069 (after U+202E, `gnp.exe` displays as `exe.png`);
-//! - invisible characters: soft hyphen U+00AD, Mongolian vowel separator
-//!   U+180E, zero-width space, non-joiner and joiner (U+200B..U+200D), word
-//!   joiner and invisible operators (U+2060..U+2064), the BOM / zero-width
-//!   no-break space U+FEFF, and the tag characters U+E0000..U+E007F (which
-//!   can smuggle invisible ASCII).
+//! It is an allow-list, by Unicode general category: a character is *shown*
+//! when it is a letter (L), a number (N), punctuation (P), a symbol (S) or
+//! the ordinary space U+0020, and a combining mark (M) is shown while at
+//! most [`MAX_MARKS`] follow one another (a few carry accents and vowel
+//! signs; a pile of them, "Zalgo" text, covers the lines around it).
+//! Characters that Unicode marks default-ignorable (drawn as nothing: the
+//! Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the combining grapheme
+//! joiner U+034F, variation selectors, which can smuggle bytes) and the
+//! blank Braille pattern U+2800 are not shown, whatever their category.
+//! Everything else is *unsafe*: controls, line and paragraph separators and
+//! every other space, format characters (bidi controls, zero-width and
+//! invisible characters, prepended concatenation marks, tags), private use
+//! and unassigned code points. The categories come from the Unicode tables
+//! regex-syntax carries, read once.
 //!
 //! In the email, each unsafe character is replaced by a visible escape
 //! (`\r`, `\n`, `\t`, otherwise `\uXXXX` in lower-case hex as JSON writes
-//! it, a UTF-16 surrogate pair for a tag character), so the reader sees that the value carried it and what it was; a
-//! backslash already in a value is left alone (the escape is for the eye,
-//! not to be decoded). In the subject, where every character counts, they
-//! become a space (controls, separators) or are dropped (bidi and invisible
-//! characters), and runs of whitespace collapse to one space. The JSON
-//! document is not touched: it is for machines and stays faithful.
+//! it, a UTF-16 surrogate pair outside the Basic Multilingual Plane), so
+//! the reader sees that the value carried it and what it was; a backslash
+//! already in a value is left alone (the escape is for the eye, not to be
+//! decoded). In the subject, where every character counts, controls and
+//! spaces become a space and runs of them collapse to one, invisible
+//! characters (format, default-ignorable, marks past the few) are dropped,
+//! and any other unsafe character becomes U+FFFD. The JSON document is not
+//! touched: it is for machines and stays faithful.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
-/// Whether `c` may change the layout or the direction of the text around
-/// it, or hides itself (see the module documentation).
-pub(crate) fn is_unsafe(c: char) -> bool {
-    c.is_control() || is_separator(c) || is_bidi(c) || is_invisible(c)
+/// Combining marks shown one after another; the rest are escaped (email)
+/// or dropped (subject).
+pub(crate) const MAX_MARKS: usize = 3;
+
+/// How a character is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// As it is.
+    Shown,
+    /// As it is while few follow one another.
+    Mark,
+    /// Drawn as nothing (format characters, default-ignorables): escaped
+    /// in the email, dropped in the subject.
+    Invisible,
+    /// Everything else: controls, separators, other spaces, private use,
+    /// unassigned.
+    Other,
 }
 
-fn is_separator(c: char) -> bool {
-    matches!(c, '\u{2028}' | '\u{2029}')
+/// The classes, as regex-syntax writes them; the sets are disjoint.
+const CLASSES: [(Kind, &str); 3] = [
+    (
+        Kind::Shown,
+        r"[[\p{L}\p{N}\p{P}\p{S}\x20]--[\p{Default_Ignorable_Code_Point}\x{2800}]]",
+    ),
+    (Kind::Mark, r"[\p{M}--\p{Default_Ignorable_Code_Point}]"),
+    (
+        Kind::Invisible,
+        r"[\p{Cf}\p{Default_Ignorable_Code_Point}\x{2800}]",
+    ),
+];
+
+/// Sorted, disjoint ranges of code points and their kind; what is in none
+/// is [`Kind::Other`].
+fn table() -> &'static [(u32, u32, Kind)] {
+    static TABLE: OnceLock<Vec<(u32, u32, Kind)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut ranges = Vec::new();
+        for (kind, class) in CLASSES {
+            // Constant patterns: should one not parse, its characters are
+            // Other and escaped, never shown.
+            let Ok(hir) = regex_syntax::parse(class) else {
+                continue;
+            };
+            if let regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(set)) =
+                hir.kind()
+            {
+                ranges.extend(
+                    set.ranges()
+                        .iter()
+                        .map(|r| (u32::from(r.start()), u32::from(r.end()), kind)),
+                );
+            }
+        }
+        ranges.sort_unstable_by_key(|&(start, _, _)| start);
+        ranges
+    })
 }
 
-fn is_bidi(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-    )
+fn kind(c: char) -> Kind {
+    if matches!(c, ' '..='~') {
+        return Kind::Shown;
+    }
+    let code = u32::from(c);
+    let table = table();
+    let at = table.partition_point(|&(start, _, _)| start <= code);
+    match at.checked_sub(1).and_then(|i| table.get(i)) {
+        Some(&(_, end, kind)) if code <= end => kind,
+        _ => Kind::Other,
+    }
 }
 
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200d}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{feff}'
-            | '\u{e0000}'..='\u{e007f}'
-    )
+/// Whether `c` is never shown as it is (marks aside, which are shown while
+/// few follow one another).
+#[cfg(test)]
+fn is_unsafe(c: char) -> bool {
+    !matches!(kind(c), Kind::Shown | Kind::Mark)
+}
+
+/// Counts the marks in a row: whether the next character is shown.
+#[derive(Default)]
+struct Marks(usize);
+
+impl Marks {
+    fn shows(&mut self, kind: Kind) -> bool {
+        match kind {
+            Kind::Shown => {
+                self.0 = 0;
+                true
+            }
+            Kind::Mark => {
+                self.0 += 1;
+                self.0 <= MAX_MARKS
+            }
+            Kind::Invisible | Kind::Other => false,
+        }
+    }
 }
 
 /// Appends the visible escape of `c`: `\r`, `\n`, `\t` or its JSON
@@ -79,9 +152,9 @@ fn push_json_escape(out: &mut String, c: char) {
     }
 }
 
-/// A value for one line of the email: every unsafe character becomes a
+/// A value for one line of the email: every character not shown becomes a
 /// visible escape, so the value can never start a new line, forge a header,
-/// turn the text right-to-left or send a terminal escape.
+/// turn the text right-to-left, hide text or send a terminal escape.
 pub(crate) fn one_line(value: &str) -> String {
     rewrite(value, |_| false, push_escape)
 }
@@ -98,33 +171,34 @@ pub(crate) fn lines(text: &str) -> String {
     safe.join("\n")
 }
 
-/// JSON text (serde_json's output) safe to show in the email, meaning the
-/// same: serde_json already escapes C0 controls inside strings; this also
-/// escapes DEL, C1, the line separators, bidi and invisible characters as
-/// `\uXXXX`. Those can only occur inside JSON strings (the structure is
-/// ASCII), where an escape means the same character. The layout's own
-/// newlines are kept.
+/// JSON text safe to show in the email, meaning the same: every character
+/// not shown is escaped as `\uXXXX`, which inside a JSON string (where
+/// serde_json's output can hold them: its structure is ASCII) means the
+/// same character. Newlines are kept (the layout's own).
 pub(crate) fn json_text(json: &str) -> String {
     rewrite(json, |c| c == '\n', push_json_escape)
 }
 
-/// `text` with each unsafe character not kept by `keep` replaced by what
-/// `escape` writes. It runs over whole records, so it scans bytes, decodes
-/// only those that can start an unsafe character, and copies the runs
-/// between them whole.
+/// `text` with each character not shown and not kept by `keep` replaced
+/// by what `escape` writes. It runs over whole records, so printable ASCII
+/// is passed over by the byte, and the runs between escapes copied whole.
 fn rewrite(text: &str, keep: impl Fn(char) -> bool, escape: impl Fn(&mut String, char)) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
+    let mut marks = Marks::default();
     for (at, &byte) in text.as_bytes().iter().enumerate() {
-        if !may_start_unsafe(byte) {
+        if (0x20..0x7f).contains(&byte) {
+            marks.shows(Kind::Shown);
             continue;
         }
-        // `at` is where a character starts: every byte that can start an
-        // unsafe one is a leading byte.
+        // Continuation bytes belong to the character decoded at its start.
+        if (0x80..0xc0).contains(&byte) {
+            continue;
+        }
         let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
             continue;
         };
-        if is_unsafe(c) && !keep(c) {
+        if !marks.shows(kind(c)) && !keep(c) {
             out.push_str(text.get(copied..at).unwrap_or_default());
             escape(&mut out, c);
             copied = at + c.len_utf8();
@@ -134,31 +208,27 @@ fn rewrite(text: &str, keep: impl Fn(char) -> bool, escape: impl Fn(&mut String,
     out
 }
 
-/// Whether `byte` can be the first byte of an unsafe character in UTF-8:
-/// C0 and DEL; 0xC2 (C1 controls, U+00AD); 0xD8 (U+061C); 0xE1 (U+180E);
-/// 0xE2 (U+200B..U+206F); 0xEF (U+FEFF); 0xF3 (tag characters).
-fn may_start_unsafe(byte: u8) -> bool {
-    byte < 0x20 || matches!(byte, 0x7f | 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3)
-}
-
-/// A subject line: unsafe characters become a space (controls and
-/// separators) or are dropped (bidi and invisible characters), whitespace
-/// runs collapse to one space, and the text is cut to at most `max`
-/// characters on a character boundary.
+/// A subject line: controls and spaces become a space and runs of them
+/// collapse to one, invisible characters and marks past [`MAX_MARKS`] are
+/// dropped, other unsafe characters become U+FFFD, and the text is cut to
+/// at most `max` characters on a character boundary.
 pub(crate) fn subject_line(text: &str, max: usize) -> String {
     let mut flat = String::with_capacity(text.len().min(4 * max));
     let mut kept = 0;
+    let mut marks = Marks::default();
     for c in text.chars() {
         if kept == max {
             break;
         }
-        if is_bidi(c) || is_invisible(c) {
-            continue;
-        }
-        let c = if is_unsafe(c) || c.is_whitespace() {
-            ' '
-        } else {
+        let kind = kind(c);
+        let c = if marks.shows(kind) {
             c
+        } else if c.is_whitespace() || c.is_control() {
+            ' '
+        } else if matches!(kind, Kind::Other) {
+            '\u{fffd}'
+        } else {
+            continue;
         };
         if c == ' ' && (flat.is_empty() || flat.ends_with(' ')) {
             continue;
@@ -225,16 +295,143 @@ mod tests {
         }
     }
 
+    /// What issue 19 found passing raw, and their kin: each is escaped in
+    /// the email and never reaches the subject as it is.
     #[test]
-    fn every_unsafe_character_starts_with_a_byte_the_scan_decodes() {
-        let mut utf8 = [0u8; 4];
-        for c in (0..=0x10ffff)
-            .filter_map(char::from_u32)
-            .filter(|&c| is_unsafe(c))
-        {
-            let first = c.encode_utf8(&mut utf8).as_bytes()[0];
-            assert!(may_start_unsafe(first), "{c:?}");
+    fn characters_outside_the_allow_list_are_escaped() {
+        let ranges: [(u32, u32, &str); 16] = [
+            (0x206a, 0x206f, "deprecated format characters"),
+            (0xfff9, 0xfffb, "interlinear annotation"),
+            (0x3164, 0x3164, "Hangul filler"),
+            (0x115f, 0x1160, "Hangul choseong and jungseong fillers"),
+            (0xffa0, 0xffa0, "halfwidth Hangul filler"),
+            (0x034f, 0x034f, "combining grapheme joiner"),
+            (0x0600, 0x0605, "prepended concatenation marks"),
+            (0x06dd, 0x06dd, "end of ayah"),
+            (0x070f, 0x070f, "Syriac abbreviation mark"),
+            (0x08e2, 0x08e2, "disputed end of ayah"),
+            (0x1bca0, 0x1bca3, "shorthand format controls"),
+            (0x1d173, 0x1d17a, "musical symbol format controls"),
+            (0xfe00, 0xfe0f, "variation selectors"),
+            (0xe0100, 0xe01ef, "variation selectors supplement"),
+            (0x2800, 0x2800, "blank Braille pattern"),
+            (0xe000, 0xe000, "private use"),
+        ];
+        let others: [(char, &str); 9] = [
+            ('\u{a0}', "no-break space"),
+            ('\u{2000}', "en quad"),
+            ('\u{3000}', "ideographic space"),
+            ('\u{2028}', "line separator"),
+            ('\u{85}', "next line"),
+            ('\u{ad}', "soft hyphen"),
+            ('\u{200b}', "zero-width space"),
+            ('\u{378}', "unassigned"),
+            ('\u{10ffff}', "noncharacter, unassigned"),
+        ];
+        let cases = ranges
+            .iter()
+            .flat_map(|&(first, last, what)| (first..=last).map(move |code| (code, what)))
+            .filter_map(|(code, what)| Some((char::from_u32(code)?, what)))
+            .chain(others);
+        for (c, what) in cases {
+            let mut escaped = String::new();
+            push_json_escape(&mut escaped, c);
+            assert!(is_unsafe(c), "{what} {c:?}");
+            assert_eq!(
+                one_line(&format!("a{c}b")),
+                format!("a{escaped}b"),
+                "{what}"
+            );
+            assert_eq!(
+                json_text(&format!("a{c}b")),
+                format!("a{escaped}b"),
+                "{what}"
+            );
+            let subject = subject_line(&format!("a{c}b"), 99);
+            assert!(
+                ["ab", "a b", "a\u{fffd}b"].contains(&subject.as_str()),
+                "{what} {c:?}: {subject:?}"
+            );
         }
+    }
+
+    #[test]
+    fn letters_marks_numbers_punctuation_and_symbols_are_shown() {
+        let shown = [
+            "plain ASCII: ~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./",
+            "é ñ ß Ω Ж ק ع 日本語 한국어 ไทย हिन्दी",
+            "Vietnamese in parts: e\u{323}\u{302}",
+            "digits ٣ ४ ½ Ⅻ",
+            "symbols € © ™ → ∑ — « » 😀 🇫🇷",
+        ];
+        for text in shown {
+            assert_eq!(one_line(text), text);
+            assert_eq!(json_text(text), text);
+            assert_eq!(subject_line(text, 999), text);
+        }
+    }
+
+    #[test]
+    fn a_pile_of_marks_shows_only_the_first_few() {
+        let zalgo: String = "Ẓ"
+            .chars()
+            .chain(std::iter::repeat_n('\u{301}', 6))
+            .collect();
+        let cases = [
+            (
+                "a\u{301}\u{302}\u{303}\u{304}\u{305}b",
+                "a\u{301}\u{302}\u{303}\\u0304\\u0305b",
+                "a\u{301}\u{302}\u{303}b",
+            ),
+            // Each base character has its own few.
+            (
+                "a\u{301}\u{301}\u{301}b\u{301}\u{301}\u{301}",
+                "a\u{301}\u{301}\u{301}b\u{301}\u{301}\u{301}",
+                "a\u{301}\u{301}\u{301}b\u{301}\u{301}\u{301}",
+            ),
+            // An escaped character between marks does not start a new base.
+            (
+                "a\u{301}\u{301}\u{301}\u{200b}\u{301}",
+                "a\u{301}\u{301}\u{301}\\u200b\\u0301",
+                "a\u{301}\u{301}\u{301}",
+            ),
+        ];
+        for (text, email, subject) in cases {
+            assert_eq!(one_line(text), email, "{text:?}");
+            assert_eq!(json_text(text), email, "{text:?}");
+            assert_eq!(subject_line(text, 99), subject, "{text:?}");
+        }
+        let shown = one_line(&zalgo);
+        assert_eq!(
+            shown, "Ẓ\u{301}\u{301}\u{301}\\u0301\\u0301\\u0301",
+            "{zalgo:?}"
+        );
+        let marks = |text: &str| text.chars().filter(|&c| kind(c) == Kind::Mark).count();
+        let pile: String = std::iter::repeat_n(zalgo.as_str(), 50).collect();
+        assert_eq!(marks(&one_line(&pile)), 50 * MAX_MARKS);
+        assert_eq!(marks(&subject_line(&pile, 9999)), 50 * MAX_MARKS);
+    }
+
+    /// The byte scan passes printable ASCII over without a look-up: the
+    /// table must say the same of it, and must have been built.
+    #[test]
+    fn the_table_is_built_and_agrees_with_the_ascii_shortcut() {
+        assert!(table().len() > 1000, "{}", table().len());
+        let mut last_end = None;
+        for &(start, end, _) in table() {
+            assert!(start <= end);
+            assert!(last_end.is_none_or(|last| last < start), "disjoint, sorted");
+            last_end = Some(end);
+        }
+        for c in ' '..='~' {
+            let code = u32::from(c);
+            let at = table().partition_point(|&(start, _, _)| start <= code);
+            let (_, end, kind) = table()[at - 1];
+            assert!(code <= end && kind == Kind::Shown, "{c:?}");
+        }
+        assert_eq!(kind('\u{301}'), Kind::Mark);
+        assert_eq!(kind('\u{200e}'), Kind::Invisible);
+        assert_eq!(kind('\u{e000}'), Kind::Other);
     }
 
     #[test]

@@ -7,9 +7,14 @@
 //! listed at all), and each region folder is listed from the first date
 //! folder in the window to the last: keys sort by date there, so months of
 //! logs outside the window cost no requests.
+//!
+//! Keys are listed URL-encoded (`encoding-type=url`) and decoded here, as
+//! the AWS CLI does: a key may hold characters XML 1.0 cannot carry (a
+//! control character), which would otherwise fail the whole listing.
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
+use aws_sdk_s3::types::EncodingType;
 use aws_sdk_s3::Client;
 use chrono::NaiveDate;
 
@@ -172,6 +177,7 @@ impl<'a> Listing<'a> {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(&cursor.prefix)
+            .encoding_type(EncodingType::Url)
             .set_continuation_token(cursor.token.clone());
         request = match &cursor.step {
             Step::Descend { .. } => request.delimiter("/"),
@@ -186,15 +192,27 @@ impl<'a> Listing<'a> {
     /// The page's objects, up to the window's last date folder; whether the
     /// cursor has more pages to list.
     fn take(&self, cursor: &mut Cursor, page: &ListObjectsV2Output) -> (Vec<ObjectRef>, bool) {
+        // Only when the answer says it is encoded (a server may ignore the
+        // request): decoding a key twice would change it.
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
+        let decode = |text: &str| {
+            if encoded {
+                url_decoded(text)
+            } else {
+                text.to_string()
+            }
+        };
         let mut objects = Vec::with_capacity(page.contents().len());
         for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            if past(&cursor.step, key) {
+            let Some(key) = object.key().map(decode) else {
+                continue;
+            };
+            if past(&cursor.step, &key) {
                 return (objects, false);
             }
             objects.push(ObjectRef {
                 bucket: self.bucket.clone(),
-                key: key.to_string(),
+                key,
                 size: object.size().and_then(|size| u64::try_from(size).ok()),
             });
         }
@@ -202,14 +220,26 @@ impl<'a> Listing<'a> {
             let folders = page.common_prefixes().iter().filter_map(|p| p.prefix());
             cursor.folders.extend(
                 folders
-                    .filter(|folder| !logs_only || is_log_folder(last_part(folder)))
-                    .map(str::to_string),
+                    .map(decode)
+                    .filter(|folder| !logs_only || is_log_folder(last_part(folder))),
             );
         }
         cursor.token = page.next_continuation_token().map(str::to_string);
         let more = page.is_truncated() == Some(true) && cursor.token.is_some();
         (objects, more)
     }
+}
+
+/// A key as S3 lists it with `encoding-type=url`: a space is `+` and every
+/// other byte outside the unreserved set `%XX` (a `+` in the key is `%2B`),
+/// so `+` is decoded first, as botocore's `unquote_plus` does for the AWS
+/// CLI. S3 keys are UTF-8; anything else is shown with U+FFFD rather than
+/// lost.
+fn url_decoded(text: &str) -> String {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Whether the key is in a date folder after the last one to list.
@@ -260,6 +290,23 @@ fn list_error(bucket: &str, prefix: &str, err: &SdkError<ListObjectsV2Error>) ->
 mod tests {
     use super::*;
     use crate::backfill::dates::parse_bound;
+
+    #[test]
+    fn listed_keys_are_url_decoded_as_the_aws_cli_does() {
+        let cases = [
+            ("AWSLogs/1/a%01b.json.gz", "AWSLogs/1/a\u{1}b.json.gz"),
+            ("c%0Bd.json.gz", "c\u{b}d.json.gz"),
+            // S3 writes a space as `+`, a `+` as `%2B`; moto a space as `%20`.
+            ("backfill+run%3D1.json.gz", "backfill run=1.json.gz"),
+            ("a%2Bb%20c.json.gz", "a+b c.json.gz"),
+            ("%C3%A9t%C3%A9/", "été/"),
+            ("100%25", "100%"),
+            ("plain/key.json.gz", "plain/key.json.gz"),
+        ];
+        for (listed, key) in cases {
+            assert_eq!(url_decoded(listed), key, "{listed}");
+        }
+    }
 
     #[test]
     fn prefixes_are_placed_in_the_cloudtrail_layout() {

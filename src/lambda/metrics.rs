@@ -211,6 +211,7 @@ fn totals<'a>(
         count("AlertsUnchecked", summary.alerts_unchecked),
         count("IntegrityAlerts", summary.integrity_alerts),
         count("ObjectsSkipped", summary.objects_skipped.values().sum()),
+        count("MessagesDropped", summary.messages_dropped),
         count("Errors", errors(summary).iter().map(|(_, n)| n).sum()),
     ];
     if let Some(lag) = lag {
@@ -367,6 +368,7 @@ mod tests {
             alerts_suppressed: 1,
             integrity_alerts: 1,
             permanent_errors: vec!["s3://b/k: record 1: not JSON".to_string()],
+            messages_dropped: 1,
             newest_event_time: Some("2024-03-01T12:34:56Z".to_string()),
             matches_by_rule: BTreeMap::from([("rule-a".to_string(), 2), ("rule-b".to_string(), 1)]),
             ..InvocationSummary::default()
@@ -458,6 +460,7 @@ mod tests {
             (function.clone(), "AlertsUnchecked", json!(0)),
             (function.clone(), "IntegrityAlerts", json!(1)),
             (function.clone(), "ObjectsSkipped", json!(1)),
+            (function.clone(), "MessagesDropped", json!(1)),
             (function.clone(), "Errors", json!(1)),
             (function.clone(), "LagSeconds", json!(60.0)),
             (

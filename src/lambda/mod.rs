@@ -48,6 +48,9 @@ pub struct InvocationSummary {
     /// Subscription checks answered (`s3:TestEvent`, CloudTrail's
     /// validation message).
     pub acknowledged: Vec<String>,
+    /// SQS messages dropped because they name no object (garbage, a shape
+    /// not known): counted for the `MessagesDropped` metric and its alarm.
+    pub messages_dropped: u64,
     pub bytes_read: u64,
     pub records: u64,
     pub records_evaluated: u64,
@@ -367,6 +370,7 @@ impl Handler {
                     let cause = format!("SQS message {}: {err}", message.message_id);
                     tracing::error!(message_id = %message.message_id, class = "permanent", "message cannot be read; dropped: {err}");
                     inv.summary.permanent_errors.push(cause);
+                    inv.summary.messages_dropped += 1;
                 }
             }
         }

@@ -234,15 +234,6 @@ fn lite_text(value: &Lite<'_>) -> Option<String> {
     }
 }
 
-/// The fields grouping reads of the record `text`, as JSON: what stands
-/// in for a record whose text does not parse whole.
-pub fn brief_value(text: &str) -> Value {
-    match crate::record::RecordHead::read(text.as_bytes()) {
-        Ok(head) => LazyRecord::new(head.text, head.fields).into_brief(),
-        Err(_) => Value::Object(Map::new()),
-    }
-}
-
 fn principal_of(identity: &Lite<'_>) -> Value {
     let members = PRINCIPAL_FIELDS
         .iter()

@@ -28,7 +28,7 @@ pub use examples::{Example, ExampleFailure, SequenceExample};
 pub use filters::{Filter, FilterMeta};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
-pub use lazy::{brief_value, LazyRecord};
+pub use lazy::LazyRecord;
 pub use lint::{LintFinding, Problem};
 pub use lite::Lite;
 

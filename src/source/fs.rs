@@ -1,10 +1,29 @@
 //! Log files on the local file system: files, directories (recursive) and
 //! `-` for standard input.
+//!
+//! Each file is read once: files and directories are known by their device
+//! and inode, so a symlink loop, a symlink to a file also listed, or
+//! overlapping arguments (`scan dir dir/sub`) name a duplicate, which is
+//! noted and not read again.
+//!
+//! In a directory, the key layout decides where there is one (a file under
+//! `AWSLogs/ACCOUNT/CloudTrail/` is read, a digest or another service's
+//! file is skipped, as in S3); elsewhere the content decides: a file whose
+//! name may hold a log (`.json.gz`, `.json`, `.jsonl`, `.ndjson`, `.gz`,
+//! no extension) is read when its first record is a CloudTrail record, in
+//! any of the shapes the log decoder reads, and skipped with the reason
+//! otherwise. Files named on the command line are always read.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::io;
+use std::fs::{File, FileType, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
+use crate::logfile::{self, Limits, LogError};
 use crate::object::ObjectKind;
 
 /// One thing to scan.
@@ -23,34 +42,136 @@ impl fmt::Display for Input {
     }
 }
 
+/// Why a file found in a directory is not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// What its path says it is (digest, another service's file, empty).
+    Kind(ObjectKind),
+    /// Not a regular file: "a FIFO", "a socket"...
+    Special(&'static str),
+    /// Its content is not a CloudTrail log; the text says what it is.
+    NotLog(String),
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::Kind(kind) => write!(f, "{} file", kind.as_str()),
+            Skip::Special(what) => write!(f, "is {what}, not a log file"),
+            Skip::NotLog(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The result of expanding the command line's paths.
 #[derive(Debug, Default)]
 pub struct Expanded {
     pub inputs: Vec<Input>,
-    /// Files found in directories but skipped on purpose (digests, empty).
-    pub skipped: Vec<(PathBuf, ObjectKind)>,
+    /// Files found in directories but skipped on purpose, and why.
+    pub skipped: Vec<(PathBuf, Skip)>,
+    /// Paths that name a file or directory already taken (through a
+    /// symlink, or overlapping arguments), and the path it was taken as.
+    pub duplicates: Vec<(PathBuf, PathBuf)>,
     /// Paths that could not be read.
     pub errors: Vec<(PathBuf, io::Error)>,
 }
 
-/// Whether a file found while walking a directory looks like a log: CloudTrail
-/// writes `.json.gz`. (Plain `.json` files are read when named on the command
-/// line; in a directory they are as likely to be notifications or configs.)
-fn is_log_name(path: &Path) -> bool {
+/// Names a log may have, outside the `AWSLogs/` layout: CloudTrail's
+/// `.json.gz`, the console's `.json`, exports' `.jsonl` and `.gz`, and
+/// files with no extension at all.
+fn may_be_log(path: &Path) -> bool {
     let name = path
         .file_name()
-        .and_then(|n| n.to_str())
+        .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    name.ends_with(".json.gz")
+    let lower = name.to_ascii_lowercase();
+    [".json", ".jsonl", ".ndjson", ".gz"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+        || !name.trim_start_matches('.').contains('.')
 }
 
+/// What a file system object is, when it is not a file or a directory.
+fn special(kind: FileType) -> Option<&'static str> {
+    if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else {
+        None
+    }
+}
+
+/// A file system object, whatever path reached it.
+type Identity = (u64, u64);
+
+fn identity(meta: &Metadata) -> Identity {
+    (meta.dev(), meta.ino())
+}
+
+/// The files and directories taken so far, with the path each was taken as.
+#[derive(Default)]
+struct Seen {
+    taken: HashMap<Identity, PathBuf>,
+    stdin: Option<PathBuf>,
+}
+
+impl Seen {
+    /// True the first time; a duplicate is noted.
+    fn first(&mut self, path: &Path, meta: &Metadata, out: &mut Expanded) -> bool {
+        match self.taken.get(&identity(meta)) {
+            Some(first) => {
+                out.duplicates.push((path.to_path_buf(), first.clone()));
+                false
+            }
+            None => {
+                self.taken.insert(identity(meta), path.to_path_buf());
+                true
+            }
+        }
+    }
+}
+
+/// Expands the command line's paths into what to read. A file named on the
+/// command line is read whatever its name, and so is a FIFO (a named pipe,
+/// or a `<(zcat log.gz)` process substitution); sockets and devices are
+/// refused.
 pub fn expand(paths: &[PathBuf]) -> Expanded {
     let mut out = Expanded::default();
+    let mut seen = Seen::default();
     for path in paths {
         if path.as_os_str() == "-" {
-            out.inputs.push(Input::Stdin);
-        } else if path.is_dir() {
-            walk(path, &mut out);
+            match &seen.stdin {
+                Some(first) => out.duplicates.push((path.clone(), first.clone())),
+                None => {
+                    seen.stdin = Some(path.clone());
+                    out.inputs.push(Input::Stdin);
+                }
+            }
+            continue;
+        }
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(err) => {
+                out.errors.push((path.clone(), err));
+                continue;
+            }
+        };
+        if !seen.first(path, &meta, &mut out) {
+            continue;
+        }
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            walk(path, &mut seen, &mut out);
+        } else if let Some(what) = special(kind).filter(|_| !kind.is_fifo()) {
+            out.errors.push((
+                path.clone(),
+                io::Error::other(format!("is {what}, not a log file")),
+            ));
         } else {
             out.inputs.push(Input::File(path.clone()));
         }
@@ -58,7 +179,7 @@ pub fn expand(paths: &[PathBuf]) -> Expanded {
     out
 }
 
-fn walk(dir: &Path, out: &mut Expanded) {
+fn walk(dir: &Path, seen: &mut Seen, out: &mut Expanded) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => return out.errors.push((dir.to_path_buf(), err)),
@@ -72,21 +193,98 @@ fn walk(dir: &Path, out: &mut Expanded) {
     }
     paths.sort();
     for path in paths {
-        if path.is_dir() {
-            walk(&path, out);
+        // Symlinks are followed: to what they point at.
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // A dangling symlink or a loop of symlinks: an error only
+            // where a log was to be expected.
+            Err(err) => {
+                if may_be_log(&path) {
+                    out.errors.push((path, err));
+                }
+                continue;
+            }
+        };
+        let kind = meta.file_type();
+        if !kind.is_dir() && !may_be_log(&path) {
             continue;
         }
-        if !is_log_name(&path) {
+        if !seen.first(&path, &meta, out) {
             continue;
         }
-        let size = std::fs::metadata(&path).ok().map(|m| m.len());
-        let kind = ObjectKind::of(&path.to_string_lossy(), size);
-        if kind.is_readable() {
-            out.inputs.push(Input::File(path));
+        if kind.is_dir() {
+            walk(&path, seen, out);
+        } else if let Some(what) = special(kind) {
+            // Reading a FIFO found in a directory could wait forever.
+            out.skipped.push((path, Skip::Special(what)));
         } else {
-            out.skipped.push((path, kind));
+            match what_file(&path, meta.len()) {
+                Some(skip) => out.skipped.push((path, skip)),
+                None => out.inputs.push(Input::File(path)),
+            }
         }
     }
+}
+
+/// Why a regular file found in a directory is skipped, or `None` to read it.
+fn what_file(path: &Path, size: u64) -> Option<Skip> {
+    let key = path.to_string_lossy();
+    let kind = ObjectKind::of(&key, Some(size));
+    if ObjectKind::by_layout(&key) || kind == ObjectKind::Empty {
+        return (!kind.is_readable()).then_some(Skip::Kind(kind));
+    }
+    match File::open(path) {
+        Ok(file) => sniff(file).map(Skip::NotLog),
+        // Reading it will say what is wrong.
+        Err(_) => None,
+    }
+}
+
+/// Bytes of a file read to find its first record; a record longer than
+/// this is taken for a log (reading it says if it is not).
+const SNIFF_BYTES: u64 = 1 << 20;
+
+/// Why the content is not a CloudTrail log, or `None` when it is one (or
+/// a damaged one, whose reading will say what is wrong).
+pub fn sniff(source: impl Read + Send + 'static) -> Option<String> {
+    let limits = Limits {
+        threads: 1,
+        ..Limits::default()
+    };
+    let mut records = logfile::open(source.take(SNIFF_BYTES), limits);
+    let first = match records.next_record() {
+        // Empty: `{"Records":[]}` or `[]`, nothing to read but no harm.
+        None => return None,
+        Some(Ok(record)) => Ok(serde_json::from_slice::<Value>(record).ok()),
+        Some(Err(LogError::Source(_))) => return None,
+        Some(Err(err)) => Err(err),
+    };
+    let first = match first {
+        Ok(first) => first,
+        Err(_) if records.shape().is_some() => return None,
+        Err(err) => return Some(err.to_string()),
+    };
+    match first {
+        Some(record) if is_cloudtrail_record(&record) => None,
+        Some(Value::Object(map)) => {
+            let keys: Vec<&str> = map.keys().take(5).map(String::as_str).collect();
+            let more = if map.len() > keys.len() { ", ..." } else { "" };
+            Some(format!(
+                "not a CloudTrail log: its first record is not a CloudTrail record (its keys are {}{more})",
+                keys.join(", ")
+            ))
+        }
+        _ => Some("not a CloudTrail log: its first record is not a JSON object".into()),
+    }
+}
+
+/// A CloudTrail record, told from the other `{"Records":[...]}` JSON (S3,
+/// SNS and SQS notifications, whose `eventSource` is `aws:s3`...): an
+/// `eventTime` and a service's `eventSource`, or an Insights record.
+fn is_cloudtrail_record(record: &Value) -> bool {
+    let source = record.get("eventSource").and_then(Value::as_str);
+    record.get("insightDetails").is_some()
+        || (record.get("eventTime").is_some() && source.is_some_and(|s| !s.starts_with("aws:")))
 }
 
 #[cfg(test)]
@@ -103,7 +301,6 @@ mod tests {
         std::fs::create_dir_all(&logs).expect("mkdir");
         for (path, body) in [
             (logs.join("c.json.gz"), "x"),
-            (logs.join("a.json"), "x"),
             (logs.join("b.json.gz"), "x"),
             (logs.join("empty.json.gz"), ""),
             (logs.join("notes.txt"), "x"),
@@ -120,8 +317,47 @@ mod tests {
                 Input::Stdin
             ]
         );
-        let skipped: Vec<ObjectKind> = found.skipped.iter().map(|(_, k)| *k).collect();
-        assert_eq!(skipped, [ObjectKind::Empty, ObjectKind::Digest]);
+        let skipped: Vec<&Skip> = found.skipped.iter().map(|(_, k)| k).collect();
+        assert_eq!(
+            skipped,
+            [
+                &Skip::Kind(ObjectKind::Empty),
+                &Skip::Kind(ObjectKind::Digest)
+            ]
+        );
         assert!(found.errors.is_empty());
+    }
+
+    #[test]
+    fn cloudtrail_records_are_told_from_notifications() {
+        let sniffed = |text: &str| sniff(io::Cursor::new(text.as_bytes().to_vec()));
+        let record = r#"{"eventVersion":"1.08","eventTime":"t","eventSource":"iam.amazonaws.com"}"#;
+        for log in [
+            format!(r#"{{"Records":[{record}]}}"#),
+            format!("[{record}]"),
+            format!("{record}\n{record}\n"),
+            r#"{"Records":[]}"#.to_string(),
+            r#"[{"insightDetails":{}}]"#.to_string(),
+            // Damaged after its start: read, and the reading says so.
+            format!(r#"{{"Records":[{record},"#),
+        ] {
+            assert_eq!(sniffed(&log), None, "{log}");
+        }
+        let s3 = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventTime":"t"}]}"#;
+        assert_eq!(
+            sniffed(s3).as_deref(),
+            Some(
+                "not a CloudTrail log: its first record is not a CloudTrail record \
+                 (its keys are eventVersion, eventSource, eventTime)"
+            )
+        );
+        assert_eq!(
+            sniffed(r#"{"fileVersion":"1.0","configurationItems":[]}"#).as_deref(),
+            Some(
+                "not a CloudTrail log: no \"Records\" array (its keys are fileVersion, \
+                 configurationItems)"
+            )
+        );
+        assert!(sniffed("# notes").is_some_and(|why| why.contains("neither gzip nor JSON")));
     }
 }

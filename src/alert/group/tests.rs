@@ -118,6 +118,54 @@ fn past_the_cap_the_most_severe_are_sent_and_the_rest_summarised() {
     assert_eq!(out[0].units, BTreeSet::from([0, 3]));
 }
 
+/// A finding like [`finding`], read from the log object `source`.
+fn finding_in(rule: &Arc<RuleMeta>, user: &str, second: u32, source: &str) -> Finding {
+    let event: Value = json!({
+        "eventID": format!("{user}-{second}"),
+        "eventTime": format!("2026-11-23T08:00:{second:02}Z"),
+        "userIdentity": {"arn": format!("arn:aws:iam::1:user/{user}")},
+    });
+    Finding::new(rule, &Arc::new(Record::new(event, Arc::from(source))))
+}
+
+/// The summary names the objects whose findings it holds back, held
+/// directly or with an alert that was sent no more (evicted), so that an
+/// operator can rescan them; not the objects of the alerts sent.
+#[test]
+fn the_summary_names_the_log_objects_it_covers() {
+    let low = rule("low", Level::Low);
+    let critical = rule("critical", Level::Critical);
+    let mut grouper = Grouper::new(Some(1));
+    grouper.add(finding_in(&low, "l", 0, "s3://b/one"), 0);
+    grouper.add(finding_in(&low, "l", 1, "s3://b/two"), 0);
+    grouper.add(finding_in(&low, "l", 2, "s3://b/one"), 0);
+    // Evicts l's alert (objects one and two).
+    grouper.add(finding_in(&critical, "c", 3, "s3://b/sent"), 1);
+    grouper.add(finding_in(&low, "m", 4, "s3://b/three"), 2);
+    let out = grouper.finish();
+    let held = out[1].alert.held_back.as_ref().expect("summary");
+    assert_eq!(held.objects, ["s3://b/one", "s3://b/two", "s3://b/three"]);
+    assert_eq!((held.object_count, held.more_objects), (3, false));
+}
+
+#[test]
+fn the_summary_names_the_first_objects_and_counts_the_rest() {
+    let high = rule("high", Level::High);
+    let mut grouper = Grouper::new(Some(1));
+    grouper.add(finding_in(&high, "sent", 0, "s3://b/sent"), 0);
+    for i in 0..(MAX_HELD_BACK_OBJECTS as u32 + 5) {
+        // Each object twice: counted once.
+        for _ in 0..2 {
+            grouper.add(finding_in(&high, "held", i % 60, &format!("s3://b/{i}")), 0);
+        }
+    }
+    let out = grouper.finish();
+    let held = out[1].alert.held_back.as_ref().expect("summary");
+    assert_eq!(held.objects.len(), MAX_HELD_BACK_OBJECTS);
+    assert_eq!(held.objects[0], "s3://b/0");
+    assert_eq!(held.object_count, MAX_HELD_BACK_OBJECTS as u64 + 5);
+}
+
 #[test]
 fn a_full_grouper_holds_back_findings_no_more_severe_than_its_alerts() {
     let high = rule("high", Level::High);
@@ -178,5 +226,104 @@ fn thresholds_group_by_their_principal() {
             "arn:aws:iam::1:user/mallory".to_string(),
             2
         )]
+    );
+}
+
+#[test]
+fn past_the_open_limit_the_least_recently_active_groups_close_and_every_finding_is_counted() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_open_limit(10);
+    let mut closed = Vec::new();
+    // "busy" is added to between every new principal: it stays open.
+    for n in 0..30u32 {
+        grouper.add(finding(&a, "busy", n % 60), 0);
+        grouper.add(finding(&a, &format!("user{n}"), n % 60), 0);
+        closed.extend(grouper.take_closed());
+        assert!(grouper.groups.len() <= 10, "{} open", grouper.groups.len());
+    }
+    assert!(!closed.is_empty());
+    let busy = "arn:aws:iam::1:user/busy".to_string();
+    assert!(
+        summary(&closed).iter().all(|(_, who, _)| *who != busy),
+        "the busiest group is never the least recently active"
+    );
+    // Closed first, in the order they closed, then the open ones.
+    let first_closed = summary(&closed)[0].1.clone();
+    assert_eq!(first_closed, "arn:aws:iam::1:user/user0");
+    let rest: Vec<Grouped> = grouper.into_alerts().collect();
+    let all: Vec<(String, String, u64)> =
+        summary(&closed).into_iter().chain(summary(&rest)).collect();
+    assert_eq!(all.iter().map(|(_, _, n)| n).sum::<u64>(), 60);
+    assert_eq!(
+        all.iter()
+            .filter(|(_, who, _)| *who == busy)
+            .collect::<Vec<_>>(),
+        [&("a".to_string(), busy.clone(), 30)]
+    );
+    assert_eq!(all.len(), 31, "each user once, busy once");
+}
+
+#[test]
+fn groups_closed_and_not_taken_still_come_out_first() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_open_limit(2);
+    for user in ["u1", "u2", "u3"] {
+        grouper.add(finding(&a, user, 0), 0);
+    }
+    let who: Vec<String> = summary(&grouper.finish())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(
+        who,
+        [
+            "arn:aws:iam::1:user/u1",
+            "arn:aws:iam::1:user/u2",
+            "arn:aws:iam::1:user/u3"
+        ]
+    );
+}
+
+/// A finding of `rule` for `user` at `time`.
+fn finding_at(rule: &Arc<RuleMeta>, user: &str, time: &str) -> Finding {
+    let event: Value = json!({
+        "eventID": format!("{user}-{time}"),
+        "eventTime": time,
+        "userIdentity": {"arn": format!("arn:aws:iam::1:user/{user}")},
+    });
+    Finding::new(rule, &Arc::new(Record::new(event, Arc::from("s3://b/k"))))
+}
+
+#[test]
+fn a_group_idle_for_a_day_of_event_time_closes_as_the_scan_goes() {
+    let a = rule("a", Level::Low);
+    let mut grouper = Grouper::new(None).with_idle_window(chrono::TimeDelta::hours(24));
+    grouper.add(finding_at(&a, "alice", "2026-03-01T08:00:00Z"), 0);
+    grouper.add(finding_at(&a, "alice", "2026-03-01T09:00:00Z"), 0);
+    grouper.add(finding_at(&a, "bob", "2026-03-02T07:00:00Z"), 0);
+    grouper.add(finding_at(&a, "odd", "1 March 2026"), 0);
+    // A day and a minute after alice's last finding, less than a day after bob's.
+    grouper.add(finding_at(&a, "carol", "2026-03-02T09:01:00Z"), 0);
+    grouper.close_idle();
+    let closed: Vec<Grouped> = grouper.take_closed().collect();
+    assert_eq!(
+        summary(&closed),
+        [("a".to_string(), "arn:aws:iam::1:user/alice".to_string(), 2)]
+    );
+    // Two days later, bob goes too; a time CloudTrail never writes stays open.
+    grouper.add(finding_at(&a, "carol", "2026-03-04T09:00:00Z"), 0);
+    grouper.close_idle();
+    let closed: Vec<String> = summary(&grouper.take_closed().collect::<Vec<_>>())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(closed, ["arn:aws:iam::1:user/bob"]);
+    let open: Vec<String> = summary(&grouper.finish())
+        .into_iter()
+        .map(|(_, who, _)| who)
+        .collect();
+    assert_eq!(
+        open,
+        ["arn:aws:iam::1:user/odd", "arn:aws:iam::1:user/carol"]
     );
 }

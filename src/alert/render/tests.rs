@@ -454,6 +454,7 @@ fn held_back_summaries_list_the_rules_and_what_to_do() {
                 findings: 150,
             },
         ],
+        ..HeldBack::default()
     });
     let text = summary.text();
     let want = "\n\nHeld back:   120 alerts (450 findings); the cap is 100 alerts per invocation\n\
@@ -469,6 +470,60 @@ fn held_back_summaries_list_the_rules_and_what_to_do() {
     );
     let doc: Value = serde_json::from_str(&summary.json()).expect("JSON");
     assert_eq!(doc["held_back"]["rules"][1]["findings"], 150);
+}
+
+/// An operator rescans what was held back: the summary names its log
+/// objects (the first ones, then how many more).
+#[test]
+fn held_back_summaries_name_the_log_objects_to_rescan() {
+    let mut summary = alert(json!({}));
+    let held = |objects: &[&str], count: u64, more: bool| HeldBack {
+        alerts: 3,
+        findings: 9,
+        cap: 2,
+        rules: Vec::new(),
+        objects: objects.iter().map(|o| o.to_string()).collect(),
+        object_count: count,
+        more_objects: more,
+    };
+    summary.held_back = Some(held(&["s3://b/AWSLogs/1.json.gz"], 1, false));
+    let text = summary.text();
+    assert!(
+        text.contains(
+            "with `trailwatch scan` to see every finding.\nLog objects: s3://b/AWSLogs/1.json.gz\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        summary.summary(),
+        "3 alerts (9 findings) of 0 rules in 1 log object were not sent: the invocation reached its cap of 2 alerts."
+    );
+    let doc: Value = serde_json::from_str(&summary.json()).expect("JSON");
+    assert_eq!(
+        doc["held_back"]["objects"],
+        json!(["s3://b/AWSLogs/1.json.gz"])
+    );
+    assert_eq!(doc["held_back"]["object_count"], 1);
+
+    summary.held_back = Some(held(&["s3://b/a\nb", "s3://b/c"], 25, false));
+    let text = summary.text();
+    assert!(
+        text.contains(
+            "Log objects: s3://b/a\\nb\n             s3://b/c\n             ... and 23 more (25 in all)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        summary.summary().contains(" in 25 log objects "),
+        "{}",
+        summary.summary()
+    );
+
+    summary.held_back = Some(held(&["s3://b/c"], 10_000, true));
+    assert!(summary
+        .text()
+        .contains("... and 9999+ more (10000+ in all)"));
+    assert!(summary.summary().contains(" in 10000+ log objects "));
 }
 
 #[test]
