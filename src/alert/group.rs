@@ -93,7 +93,9 @@ struct Group {
 /// What the cap kept out, counted per rule.
 #[derive(Debug, Default)]
 struct Held {
-    keys: HashSet<Key>,
+    /// The held groups' keys, by hash: eight bytes each, however many
+    /// principals an invocation meets.
+    keys: HashSet<u64>,
     rules: HashMap<String, HeldBackRule>,
     units: BTreeSet<Unit>,
     findings: u64,
@@ -168,7 +170,7 @@ impl Grouper {
             self.scratch = key;
             return;
         }
-        if self.held.keys.contains(&key) {
+        if self.held.keys.contains(&fnv1a(key.as_bytes())) {
             self.held.add(key, &finding, unit, false);
             return;
         }
@@ -437,7 +439,7 @@ impl Held {
         }
         self.findings += 1;
         self.units.insert(unit);
-        self.keys.insert(key);
+        self.keys.insert(fnv1a(key.as_bytes()));
         self.add_object(finding.record.source());
     }
 
@@ -465,7 +467,7 @@ impl Held {
             .wrapping_add(fnv1a(group.first.alert_id().as_bytes()));
         self.findings += group.count;
         self.units.extend(group.units);
-        self.keys.insert(key);
+        self.keys.insert(fnv1a(key.as_bytes()));
         self.add_object(group.first.record.source());
         for source in &group.other_sources {
             self.add_object(source);
