@@ -364,8 +364,11 @@ async fn a_stalled_body_is_cut_off_at_the_stop_time() {
     .await
     .expect("given up");
     let summary = &response.summary;
+    // The budget is the time from the invocation's start to its stop time
+    // (under 2 s here; how far under depends on the machine's load).
+    let error = &summary.permanent_errors[0];
     assert!(
-        summary.permanent_errors[0].contains("more than the 2 s an invocation has"),
+        error.contains(", more than the ") && error.contains(" s an invocation has"),
         "{summary:#?}"
     );
     assert_eq!(titles(&sink), [INTEGRITY_TITLE]);
