@@ -132,6 +132,10 @@ impl Default for Limits {
 pub enum LogError {
     #[error("reading the object failed: {0}")]
     Source(io::Error),
+    /// A reading thread panicked (a bug): permanent, as a retry would
+    /// panic again.
+    #[error("{0}")]
+    Panicked(String),
     #[error("not a valid gzip stream: {0}")]
     Gzip(io::Error),
     #[error("truncated: the object ends inside {0}")]
@@ -173,13 +177,23 @@ pub struct TaggedSource<R>(pub R);
 
 impl<R: Read> Read for TaggedSource<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0
-            .read(buf)
-            .map_err(|e| io::Error::other(SourceReadError(e)))
+        self.0.read(buf).map_err(|e| match panicked(&e) {
+            // Not the network: kept as it is, to be told apart.
+            Some(_) => e,
+            None => io::Error::other(SourceReadError(e)),
+        })
     }
 }
 
+/// What a reading thread's panic said, if `err` is one.
+fn panicked(err: &io::Error) -> Option<&pipe::ReaderPanicked> {
+    err.get_ref()?.downcast_ref()
+}
+
 fn classify_io(err: io::Error, in_gzip: bool) -> LogError {
+    if let Some(panic) = panicked(&err) {
+        return LogError::Panicked(panic.to_string());
+    }
     let from_source = err
         .get_ref()
         .is_some_and(|inner| inner.is::<SourceReadError>());
@@ -1974,5 +1988,47 @@ mod tests {
             matches!(first, Err(LogError::OutOfTime { .. })),
             "{first:?}"
         );
+    }
+
+    /// A source that panics on the download thread (as the SDK's body
+    /// could) ends the object with a permanent error naming the panic: a
+    /// retry would meet it again, so it is not taken for the network.
+    #[test]
+    fn a_panic_on_the_download_thread_is_a_permanent_error() {
+        /// The start of a gzip log, then a panic.
+        struct PanicsAfter(io::Cursor<Vec<u8>>);
+        impl Read for PanicsAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => panic!("the body broke: a bug"),
+                    n => Ok(n),
+                }
+            }
+        }
+        let log = gzip(format!(r#"{{"Records":[{}"#, "{},".repeat(1000)).as_bytes());
+        let head = log.get(..log.len() - 8).unwrap_or_default().to_vec();
+        for threads in [1, 3] {
+            let download =
+                crate::pipe::spawn("test", PanicsAfter(io::Cursor::new(head.clone())), 64, 2)
+                    .expect("thread");
+            let limits = Limits {
+                threads,
+                ..Limits::default()
+            };
+            let mut records = open(download, limits);
+            let err = loop {
+                match records.next_record() {
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => break err,
+                    None => panic!("the log cannot end"),
+                }
+            };
+            assert!(matches!(err, LogError::Panicked(_)), "{threads}: {err:?}");
+            assert!(!err.is_transient(), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "the reading thread panicked: the body broke: a bug"
+            );
+        }
     }
 }

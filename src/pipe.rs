@@ -9,8 +9,28 @@
 //! filled again, so a steady stream allocates nothing.
 
 use std::io::{self, BufRead, Read};
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
+
+/// The source panicked on the reading thread: a bug, in trailwatch or a
+/// library, that a retry of the same object would meet again. The reader
+/// gets it as the error of its read (inside an `io::Error`), so it can be
+/// told from a dropped connection.
+#[derive(Debug, thiserror::Error)]
+#[error("the reading thread panicked: {0}")]
+pub struct ReaderPanicked(pub String);
+
+/// What a panic said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    // A panic may quote its input: keep the error short.
+    text.chars().take(200).collect()
+}
 
 /// What the reading thread sends.
 enum Message {
@@ -66,7 +86,16 @@ fn fill(
     loop {
         let mut chunk = recycled.try_recv().unwrap_or_default();
         chunk.resize(chunk_bytes, 0);
-        let (filled, outcome) = read_chunk(&mut source, &mut chunk);
+        let read =
+            std::panic::catch_unwind(AssertUnwindSafe(|| read_chunk(&mut source, &mut chunk)));
+        let (filled, outcome) = match read {
+            Ok(read) => read,
+            Err(panic) => {
+                let error = ReaderPanicked(panic_text(panic.as_ref()));
+                let _ = send.send(Message::Failed(io::Error::other(error)));
+                return;
+            }
+        };
         chunk.truncate(filled);
         if filled > 0 && send.send(Message::Data(chunk)).is_err() {
             return;
@@ -233,7 +262,13 @@ mod tests {
         }
         let mut pipe = spawn("test", Panics, 16, 2).expect("thread");
         let err = pipe.fill_buf().expect_err("not an end");
-        assert!(err.to_string().contains("stopped before the end"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the reading thread panicked: the source panicked"
+        );
+        assert!(err
+            .get_ref()
+            .is_some_and(|inner| inner.is::<ReaderPanicked>()));
     }
 
     #[test]
