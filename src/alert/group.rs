@@ -76,11 +76,9 @@ struct Group {
     first_time: Option<String>,
     last_time: Option<String>,
     event_ids: Vec<String>,
-    /// Sessions folded into this group, by a hash of their names (at most
-    /// [`MAX_COUNTED_SESSIONS`]), and the first names.
-    sessions: HashSet<u64>,
-    more_sessions: bool,
-    session_names: Vec<String>,
+    /// Sessions folded into this group: counted up to
+    /// [`MAX_COUNTED_SESSIONS`], the first [`MAX_SESSION_NAMES`] named.
+    sessions: Distinct,
     units: BTreeSet<Unit>,
     /// Log objects other than the first finding's, should the group be
     /// held back and have to name them: at most [`MAX_HELD_BACK_OBJECTS`],
@@ -103,11 +101,40 @@ struct Held {
     /// the same for the same findings and different for different ones
     /// (dedup must not take one storm's summary for another's).
     ids: u64,
-    /// The log objects to rescan: the first ones by name, all counted
-    /// (by hash, up to [`MAX_COUNTED_OBJECTS`]).
-    objects: Vec<String>,
-    object_hashes: HashSet<u64>,
-    more_objects: bool,
+    /// The log objects to rescan: counted up to [`MAX_COUNTED_OBJECTS`],
+    /// the first [`MAX_HELD_BACK_OBJECTS`] named.
+    objects: Distinct,
+}
+
+/// Distinct names, counted by a hash of each (eight bytes, up to a bound)
+/// and the first few kept whole: what an alert lists and how many.
+#[derive(Debug, Default)]
+struct Distinct {
+    hashes: HashSet<u64>,
+    /// More than the bound were seen.
+    more: bool,
+    names: Vec<String>,
+}
+
+impl Distinct {
+    fn add(&mut self, name: &str, max_counted: usize, max_names: usize) {
+        let hash = fnv1a(name.as_bytes());
+        if self.hashes.contains(&hash) {
+            return;
+        }
+        if self.hashes.len() >= max_counted {
+            self.more = true;
+            return;
+        }
+        self.hashes.insert(hash);
+        if self.names.len() < max_names {
+            self.names.push(name.to_string());
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.hashes.len()
+    }
 }
 
 impl Grouper {
@@ -328,9 +355,7 @@ impl Group {
             first_time: None,
             last_time: None,
             event_ids: Vec::new(),
-            sessions: HashSet::new(),
-            more_sessions: false,
-            session_names: Vec::new(),
+            sessions: Distinct::default(),
             units: BTreeSet::new(),
             other_sources: Vec::new(),
             more_sources: false,
@@ -365,7 +390,8 @@ impl Group {
         }
         if finding.threshold.is_none() {
             if let Some((_, Some(session))) = finding.record.actor() {
-                self.add_session(session);
+                self.sessions
+                    .add(session, MAX_COUNTED_SESSIONS, MAX_SESSION_NAMES);
             }
         }
     }
@@ -382,21 +408,6 @@ impl Group {
         }
     }
 
-    fn add_session(&mut self, name: &str) {
-        let hash = fnv1a(name.as_bytes());
-        if self.sessions.contains(&hash) {
-            return;
-        }
-        if self.sessions.len() >= MAX_COUNTED_SESSIONS {
-            self.more_sessions = true;
-            return;
-        }
-        self.sessions.insert(hash);
-        if self.session_names.len() < MAX_SESSION_NAMES {
-            self.session_names.push(name.to_string());
-        }
-    }
-
     fn into_alert(self) -> Grouped {
         let mut alert = self.first.alert();
         if self.count > 1 {
@@ -407,12 +418,12 @@ impl Group {
                 .actor()
                 .map(|(actor, _)| actor.into_owned());
             let sessions = actor
-                .filter(|_| self.sessions.len() > 1)
+                .filter(|_| self.sessions.count() > 1)
                 .map(|actor| Sessions {
                     actor,
-                    count: self.sessions.len() as u64,
-                    more: self.more_sessions,
-                    names: self.session_names,
+                    count: self.sessions.count() as u64,
+                    more: self.sessions.more,
+                    names: self.sessions.names,
                 });
             alert.occurrences = Some(Occurrences {
                 count: self.count,
@@ -444,18 +455,8 @@ impl Held {
     }
 
     fn add_object(&mut self, object: &str) {
-        let hash = fnv1a(object.as_bytes());
-        if self.object_hashes.contains(&hash) {
-            return;
-        }
-        if self.object_hashes.len() >= MAX_COUNTED_OBJECTS {
-            self.more_objects = true;
-            return;
-        }
-        self.object_hashes.insert(hash);
-        if self.objects.len() < MAX_HELD_BACK_OBJECTS {
-            self.objects.push(object.to_string());
-        }
+        self.objects
+            .add(object, MAX_COUNTED_OBJECTS, MAX_HELD_BACK_OBJECTS);
     }
 
     fn add_group(&mut self, key: Key, group: Group) {
@@ -472,7 +473,7 @@ impl Held {
         for source in &group.other_sources {
             self.add_object(source);
         }
-        self.more_objects |= group.more_sources;
+        self.objects.more |= group.more_sources;
     }
 
     fn rule(&mut self, meta: &RuleMeta) -> &mut HeldBackRule {
@@ -498,9 +499,9 @@ impl Held {
             findings: self.findings,
             cap,
             rules,
-            objects: self.objects,
-            object_count: self.object_hashes.len() as u64,
-            more_objects: self.more_objects,
+            object_count: self.objects.count() as u64,
+            more_objects: self.objects.more,
+            objects: self.objects.names,
         };
         let event = json!({ "held_back": &held_back });
         let mut alert = Alert::new(held_back_rule(), event, "this invocation");
