@@ -80,10 +80,6 @@ struct Store(HashMap<String, (Body, u64)>);
 
 #[async_trait]
 impl ObjectStore for Store {
-    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
-        self.open_sized(object).await.map(|(body, _)| body)
-    }
-
     async fn open_sized(
         &self,
         object: &ObjectRef,

@@ -52,16 +52,15 @@ impl FetchError {
 /// without S3.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError>;
+    /// Opens the object, with its size when the store knows it: what a
+    /// read stopped by the deadline got through is measured against it
+    /// (notifications do not always give it).
+    async fn open_sized(&self, object: &ObjectRef)
+        -> Result<(ObjectBody, Option<u64>), FetchError>;
 
-    /// [`ObjectStore::open`], with the object's size when the store knows
-    /// it: what a read stopped by the deadline got through is measured
-    /// against it (notifications do not always give it).
-    async fn open_sized(
-        &self,
-        object: &ObjectRef,
-    ) -> Result<(ObjectBody, Option<u64>), FetchError> {
-        self.open(object).await.map(|body| (body, None))
+    /// [`ObjectStore::open_sized`] without the size.
+    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
+        self.open_sized(object).await.map(|(body, _)| body)
     }
 }
 
@@ -77,10 +76,6 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
-    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, FetchError> {
-        self.open_sized(object).await.map(|(body, _)| body)
-    }
-
     async fn open_sized(
         &self,
         object: &ObjectRef,
