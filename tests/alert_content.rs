@@ -5,18 +5,13 @@
 //! and carries the record's text. Built through the real scan path: the
 //! log scanned with the built-in pack, the finding turned into an alert.
 
-use std::io::Cursor;
+mod common;
+
 use std::path::Path;
 
 use serde_json::Value;
 use trailwatch::alert::message::{sns_message, MESSAGE_BUDGET};
 use trailwatch::alert::Alert;
-use trailwatch::logfile::Limits;
-use trailwatch::pipeline::scan;
-use trailwatch::rules::{RuleConfig, RuleSet};
-
-/// "Lambda Function Invoked By A Caller Other Than The Allowed Services".
-const INVOKE_RULE_ID: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
 
 const LOG_OBJECT: &str = "s3://trailwatch-test-logs/AWSLogs/123456789012/CloudTrail/us-east-1/\
     2026/11/23/123456789012_CloudTrail_us-east-1_20261123T0820Z_x.json.gz";
@@ -35,27 +30,7 @@ fn record_with(extra: &str) -> String {
 
 /// The Invoke alert the built-in pack raises for the record `text`.
 fn invoke_alert(text: &str) -> Alert {
-    let log = format!("{{\"Records\":[{text}]}}");
-    let rules = RuleSet::load(&RuleConfig::default()).expect("the built-in pack loads");
-    let mut alerts = Vec::new();
-    let report = scan(
-        Cursor::new(log.into_bytes()),
-        LOG_OBJECT,
-        &rules,
-        &mut rules.correlations().correlator(),
-        Limits::default(),
-        |finding| {
-            alerts.push(finding.alert());
-            true
-        },
-    );
-    assert!(report.error.is_none(), "{:?}", report.error);
-    let mut invokes: Vec<Alert> = alerts
-        .into_iter()
-        .filter(|a| a.rule_id == INVOKE_RULE_ID)
-        .collect();
-    assert_eq!(invokes.len(), 1, "one Invoke alert");
-    invokes.remove(0)
+    common::alerts::invoke_alert(text, LOG_OBJECT)
 }
 
 fn deep(levels: usize) -> String {

@@ -13,17 +13,12 @@
 //!
 //! and review the diff.
 
-use std::io::Cursor;
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use trailwatch::alert::{Alert, Occurrences};
-use trailwatch::logfile::Limits;
-use trailwatch::pipeline::scan;
-use trailwatch::rules::{RuleConfig, RuleSet};
-
-/// "Lambda Function Invoked By A Caller Other Than The Allowed Services".
-const INVOKE_RULE_ID: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
 
 /// Where the record came from, as the Lambda names it (events/objects.tsv).
 const LOG_OBJECT: &str = "s3://trailwatch-test-logs/AWSLogs/123456789012/CloudTrail/us-east-1/\
@@ -52,27 +47,8 @@ fn blessing() -> bool {
 fn invoke_alert() -> Alert {
     let record: Value = serde_json::from_str(&read(&golden_path("lambda-invoke.record.json")))
         .expect("the golden record is JSON");
-    let log = json!({ "Records": [record] }).to_string();
-    let rules = RuleSet::load(&RuleConfig::default()).expect("the built-in pack loads");
-    let mut alerts = Vec::new();
-    let report = scan(
-        Cursor::new(log.into_bytes()),
-        LOG_OBJECT,
-        &rules,
-        &mut rules.correlations().correlator(),
-        Limits::default(),
-        |finding| {
-            alerts.push(finding.alert());
-            true
-        },
-    );
-    assert!(report.error.is_none(), "{:?}", report.error);
-    let mut invokes: Vec<Alert> = alerts
-        .into_iter()
-        .filter(|a| a.rule_id == INVOKE_RULE_ID)
-        .collect();
-    assert_eq!(invokes.len(), 1, "one Invoke alert");
-    invokes.remove(0)
+    // Compact, as CloudTrail writes it.
+    common::alerts::invoke_alert(&record.to_string(), LOG_OBJECT)
 }
 
 /// The same alert standing for 37 findings of the rule by this principal.

@@ -3,6 +3,7 @@
 //! to the alert topic, which is how a test reads the alerts).
 #![allow(dead_code)]
 
+pub mod alerts;
 pub mod memory;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,38 @@
+//! Alerts built as the Lambda builds them: a log scanned through the real
+//! scan path with the built-in pack, each finding turned into an alert.
+
+use std::io::Cursor;
+
+use trailwatch::alert::Alert;
+use trailwatch::logfile::Limits;
+use trailwatch::pipeline::scan;
+use trailwatch::rules::{RuleConfig, RuleSet};
+
+/// "Lambda Function Invoked By A Caller Other Than The Allowed Services".
+pub const INVOKE_RULE_ID: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";
+
+/// The one Invoke alert the built-in pack raises for the record `text`,
+/// read from the log object `source`.
+pub fn invoke_alert(text: &str, source: &str) -> Alert {
+    let log = format!("{{\"Records\":[{text}]}}");
+    let rules = RuleSet::load(&RuleConfig::default()).expect("the built-in pack loads");
+    let mut alerts = Vec::new();
+    let report = scan(
+        Cursor::new(log.into_bytes()),
+        source,
+        &rules,
+        &mut rules.correlations().correlator(),
+        Limits::default(),
+        |finding| {
+            alerts.push(finding.alert());
+            true
+        },
+    );
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let mut invokes: Vec<Alert> = alerts
+        .into_iter()
+        .filter(|a| a.rule_id == INVOKE_RULE_ID)
+        .collect();
+    assert_eq!(invokes.len(), 1, "one Invoke alert");
+    invokes.remove(0)
+}
