@@ -21,15 +21,19 @@ use std::thread;
 #[error("the reading thread panicked: {0}")]
 pub struct ReaderPanicked(pub String);
 
-/// What a panic said.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// What a panic said, for an object's error.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic without a message");
-    // A panic may quote its input: keep the error short.
-    text.chars().take(200).collect()
+    // A panic may quote its input (a 64 KB key): keep the error short.
+    let mut shown: String = text.chars().take(300).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// What the reading thread sends.

@@ -336,17 +336,7 @@ impl<F: Future> Future for CatchUnwind<F> {
 
 /// What a panic said, for the object's error.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message");
-    // A panic may quote its input (a 64 KB key): keep the log line short.
-    let mut shown: String = text.chars().take(300).collect();
-    if shown.len() < text.len() {
-        shown.push('…');
-    }
-    format!("panic: {shown}")
+    format!("panic: {}", crate::pipe::panic_text(panic))
 }
 
 /// Counts the bytes read through it.
