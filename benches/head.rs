@@ -1,6 +1,6 @@
-//! The per-record reads, alone: the quick head read and the `Lite` parse
-//! of `userIdentity` (what most candidate records need), against the
-//! serde_json reads they stand in for.
+//! The per-record reads, alone: the head read and the parse of
+//! `userIdentity` into a `BorrowedValue` (what most candidate records
+//! need), against serde_json's `Value`, which they stand in for.
 //!
 //! ```sh
 //! cargo bench --bench head
@@ -20,9 +20,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
+use serde_json::Value;
 use trailwatch::generate::{write_log, Spec};
-use trailwatch::record::RecordHead;
-use trailwatch::rules::Lite;
+use trailwatch::json::BorrowedValue;
+use trailwatch::record::HeadReader;
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -60,40 +61,39 @@ fn main() {
         identity_bytes as f64 / 1e6
     );
 
-    let mut fields = Vec::new();
-    report("head, quick read", bytes, texts.len(), runs, || {
+    let mut heads = HeadReader::default();
+    report("head, HeadReader::read", bytes, texts.len(), runs, || {
         for text in &texts {
-            let head = RecordHead::read_with(text.as_bytes(), std::mem::take(&mut fields));
+            let head = heads.read(text.as_bytes(), None, false);
             if let Ok(head) = black_box(head) {
-                fields = head.fields;
-                fields.clear();
+                heads.recycle(head.fields);
             }
         }
     });
-    report("head, serde_json read", bytes, texts.len(), runs, || {
+    report("record, serde_json Value", bytes, texts.len(), runs, || {
         for text in &texts {
-            let _ = black_box(RecordHead::read_by_serde(text));
+            let _ = black_box(serde_json::from_str::<Value>(text));
         }
     });
     report(
-        "userIdentity, Lite::parse",
+        "userIdentity, BorrowedValue",
         identity_bytes,
         identities.len(),
         runs,
         || {
             for text in &identities {
-                let _ = black_box(Lite::parse(text));
+                let _ = black_box(BorrowedValue::parse(text));
             }
         },
     );
     report(
-        "userIdentity, by serde_json",
+        "userIdentity, serde_json Value",
         identity_bytes,
         identities.len(),
         runs,
         || {
             for text in &identities {
-                let _ = black_box(Lite::parse_by_serde(text));
+                let _ = black_box(serde_json::from_str::<Value>(text));
             }
         },
     );
@@ -112,7 +112,9 @@ fn record_texts(log: &[u8]) -> Result<Vec<&str>, serde_json::Error> {
 
 /// The text of a record's `userIdentity`.
 fn identity_of(text: &str) -> Option<&str> {
-    let head = RecordHead::read(text.as_bytes()).ok()?;
+    let head = HeadReader::default()
+        .read(text.as_bytes(), None, false)
+        .ok()?;
     head.fields
         .iter()
         .find(|(key, _)| key == "userIdentity")

@@ -50,9 +50,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
-use trailwatch::record::{normalize_event_name, RecordHead};
+use trailwatch::pipeline::Limits;
+use trailwatch::record::{normalize_event_name, HeadReader};
 use trailwatch::rules::{KeyValues, RuleConfig, RuleSet, EVENT_NAME};
 
 /// Largest acceptable extra cost, for (b) vs (a) and (d) vs (c).
@@ -594,9 +594,10 @@ impl RuleSetUnderTest {
     fn candidate_stats(&self, corpus: &[serde_json::Map<String, Value>]) -> (f64, f64) {
         let mut parsed = 0usize;
         let mut candidates = 0usize;
+        let mut heads = HeadReader::default();
         for record in corpus {
             let bytes = serde_json::to_vec(record).expect("serialises");
-            let head: RecordHead = serde_json::from_slice(&bytes).expect("record head");
+            let head = heads.read(&bytes, None, false).expect("record head");
             let n = self.rules.candidates(&KeyValues::of_head(&head)).len();
             parsed += usize::from(n > 0);
             candidates += n;

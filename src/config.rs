@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::logfile::Limits;
+use crate::pipeline::Limits;
 use crate::rules::RuleConfig;
 use crate::source::rules_s3::S3Prefix;
 

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use trailwatch::logfile::{Limits, TaggedSource};
+use trailwatch::pipeline::decode::TaggedSource;
+use trailwatch::pipeline::Limits;
 use trailwatch::pipeline::{scan, ScanReport};
 use trailwatch::rules::{RuleConfig, RuleSet};
 

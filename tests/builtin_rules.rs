@@ -5,8 +5,8 @@
 use std::io::Cursor;
 
 use serde_json::{json, Value};
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 fn pack(config: &RuleConfig) -> RuleSet {

@@ -3,8 +3,8 @@
 
 use std::io::Cursor;
 
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 fn data(name: &str) -> Vec<u8> {

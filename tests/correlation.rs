@@ -12,8 +12,8 @@ use common::memory::{Objects, Recorded};
 use serde_json::{json, Value};
 use trailwatch::alert::Alert;
 use trailwatch::lambda::Handler;
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 const BURST: &str = "title: Denied Burst

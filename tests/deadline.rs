@@ -18,8 +18,8 @@ use common::memory::{Objects, Recorded};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, ReadBuf};
 use trailwatch::lambda::{Handler, InvocationError, Reply};
-use trailwatch::logfile::Limits;
 use trailwatch::object::ObjectRef;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::source::s3::{FetchError, ObjectBody, ObjectStore};
 

@@ -35,7 +35,7 @@ use trailwatch::dedup::Ledger;
 use trailwatch::lambda::{
     Handler, InvocationError, InvocationSummary, ItemFailure, QueueReply, Reply,
 };
-use trailwatch::logfile::Limits;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleMeta, RuleSet};
 use trailwatch::sink::sns::{SnsSink, MAX_BATCH_ENTRIES};
 use trailwatch::sink::AlertSink;

@@ -322,7 +322,7 @@ fn a_threshold_below_the_minimum_level_still_counts_but_does_not_alert() {
             "burst",
             rules,
             &mut rules.correlations().correlator(),
-            trailwatch::logfile::Limits::default(),
+            trailwatch::pipeline::Limits::default(),
             |finding| {
                 titles.push(finding.alert().title);
                 true

@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use trailwatch::generate::{write_gzip_log, write_log, Spec, Stats};
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 fn generate(spec: &Spec) -> (Vec<u8>, Stats) {

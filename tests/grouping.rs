@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use trailwatch::alert::group::HELD_BACK_RULE_ID;
 use trailwatch::alert::Alert;
 use trailwatch::lambda::{Handler, Reply};
-use trailwatch::logfile::Limits;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";

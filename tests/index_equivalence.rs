@@ -19,8 +19,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{IndexKey, RuleConfig, RuleSet};
 
 /// splitmix64: small, deterministic, good enough to pick test values.

@@ -19,7 +19,7 @@ use common::{unique, Stack};
 use serde_json::{json, Value};
 use trailwatch::lambda::metrics::{EmfWriter, MemoryWriter, MetricsConfig};
 use trailwatch::lambda::{Handler, InvocationSummary, Reply};
-use trailwatch::logfile::Limits;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 const INVOKE_RULE: &str = "d8eac153-4cf8-47ee-a449-f038d53ddb97";

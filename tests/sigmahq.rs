@@ -13,8 +13,8 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 /// Number of rule files in rules/sigmahq/ (SigmaHQ/sigma rules/cloud/aws/).

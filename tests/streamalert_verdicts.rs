@@ -16,8 +16,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use serde_json::Value;
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 /// StreamAlert rule -> the built-in rules of the same intent.

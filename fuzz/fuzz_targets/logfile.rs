@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use trailwatch::logfile::{Limits, LogError};
+use trailwatch::pipeline::{Limits, LogError};
 use trailwatch::pipeline::{scan, ScanError, ScanReport};
 use trailwatch::rules::{RuleConfig, RuleSet};
 

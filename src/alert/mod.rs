@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::record::text_at;
+use crate::json::{self, BorrowedValue};
+use crate::record::{text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -87,21 +88,6 @@ pub struct Alert {
     rule: Arc<RuleMeta>,
 }
 
-/// What grouping reads of a record, read once when it matched (as
-/// [`text_at`] reads the same fields of the parsed record): three strings,
-/// not a copy of the fields as JSON.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Brief {
-    /// The first of `userIdentity`'s `arn`, `invokedBy`, `principalId`,
-    /// `userName`.
-    pub principal: Option<String>,
-    /// `userIdentity.sessionContext.sessionIssuer.arn`: the role (or the
-    /// user) a session was issued by.
-    pub issuer: Option<String>,
-    pub event_id: Option<String>,
-    pub event_time: Option<String>,
-}
-
 /// A record that matched, as CloudTrail wrote it, and the log it came
 /// from: shared by every finding and alert on it, never copied. The scan
 /// keeps its text and the fields findings are grouped by; the whole record
@@ -148,13 +134,12 @@ impl Parsed {
     /// range, nested too deep or hold a duplicate key, and only that field
     /// is left out.
     fn of(text: &str) -> Parsed {
-        let whole =
-            crate::record::check_record(text.as_bytes()).and_then(|()| serde_json::from_str(text));
+        let whole = json::check(text.as_bytes()).and_then(|()| serde_json::from_str(text));
         let err = match whole {
             Ok(value) => return Parsed::whole(value),
             Err(err) => err,
         };
-        let head = match crate::record::RecordHead::read(text.as_bytes()) {
+        let head = match HeadReader::default().read(text.as_bytes(), None, false) {
             Ok(head) => head,
             Err(err) => {
                 return Parsed {
@@ -170,13 +155,13 @@ impl Parsed {
         let mut unparsed = Vec::new();
         // Each value checked as the rules check it (at level 2 of the record).
         for (key, raw) in head.fields {
-            match crate::rules::Lite::parse(raw) {
+            match BorrowedValue::parse(raw) {
                 Ok(value) => {
                     fields.insert(key.into_owned(), value.to_value());
                 }
                 Err(err) => unparsed.push(Unparsed {
                     field: Some(key.into_owned()),
-                    reason: crate::record::without_position(&err),
+                    reason: json::without_position(&err),
                 }),
             }
         }
@@ -253,18 +238,16 @@ impl Record {
         self.text(pointer).map(Cow::into_owned)
     }
 
-    /// The principal alerts name: the caller's ARN, or failing that the
-    /// invoking service, principal id or user name.
+    /// The principal alerts name: the first of `userIdentity`'s
+    /// [`PRINCIPAL_FIELDS`] the record has.
     pub fn principal(&self) -> Option<Cow<'_, str>> {
-        self.grouped(
-            &self.brief.principal,
-            &[
-                "/userIdentity/arn",
-                "/userIdentity/invokedBy",
-                "/userIdentity/principalId",
-                "/userIdentity/userName",
-            ],
-        )
+        let Some(parsed) = self.event.get() else {
+            return self.brief.principal.as_deref().map(Cow::Borrowed);
+        };
+        let identity = parsed.value.get("userIdentity")?;
+        PRINCIPAL_FIELDS
+            .iter()
+            .find_map(|key| text_at(identity.get(*key)?, ""))
     }
 
     /// Who alerts are grouped by, sessions folded: an assumed-role
@@ -284,7 +267,7 @@ impl Record {
 
     fn parsed_actor(&self) -> Option<(Cow<'_, str>, Option<&str>)> {
         let event = &self.event.get()?.value;
-        let principal = ["arn", "invokedBy", "principalId", "userName"]
+        let principal = PRINCIPAL_FIELDS
             .iter()
             .find_map(|key| event.get("userIdentity")?.get(key)?.as_str())
             .filter(|text| !text.is_empty());

@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
 use crate::dedup::{self, Ledger};
-use crate::logfile::Limits;
+use crate::pipeline::Limits;
 use crate::pipeline::ScanReport;
 use crate::rules::{Correlator, RuleSet};
 use crate::sink::{AlertSink, SinkError};

@@ -16,9 +16,9 @@ use tracing::Level;
 
 use super::{Handler, Invocation, InvocationSummary, Outcome};
 use crate::alert::Alert;
-use crate::logfile::{Limits, LogError};
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanError, ScanReport};
+use crate::pipeline::{Limits, LogError};
 use crate::source::s3::{read_ahead, ObjectBody};
 use crate::trigger::ResultCode;
 
@@ -336,7 +336,7 @@ impl<F: Future> Future for CatchUnwind<F> {
 
 /// What a panic said, for the object's error.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    format!("panic: {}", crate::pipe::panic_text(panic))
+    format!("panic: {}", crate::pipeline::pipe::panic_text(panic))
 }
 
 /// Counts the bytes read through it.

@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::json_bits::RecordTokens;
-use crate::logfile::{LogError, Records};
-use crate::record::RecordHead;
+use super::decode::{LogError, Records};
+use crate::json::Tokens;
+use crate::record::{HeadReader, RecordHead};
 use crate::rules::{KeyValues, RuleSet};
 
 /// A batch is handed on past this much record text or this many entries:
@@ -72,9 +72,9 @@ impl Unread {
         &self,
         unread: &'b [u8],
         tokens: &'b [u64],
-    ) -> (&'b [u8], Option<RecordTokens<'b>>) {
+    ) -> (&'b [u8], Option<Tokens<'b>>) {
         let bytes = unread.get(self.span.clone()).unwrap_or_default();
-        let tokens = self.tokens.as_ref().map(|(at, escapes)| RecordTokens {
+        let tokens = self.tokens.as_ref().map(|(at, escapes)| Tokens {
             masks: tokens.get(at.clone()).unwrap_or_default(),
             escapes: *escapes,
         });
@@ -142,8 +142,7 @@ impl Text {
 pub struct Splitter<'r> {
     records: Records,
     rules: &'r RuleSet,
-    /// The head's field list, emptied, for the next record.
-    spare_fields: HeadFields<'static>,
+    heads: HeadReader,
     next_index: u64,
     end: End,
 }
@@ -159,7 +158,7 @@ impl<'r> Splitter<'r> {
         Splitter {
             records,
             rules,
-            spare_fields: Vec::new(),
+            heads: HeadReader::default(),
             next_index: 0,
             end: End::NotYet,
         }
@@ -181,9 +180,7 @@ impl<'r> Splitter<'r> {
                     self.next_index += 1;
                 }
                 Some(Ok((bytes, tokens))) => {
-                    let spare = std::mem::take(&mut self.spare_fields);
-                    let used = batch.add(self.next_index, bytes, tokens, self.rules, spare);
-                    self.spare_fields = recycle(used);
+                    batch.add(self.next_index, bytes, tokens, self.rules, &mut self.heads);
                     self.next_index += 1;
                 }
             }
@@ -197,7 +194,7 @@ impl<'r> Splitter<'r> {
     /// if it did.
     pub fn each_record(
         mut self,
-        mut take: impl FnMut(u64, &[u8], Option<RecordTokens<'_>>) -> bool,
+        mut take: impl FnMut(u64, &[u8], Option<Tokens<'_>>) -> bool,
     ) -> Option<LogError> {
         loop {
             match self.records.next_with_tokens()? {
@@ -232,37 +229,24 @@ impl<'r> Splitter<'r> {
     }
 }
 
-/// A head's field list ([`RecordHead::fields`]).
-pub type HeadFields<'a> = Vec<(Cow<'a, str>, &'a str)>;
-
-/// An emptied list for another lifetime, its allocation kept (collecting an
-/// empty list into one of the same layout reuses its buffer).
-// `filter` could not change the lifetime: the list is empty, no item is
-// mapped.
-#[allow(clippy::unnecessary_filter_map)]
-pub fn recycle<'b>(mut fields: HeadFields<'_>) -> HeadFields<'b> {
-    fields.clear();
-    fields.into_iter().filter_map(|_| None).collect()
-}
-
 impl Batch {
-    /// Adds one record; gives back the head's field list to use again.
-    fn add<'a>(
+    /// Adds one record, its head read by `heads`.
+    fn add(
         &mut self,
         index: u64,
-        bytes: &'a [u8],
-        tokens: Option<RecordTokens<'_>>,
+        bytes: &[u8],
+        tokens: Option<Tokens<'_>>,
         rules: &RuleSet,
-        spare: HeadFields<'static>,
-    ) -> HeadFields<'a> {
+        heads: &mut HeadReader,
+    ) {
         let rules_start = self.rules.len();
         // The identity could not cross to the evaluating thread: it
         // borrows the inflate buffer, not the batch's copy.
-        let mut head = match read_head(bytes, tokens, rules, &mut self.rules, spare, false) {
+        let mut head = match read_head(heads, bytes, tokens, rules, &mut self.rules, false) {
             Ok(head) => head,
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
-                return Vec::new();
+                return;
             }
         };
         keep_newest_event_time(&mut self.newest_event_time, &head);
@@ -271,7 +255,8 @@ impl Batch {
                 Some(Entry::Plain(count)) => *count += 1,
                 _ => self.entries.push(Entry::Plain(1)),
             }
-            return std::mem::take(&mut head.fields);
+            heads.recycle(head.fields);
+            return;
         }
         let record = head.text;
         let fields_start = self.fields.len();
@@ -288,11 +273,11 @@ impl Batch {
             fields: fields_start..self.fields.len(),
             rules: rules_start..self.rules.len(),
         }));
-        std::mem::take(&mut head.fields)
+        heads.recycle(head.fields);
     }
 
     /// Adds one record as the log holds it, its head left unread.
-    fn add_unread(&mut self, index: u64, bytes: &[u8], tokens: Option<RecordTokens<'_>>) {
+    fn add_unread(&mut self, index: u64, bytes: &[u8], tokens: Option<Tokens<'_>>) {
         let start = self.unread.len();
         self.unread.extend_from_slice(bytes);
         let tokens = tokens.map(|tokens| {
@@ -308,18 +293,18 @@ impl Batch {
     }
 }
 
-/// Reads a record's head, adding to `candidates` the positions of the
-/// rules that may match it; `fields` is an emptied list to fill; with
-/// `identity`, `userIdentity` is built too where it can be.
+/// Reads a record's head with `heads`, adding to `candidates` the
+/// positions of the rules that may match it; with `identity`,
+/// `userIdentity` is built too where it can be.
 pub fn read_head<'a>(
+    heads: &mut HeadReader,
     bytes: &'a [u8],
-    tokens: Option<RecordTokens<'_>>,
+    tokens: Option<Tokens<'_>>,
     rules: &RuleSet,
     candidates: &mut Vec<usize>,
-    fields: HeadFields<'static>,
     identity: bool,
 ) -> Result<RecordHead<'a>, serde_json::Error> {
-    let head = RecordHead::read_with_tokens(bytes, tokens, recycle(fields), identity)?;
+    let head = heads.read(bytes, tokens, identity)?;
     rules.candidate_positions_into(&KeyValues::of_head(&head), candidates);
     Ok(head)
 }
@@ -360,16 +345,6 @@ mod tests {
         ] {
             assert_eq!(is_cloudtrail_time(time), ok, "{time}");
         }
-    }
-
-    #[test]
-    fn a_recycled_field_list_keeps_its_allocation() {
-        let text = String::from("x");
-        let mut fields: HeadFields<'_> = Vec::with_capacity(32);
-        fields.push((Cow::Borrowed(&text), &text));
-        let again: HeadFields<'static> = recycle(fields);
-        assert!(again.is_empty());
-        assert!(again.capacity() >= 32, "{}", again.capacity());
     }
 
     #[test]

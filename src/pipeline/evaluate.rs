@@ -7,11 +7,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::batch::{self, Batch, Entry, HeadFields};
+use super::batch::{self, Batch, Entry};
 use super::ScanReport;
 use crate::alert::{Finding, Record};
-use crate::json_bits::RecordTokens;
-use crate::rules::{Correlator, LazyRecord, Lite, RecordEvent, RuleSet};
+use crate::json::{BorrowedValue, Tokens};
+use crate::record::{HeadReader, LazyRecord};
+use crate::rules::{Correlator, RecordEvent, RuleSet};
 
 const IDENTITY: &str = "userIdentity";
 
@@ -23,9 +24,9 @@ pub struct Evaluation<'a> {
     pub report: ScanReport,
     /// The first invalid record: its index and why.
     pub first_invalid: Option<(u64, String)>,
-    /// For the heads read here ([`Entry::Unread`]): a field list and a
-    /// rule list, emptied, used again.
-    spare_fields: HeadFields<'static>,
+    /// For the heads read here ([`Entry::Unread`]); the rules that may
+    /// match one, a list used again.
+    heads: HeadReader,
     candidates: Vec<usize>,
     identities: IdentityBuilding,
 }
@@ -67,7 +68,7 @@ impl<'a> Evaluation<'a> {
             correlator,
             report: ScanReport::default(),
             first_invalid: None,
-            spare_fields: Vec::new(),
+            heads: HeadReader::default(),
             candidates: Vec::new(),
             identities: IdentityBuilding::default(),
         }
@@ -162,7 +163,7 @@ impl<'a> Evaluation<'a> {
         &mut self,
         index: u64,
         bytes: &[u8],
-        tokens: Option<RecordTokens<'_>>,
+        tokens: Option<Tokens<'_>>,
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> bool {
         let go_on = self.read_and_evaluate(index, bytes, tokens, on_finding);
@@ -179,14 +180,20 @@ impl<'a> Evaluation<'a> {
         &mut self,
         index: u64,
         bytes: &[u8],
-        tokens: Option<RecordTokens<'_>>,
+        tokens: Option<Tokens<'_>>,
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        let spare = std::mem::take(&mut self.spare_fields);
         let identity = self.identities.on;
-        let read = batch::read_head(bytes, tokens, self.rules, &mut candidates, spare, identity);
+        let read = batch::read_head(
+            &mut self.heads,
+            bytes,
+            tokens,
+            self.rules,
+            &mut candidates,
+            identity,
+        );
         let go_on = match read {
             Err(err) => {
                 self.invalid(index, err.to_string());
@@ -204,7 +211,7 @@ impl<'a> Evaluation<'a> {
                         self.evaluate(head.text, fields, identity, &candidates, on_finding);
                     self.settle(index, outcome)
                 };
-                self.spare_fields = batch::recycle(std::mem::take(&mut head.fields));
+                self.heads.recycle(std::mem::take(&mut head.fields));
                 go_on
             }
         };
@@ -224,7 +231,7 @@ impl<'a> Evaluation<'a> {
         &mut self,
         text: &'t str,
         fields: impl IntoIterator<Item = (Cow<'t, str>, &'t str)>,
-        identity: Option<Lite<'t>>,
+        identity: Option<BorrowedValue<'t>>,
         positions: &[usize],
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, String> {
@@ -335,7 +342,7 @@ mod tests {
     fn the_sigmahq_rules_turn_building_on() {
         let rules = super::super::tests::sigmahq_rules();
         let log = super::super::tests::generated(600);
-        let records = crate::logfile::open(std::io::Cursor::new(log), Default::default());
+        let records = crate::pipeline::decode::open(std::io::Cursor::new(log), Default::default());
         let mut correlator = rules.correlations().correlator();
         let mut evaluation = Evaluation::new("generated", &rules, &mut correlator);
         let ended = batch::Splitter::new(records, &rules).each_record(|index, bytes, tokens| {

@@ -3,7 +3,9 @@
 //! thread over the S3 body, the CLI over files.
 
 mod batch;
+pub mod decode;
 mod evaluate;
+pub mod pipe;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -11,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::alert::Finding;
-use crate::logfile::{self, Limits, LogError};
 use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter};
+pub use decode::{Limits, LogError};
 use evaluate::Evaluation;
 
 /// What reading one object found. Records read = records evaluated +
@@ -112,7 +114,7 @@ fn scan_with<R: Read + Send + 'static>(
     shedding: Shedding,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
-    let splitter = Splitter::new(logfile::open(source, limits), rules);
+    let splitter = Splitter::new(decode::open(source, limits), rules);
     let mut evaluation = Evaluation::new(label, rules, correlator);
     let error = if limits.parallel() {
         split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)

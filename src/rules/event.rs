@@ -15,8 +15,8 @@ use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 
 use super::derived::{self, Derived};
-use super::lazy::{Fields, LazyRecord};
-use super::lite::Lite;
+use crate::json::BorrowedValue;
+use crate::record::{Fields, LazyRecord};
 
 pub struct RecordEvent<'a> {
     source: Source<'a>,
@@ -110,7 +110,7 @@ impl Event for RecordEvent<'_> {
 /// every member of an array crossed.
 fn field_of<'r>(record: &'r (dyn Fields + '_), path: &str) -> Option<EventValue<'r>> {
     if let Some(value) = record.field(path) {
-        return Some(value.event_value());
+        return Some(event_value(value));
     }
     let (root, rest) = path.split_once('.')?;
     if root.is_empty() {
@@ -167,19 +167,38 @@ impl<'v> Found<'v> {
     }
 }
 
-fn collect<'v>(value: &'v Lite<'_>, keys: &[&str], out: &mut Found<'v>) {
+fn collect<'v>(value: &'v BorrowedValue<'_>, keys: &[&str], out: &mut Found<'v>) {
     let Some((key, rest)) = keys.split_first() else {
-        out.push(value.event_value());
+        out.push(event_value(value));
         return;
     };
     match value {
-        Lite::Object(_) => {
+        BorrowedValue::Object(_) => {
             if let Some(next) = value.get(key) {
                 collect(next, rest, out);
             }
         }
-        Lite::Array(items) => items.iter().for_each(|item| collect(item, keys, out)),
+        BorrowedValue::Array(items) => items.iter().for_each(|item| collect(item, keys, out)),
         _ => {}
+    }
+}
+
+/// `value` as rsigma reads the same value from a `serde_json::Value`.
+fn event_value<'v>(value: &'v BorrowedValue<'_>) -> EventValue<'v> {
+    match value {
+        BorrowedValue::Null => EventValue::Null,
+        BorrowedValue::Bool(b) => EventValue::Bool(*b),
+        BorrowedValue::Int(i) => EventValue::Int(*i),
+        BorrowedValue::UInt(u) => EventValue::Float(*u as f64),
+        BorrowedValue::Float(f) => EventValue::Float(*f),
+        BorrowedValue::Str(s) => EventValue::Str(Cow::Borrowed(s)),
+        BorrowedValue::Array(items) => EventValue::Array(items.iter().map(event_value).collect()),
+        BorrowedValue::Object(members) => EventValue::Map(
+            members
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(k.as_ref()), event_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -245,6 +264,15 @@ mod tests {
                 .unwrap_or_default(),
             None => Vec::new(),
         }
+    }
+
+    /// Every shape reads as rsigma reads the same `Value`.
+    #[test]
+    fn borrowed_values_read_as_rsigma_reads_values() {
+        let text = r#"{"s":"plain","e":"tab\tq\"","i":-7,"u":18446744073709551615,"f":1.5,"x":1e3,"b":true,"n":null,"a":[1,"two",{"k":[]}],"o":{"in":{"deep":"yes"}}}"#;
+        let borrowed = BorrowedValue::parse(text).expect("valid");
+        let value: Value = serde_json::from_str(text).expect("valid");
+        assert_eq!(event_value(&borrowed), EventValue::from(&value));
     }
 
     #[test]

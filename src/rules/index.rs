@@ -856,12 +856,7 @@ mod tests {
     #[test]
     fn a_record_reads_the_same_keys_from_its_head_and_its_value() {
         let bytes = br#"{"eventName":"GetFunction20150331","eventSource":"lambda.amazonaws.com","userIdentity":{"type":"Root","arn":"a"},"errorCode":"E","userAgent":"u"}"#;
-        let head: RecordHead = serde_json::from_slice(bytes).expect("valid");
         let quick = RecordHead::read(bytes).expect("valid");
-        assert_eq!(
-            KeyValues::of_head(&quick).text,
-            KeyValues::of_head(&head).text
-        );
         let value: serde_json::Value = serde_json::from_slice(bytes).expect("valid");
         let want = [
             Some("GetFunction"),
@@ -871,7 +866,7 @@ mod tests {
             Some("u"),
             Some("a"),
         ];
-        assert_eq!(KeyValues::of_head(&head).text, want);
+        assert_eq!(KeyValues::of_head(&quick).text, want);
         assert_eq!(KeyValues::of_value(&value).text, want);
     }
 

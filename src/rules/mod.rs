@@ -8,9 +8,7 @@ mod event;
 mod examples;
 mod filters;
 mod index;
-mod lazy;
 mod lint;
-mod lite;
 mod null_lists;
 
 use std::collections::HashSet;
@@ -28,9 +26,7 @@ pub use examples::{Example, ExampleFailure, SequenceExample};
 pub use filters::{Filter, FilterMeta};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
-pub use lazy::LazyRecord;
 pub use lint::{LintFinding, Problem};
-pub use lite::Lite;
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
 /// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).

@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::logfile::{self, Limits, LogError};
 use crate::object::ObjectKind;
+use crate::pipeline::decode;
+use crate::pipeline::{Limits, LogError};
 
 /// One thing to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +252,7 @@ pub fn sniff(source: impl Read + Send + 'static) -> Option<String> {
         threads: 1,
         ..Limits::default()
     };
-    let mut records = logfile::open(source.take(SNIFF_BYTES), limits);
+    let mut records = decode::open(source.take(SNIFF_BYTES), limits);
     let first = match records.next_record() {
         // Empty: `{"Records":[]}` or `[]`, nothing to read but no harm.
         None => return None,

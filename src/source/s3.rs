@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use tokio::io::AsyncRead;
 
 use crate::object::ObjectRef;
-use crate::pipe::{self, Pipe};
+use crate::pipeline::pipe::{self, Pipe};
 
 /// A stream of an object's bytes.
 pub type ObjectBody = Box<dyn AsyncRead + Send + Unpin>;

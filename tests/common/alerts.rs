@@ -4,8 +4,8 @@
 use std::io::Cursor;
 
 use trailwatch::alert::Alert;
-use trailwatch::logfile::Limits;
 use trailwatch::pipeline::scan;
+use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 /// "Lambda Function Invoked By A Caller Other Than The Allowed Services".

@@ -322,7 +322,7 @@ pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
             stack.topic_arn.clone(),
         )),
         rules: Arc::new(RuleSet::load(&RuleConfig::default()).expect("rules")),
-        limits: trailwatch::logfile::Limits::default(),
+        limits: trailwatch::pipeline::Limits::default(),
         deadline_margin: Duration::ZERO,
         max_alerts: None,
         ledger: None,

@@ -3,7 +3,7 @@
 //! Most rules name two or three fields. Parsing a 1.6 KB record into a
 //! `Value` costs several times the quick read that found its head; parsing
 //! only the fields the candidate rules ask for (`userIdentity` for most),
-//! into values borrowed from the text ([`Lite`]), keeps a record that
+//! into values borrowed from the text ([`BorrowedValue`]), keeps a record that
 //! matches nearly as cheap as one that does not. The
 //! quick read has already checked the whole record as JSON; each field is
 //! checked strictly (duplicate keys, depth) when it is parsed, so nothing a
@@ -15,32 +15,22 @@ use std::cell::{Cell, OnceCell, RefCell};
 
 use serde_json::{Map, Value};
 
-use super::lite::Lite;
-use crate::alert::Brief;
-use crate::record::{
-    check_record, normalize_event_name, normalize_event_name_in, text_at, without_position,
-};
-
-/// The fields alerts are grouped by (principal, time, event id): kept with
-/// each finding, so the whole record is parsed only for the alerts sent.
-const BRIEF_FIELDS: [&str; 3] = ["userIdentity", "eventID", "eventTime"];
-
-/// The members of `userIdentity` that name the principal
-/// ([`crate::alert::Record::principal`]): all of it grouping reads.
-const PRINCIPAL_FIELDS: [&str; 4] = ["arn", "invokedBy", "principalId", "userName"];
+use super::brief::{text_of, Brief};
+use super::{normalize_event_name, normalize_event_name_in};
+use crate::json::{self, without_position, BorrowedValue};
 
 /// What the rules read of a record read field by field (the record's own
 /// lifetime hidden, as the cells holding its values would otherwise tie
 /// every borrow of it to the record's text).
 pub trait Fields {
     /// [`LazyRecord::field`].
-    fn field(&self, key: &str) -> Option<&Lite<'_>>;
+    fn field(&self, key: &str) -> Option<&BorrowedValue<'_>>;
     /// [`LazyRecord::whole`].
     fn whole(&self) -> &Value;
 }
 
 impl Fields for LazyRecord<'_> {
-    fn field(&self, key: &str) -> Option<&Lite<'_>> {
+    fn field(&self, key: &str) -> Option<&BorrowedValue<'_>> {
         LazyRecord::field(self, key)
     }
     fn whole(&self) -> &Value {
@@ -60,14 +50,14 @@ pub struct LazyRecord<'a> {
 struct Slot<'a> {
     key: Cow<'a, str>,
     raw: &'a str,
-    value: OnceCell<Option<Lite<'a>>>,
+    value: OnceCell<Option<BorrowedValue<'a>>>,
     /// A rule asked for it ([`LazyRecord::asked`]).
     asked: Cell<bool>,
 }
 
 impl<'a> LazyRecord<'a> {
     /// `text` is the whole record; `fields` its top-level keys and the
-    /// text of their values ([`crate::record::RecordHead::fields`]).
+    /// text of their values ([`super::RecordHead::fields`]).
     pub fn new(
         text: &'a str,
         fields: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
@@ -91,11 +81,11 @@ impl<'a> LazyRecord<'a> {
 
     /// The value of top-level field `key` as the rules see it (eventName
     /// without its version suffix); `None` when absent or unreadable.
-    pub fn field(&self, key: &str) -> Option<&Lite<'a>> {
+    pub fn field(&self, key: &str) -> Option<&BorrowedValue<'a>> {
         let slot = self.fields.iter().find(|slot| slot.key == key)?;
         slot.asked.set(true);
         slot.value
-            .get_or_init(|| match Lite::parse(slot.raw) {
+            .get_or_init(|| match BorrowedValue::parse(slot.raw) {
                 Ok(mut value) => {
                     if key == "eventName" {
                         normalize(&mut value);
@@ -111,9 +101,9 @@ impl<'a> LazyRecord<'a> {
             .as_ref()
     }
 
-    /// Gives the field `key` its value, parsed already as [`Lite::parse`]
-    /// would parse its text (by the head read: [`crate::record::RecordHead::identity`]).
-    pub fn preset(&self, key: &str, value: Lite<'a>) {
+    /// Gives the field `key` its value, parsed already as [`BorrowedValue::parse`]
+    /// would parse its text (by the head read: [`super::RecordHead::identity`]).
+    pub fn preset(&self, key: &str, value: BorrowedValue<'a>) {
         if let Some(slot) = self.fields.iter().find(|slot| slot.key == key) {
             // Not parsed yet: the record was just made.
             let _ = slot.value.set(Some(value));
@@ -132,8 +122,7 @@ impl<'a> LazyRecord<'a> {
     /// (keywords, paths with brackets). An empty object when unreadable.
     pub fn whole(&self) -> &Value {
         self.whole.get_or_init(|| {
-            match check_record(self.text.as_bytes()).and_then(|()| serde_json::from_str(self.text))
-            {
+            match json::check(self.text.as_bytes()).and_then(|()| serde_json::from_str(self.text)) {
                 Ok(mut value) => {
                     normalize_event_name_in(&mut value);
                     value
@@ -156,61 +145,26 @@ impl<'a> LazyRecord<'a> {
         self.problem.borrow().clone()
     }
 
-    /// What findings keep of the record: the three strings grouping reads,
-    /// as [`LazyRecord::into_brief`]'s fields give them.
+    /// What findings keep of the record: the strings grouping reads.
     pub fn brief(&self) -> Brief {
-        let text_of = |key: &str, read: &dyn Fn(&Lite<'_>) -> Option<String>| {
+        let text = |key: &str, read: &dyn Fn(&BorrowedValue<'_>) -> Option<String>| {
             let slot = self.fields.iter().find(|slot| slot.key == key)?;
             match slot.value.get() {
                 Some(parsed) => read(parsed.as_ref()?),
                 // A string without escapes (most event ids and times) is
                 // its text between the quotes: no parse per finding.
                 None => match plain_string(slot.raw) {
-                    Some(text) => read(&Lite::Str(Cow::Borrowed(text))),
-                    None => read(&Lite::parse(slot.raw).ok()?),
+                    Some(text) => read(&BorrowedValue::Str(Cow::Borrowed(text))),
+                    None => read(&BorrowedValue::parse(slot.raw).ok()?),
                 },
             }
         };
         Brief {
-            principal: text_of("userIdentity", &|identity| {
-                PRINCIPAL_FIELDS
-                    .iter()
-                    .find_map(|key| identity.get(key).and_then(lite_text))
-            }),
-            issuer: text_of("userIdentity", &|identity| {
-                let issuer = identity.get("sessionContext")?.get("sessionIssuer")?;
-                lite_text(issuer.get("arn")?)
-            }),
-            event_id: text_of("eventID", &lite_text),
-            event_time: text_of("eventTime", &lite_text),
+            principal: text("userIdentity", &Brief::principal_of),
+            issuer: text("userIdentity", &Brief::issuer_of),
+            event_id: text("eventID", &text_of),
+            event_time: text("eventTime", &text_of),
         }
-    }
-
-    /// What findings keep of the record: the fields they are grouped by,
-    /// as CloudTrail wrote them (of `userIdentity`, what names the
-    /// principal).
-    pub fn into_brief(self) -> Value {
-        let mut brief = Map::new();
-        for slot in self.fields {
-            if !BRIEF_FIELDS.contains(&slot.key.as_ref()) || brief.contains_key(slot.key.as_ref()) {
-                continue;
-            }
-            // eventName is not among them: no value here was normalised.
-            let value = match slot.value.into_inner() {
-                Some(parsed) => parsed,
-                None => Lite::parse(slot.raw).ok(),
-            };
-            let Some(value) = value else {
-                continue;
-            };
-            let value = if slot.key == "userIdentity" {
-                principal_of(&value)
-            } else {
-                value.to_value()
-            };
-            brief.insert(slot.key.into_owned(), value);
-        }
-        Value::Object(brief)
     }
 
     /// The record's text.
@@ -225,25 +179,8 @@ fn plain_string(raw: &str) -> Option<&str> {
     (!text.contains(['\\', '"'])).then_some(text)
 }
 
-/// The members of `userIdentity` that name the principal.
-/// A value as [`text_at`] reads it from the same `Value`.
-fn lite_text(value: &Lite<'_>) -> Option<String> {
-    match value {
-        Lite::Str(s) => (!s.is_empty()).then(|| s.to_string()),
-        other => text_at(&other.to_value(), "").map(Cow::into_owned),
-    }
-}
-
-fn principal_of(identity: &Lite<'_>) -> Value {
-    let members = PRINCIPAL_FIELDS
-        .iter()
-        .filter_map(|key| Some((key.to_string(), identity.get(key)?.to_value())))
-        .collect();
-    Value::Object(members)
-}
-
-fn normalize(value: &mut Lite<'_>) {
-    if let Lite::Str(name) = value {
+fn normalize(value: &mut BorrowedValue<'_>) {
+    if let BorrowedValue::Str(name) = value {
         let normalized = normalize_event_name(name);
         if normalized.len() != name.len() {
             *name = Cow::Owned(normalized.to_string());
@@ -263,14 +200,14 @@ mod tests {
             RecordHead::read(text.as_bytes()).expect("the quick read skips what it does not read");
         let record = LazyRecord::new(head.text, head.fields);
         assert_eq!(
-            record.field("eventName").map(Lite::to_value),
+            record.field("eventName").map(BorrowedValue::to_value),
             Some(Value::from("GetFunction"))
         );
         assert_eq!(
             record
                 .field("userIdentity")
                 .and_then(|v| v.get("type"))
-                .map(Lite::to_value),
+                .map(BorrowedValue::to_value),
             Some(Value::from("Root"))
         );
         assert!(record.field("missing").is_none());
@@ -282,10 +219,9 @@ mod tests {
             "{problem}"
         );
         // Of userIdentity, the brief keeps what names the principal.
-        assert_eq!(
-            record.into_brief(),
-            serde_json::json!({"userIdentity": {"arn": "arn:aws:iam::1:root"}})
-        );
+        let brief = record.brief();
+        assert_eq!(brief.principal.as_deref(), Some("arn:aws:iam::1:root"));
+        assert_eq!((brief.issuer, brief.event_id), (None, None));
     }
 
     /// The brief reads plain strings as they are, and the rest as parsed.

@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::json_bits::{self, brackets, Brackets, RecordTokens, StringState, BLOCK};
-use crate::pipe;
+use super::pipe;
+use crate::json::classify::{self, brackets, Brackets, StringState, Tokens, BLOCK};
 
 /// Bytes read from the source (or inflated) per refill.
 const READ_BUFFER: usize = 1 << 20;
@@ -420,7 +420,7 @@ pub struct Records {
     pending_error: Option<LogError>,
     record: Vec<u8>,
     /// A record found where it is, in the reader's buffer
-    /// ([`json_bits::record_tokens`]): its length (consumed when the next
+    /// ([`classify::object_tokens`]): its length (consumed when the next
     /// record is asked for) and whether it has escapes. Most records are
     /// found so, and are neither scanned a second time nor copied.
     in_place: Option<(usize, bool)>,
@@ -442,8 +442,8 @@ pub struct Records {
 const RECORDS_PER_CLOCK_READ: u64 = 4096;
 
 /// A record's bytes and, when the splitter found them with it, its tokens
-/// ([`json_bits::record_tokens`]).
-pub type WithTokens<'r> = (&'r [u8], Option<RecordTokens<'r>>);
+/// ([`classify::object_tokens`]).
+pub type WithTokens<'r> = (&'r [u8], Option<Tokens<'r>>);
 
 /// How many of the other top-level keys an error message lists.
 const KEYS_SHOWN: usize = 6;
@@ -505,7 +505,7 @@ impl Records {
     }
 
     /// [`Records::next_record`], with the record's tokens when they were
-    /// found with it ([`json_bits::record_tokens`]).
+    /// found with it ([`classify::object_tokens`]).
     pub fn next_with_tokens(&mut self) -> Option<Result<WithTokens<'_>, LogError>> {
         if let Some((read, _)) = self.in_place.take() {
             self.consume(read);
@@ -529,7 +529,7 @@ impl Records {
                 let Some((len, escapes)) = self.in_place else {
                     return Some(Ok((&self.record, None)));
                 };
-                let tokens = RecordTokens {
+                let tokens = Tokens {
                     masks: &self.tokens,
                     escapes,
                 };
@@ -948,7 +948,7 @@ impl Records {
         let buf = buf
             .get(..self.limits.max_record_bytes.min(buf.len()))
             .unwrap_or_default();
-        self.in_place = json_bits::record_tokens(buf, &mut self.tokens);
+        self.in_place = classify::object_tokens(buf, &mut self.tokens);
         Ok(self.in_place.is_some())
     }
 
@@ -1663,7 +1663,7 @@ mod tests {
         };
         let mut log = Vec::new();
         crate::generate::write_log(&spec, &mut log).expect("generated");
-        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        let corpus = include_str!("../../tests/data/corpus-records.jsonl");
         let corpus_log = format!(
             "{{\"Records\":[ {} ]}}",
             corpus
@@ -1682,7 +1682,7 @@ mod tests {
                 assert_eq!(bytes, scanned);
                 if let Some(tokens) = tokens {
                     let mut alone = Vec::new();
-                    let plain = json_bits::plain_tokens(bytes, &mut alone);
+                    let plain = classify::plain_tokens(bytes, &mut alone);
                     assert_eq!(plain, !tokens.escapes);
                     if plain {
                         assert_eq!(tokens.masks, alone.as_slice());
@@ -2009,7 +2009,7 @@ mod tests {
         let head = log.get(..log.len() - 8).unwrap_or_default().to_vec();
         for threads in [1, 3] {
             let download =
-                crate::pipe::spawn("test", PanicsAfter(io::Cursor::new(head.clone())), 64, 2)
+                super::pipe::spawn("test", PanicsAfter(io::Cursor::new(head.clone())), 64, 2)
                     .expect("thread");
             let limits = Limits {
                 threads,

@@ -8,11 +8,11 @@
 //! Rust elsewhere),
 //! and the bits of a block's quotes give the bytes inside strings without
 //! looking at them one by one (the method of simdjson, Langdale and Lemire
-//! 2019). The splitter ([`crate::logfile`]) finds where a record ends and
-//! its structural characters in one pass ([`record_tokens`]), which the
-//! quick head read ([`crate::quick_head`]) then walks; a record it cannot
-//! find that way is followed by its brackets alone ([`brackets`]), and a
-//! value read on its own is classified with [`plain_tokens`].
+//! 2019). A reader of a stream of objects finds where one ends and its
+//! structural characters in one pass ([`object_tokens`]), which
+//! [`super::walk`] then walks; an object it cannot find that way is
+//! followed by its brackets alone ([`brackets`]), and a value read on its
+//! own is classified with [`plain_tokens`].
 
 /// Bytes per block: one bit of a `u64` each.
 pub const BLOCK: usize = 64;
@@ -78,8 +78,8 @@ macro_rules! readers {
         }
 
         $(#[$feature])?
-        pub fn record_tokens_with(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
-            super::record_tokens_with(|block| classify(block), buf, out)
+        pub fn object_tokens_with(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
+            super::object_tokens_with(|block| classify(block), buf, out)
         }
 
         #[cfg(test)]
@@ -203,9 +203,9 @@ fn plain_tokens_with(
     one(&last)
 }
 
-/// A record's tokens ([`record_tokens`]), and whether it has escapes.
+/// An object's tokens ([`object_tokens`]), and whether it has escapes.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordTokens<'a> {
+pub struct Tokens<'a> {
     pub masks: &'a [u64],
     pub escapes: bool,
 }
@@ -213,18 +213,21 @@ pub struct RecordTokens<'a> {
 /// The object at the start of `buf` (its `{` the first byte): its length,
 /// whether it has escapes, and its tokens into `out` as [`plain_tokens`]
 /// gives them for that text (no bit past its end), escaped quotes not
-/// among them. One pass finds where a record ends and the tokens its head
-/// is read from, where the splitter and then the head read each went
-/// through it. `None` when the splitter must read it: it does not end in
+/// among them. One pass finds where a record ends and the tokens it is
+/// walked by, where the splitter and then the walk each went through it.
+/// `None` when the caller must read it another way: it does not end in
 /// the whole blocks of `buf`, it has a control character in a string or a
 /// backslash outside one, a closing bracket does not match its opening
-/// one, or it nests deeper than 128 levels.
-pub fn record_tokens(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
-    dispatch!(record_tokens_with(buf, out))
+/// one, or it nests deeper than [`super::MAX_DEPTH`] levels.
+pub fn object_tokens(buf: &[u8], out: &mut Vec<u64>) -> Option<(usize, bool)> {
+    dispatch!(object_tokens_with(buf, out))
 }
 
+// A bit per open container: the limit fits in `u128`.
+const _: () = assert!(super::MAX_DEPTH < u128::BITS as usize);
+
 #[inline(always)]
-fn record_tokens_with(
+fn object_tokens_with(
     classify: impl Fn(&[u8; BLOCK]) -> Classes,
     buf: &[u8],
     out: &mut Vec<u64>,
@@ -252,7 +255,7 @@ fn record_tokens_with(
             brackets &= brackets - 1;
             let byte = block[i];
             if classes.open >> i & 1 == 1 {
-                if depth >= 128 {
+                if depth as usize >= super::MAX_DEPTH {
                     return None;
                 }
                 arrays = arrays << 1 | u128::from(byte == b'[');
@@ -595,7 +598,7 @@ mod tests {
     /// as with the byte-at-a-time one (the one other CPUs use).
     #[test]
     fn buffers_read_alike_with_every_classifier() {
-        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        let corpus = include_str!("../../tests/data/corpus-records.jsonl");
         for line in corpus.lines().take(200) {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
             assert_eq!(
@@ -626,16 +629,16 @@ mod tests {
     /// is left to it.
     #[test]
     fn records_found_in_a_buffer_have_their_own_tokens() {
-        let corpus = include_str!("../tests/data/corpus-records.jsonl");
+        let corpus = include_str!("../../tests/data/corpus-records.jsonl");
         let (mut found, mut escaped) = (0, 0);
         for line in corpus.lines().take(300) {
             // What follows a record in a log, and enough of it.
             let buf = format!("{line},{}", " ".repeat(BLOCK));
             let (mut fast, mut slow, mut alone) = (Vec::new(), Vec::new(), Vec::new());
-            let end = record_tokens(buf.as_bytes(), &mut fast);
+            let end = object_tokens(buf.as_bytes(), &mut fast);
             assert_eq!(
                 end,
-                record_tokens_with(classify_bytes, buf.as_bytes(), &mut slow)
+                object_tokens_with(classify_bytes, buf.as_bytes(), &mut slow)
             );
             assert_eq!(fast, slow);
             if plain_tokens(line.as_bytes(), &mut alone) && line.starts_with('{') {
@@ -667,7 +670,7 @@ mod tests {
             (br#"{"a":1}"#, None),
         ] {
             let mut out = Vec::new();
-            assert_eq!(record_tokens(buf, &mut out), end, "{}", String::from_utf8_lossy(buf));
+            assert_eq!(object_tokens(buf, &mut out), end, "{}", String::from_utf8_lossy(buf));
         }
     }
 

@@ -1,4 +1,37 @@
 use super::*;
+use crate::json::classify::{object_tokens, BLOCK};
+use crate::json::strict::KEYS_IN_LIST;
+use crate::json::MAX_DEPTH;
+use serde_json::Value;
+
+/// The walk alone, classifying the text itself.
+fn read(text: &str) -> Option<RecordHead<'_>> {
+    walk::with_tokens(text.as_bytes(), |walk| {
+        walk_head(walk, text, Vec::new(), false)
+    })
+}
+
+/// The walk alone, from the splitter's tokens.
+fn read_with_tokens<'a>(
+    text: &'a str,
+    tokens: Tokens<'_>,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
+    walk_found(text, tokens, fields, false)
+}
+
+/// The walk alone, from the splitter's tokens, building `userIdentity`
+/// (never for a text with escapes).
+fn read_with_identity<'a>(
+    text: &'a str,
+    tokens: Tokens<'_>,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
+) -> Option<RecordHead<'a>> {
+    if tokens.escapes {
+        return None;
+    }
+    walk_found(text, tokens, fields, true)
+}
 
 /// The walk gives the serde_json read's head or gives up; it never accepts
 /// what that read rejects.
@@ -9,7 +42,7 @@ fn agrees(text: &str) -> bool {
 /// Whether the quick read of `text` took it, having given serde_json's
 /// head; a panic when it took what serde_json rejects.
 fn same_as_serde(quick: Option<RecordHead<'_>>, text: &str) -> bool {
-    match (&quick, &RecordHead::read_by_serde(text)) {
+    match (&quick, &read_by_serde(text)) {
         (Some(quick), Ok(serde)) => {
             assert_eq!(quick, serde, "{text}");
             true
@@ -37,9 +70,9 @@ fn agrees_from_tokens(text: &str) -> Option<bool> {
     let mut buf = text.as_bytes().to_vec();
     buf.extend([b' '; BLOCK]);
     let mut masks = Vec::new();
-    let (len, escapes) = crate::json_bits::record_tokens(&buf, &mut masks)?;
+    let (len, escapes) = object_tokens(&buf, &mut masks)?;
     assert_eq!(len, text.trim_end().len(), "{text}");
-    let tokens = RecordTokens {
+    let tokens = Tokens {
         masks: &masks,
         escapes,
     };
@@ -49,12 +82,16 @@ fn agrees_from_tokens(text: &str) -> Option<bool> {
 
 /// Splits a `{"Records":[...]}` log into its records' texts.
 fn records_of(log: &[u8]) -> Vec<String> {
-    let mut records = crate::logfile::open(std::io::Cursor::new(log.to_vec()), Default::default());
-    let mut out = Vec::new();
-    while let Some(next) = records.next_record() {
-        out.push(String::from_utf8(next.expect("a record").to_vec()).expect("UTF-8"));
+    #[derive(serde::Deserialize)]
+    struct Log<'a> {
+        #[serde(borrow, rename = "Records")]
+        records: Vec<&'a RawValue>,
     }
-    out
+    let log: Log<'_> = serde_json::from_slice(log).expect("a log");
+    log.records
+        .iter()
+        .map(|raw| raw.get().to_string())
+        .collect()
 }
 
 /// Why the walk may leave a valid record to serde_json: an escape, or a
@@ -96,7 +133,7 @@ fn walked<'a>(records: impl IntoIterator<Item = &'a str>) -> usize {
 /// serde_json reads them.
 #[test]
 fn records_with_escapes_read_alike_from_tokens() {
-    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let corpus = include_str!("../../../tests/data/corpus-records.jsonl");
     let generated = generated_records();
     let (mut escaped, mut read) = (0, 0);
     for text in corpus
@@ -135,7 +172,7 @@ fn records_with_escapes_read_alike_from_tokens() {
             Some(walked) => assert_eq!(got, walked, "{text}"),
             None => {
                 assert!(!got, "{text}");
-                assert!(RecordHead::read_by_serde(text).is_err(), "{text}");
+                assert!(read_by_serde(text).is_err(), "{text}");
             }
         }
     }
@@ -143,7 +180,7 @@ fn records_with_escapes_read_alike_from_tokens() {
 
 #[test]
 fn corpus_records_read_alike() {
-    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let corpus = include_str!("../../../tests/data/corpus-records.jsonl");
     let walked = walked(corpus.lines().filter(|l| !l.trim().is_empty()));
     assert!(walked > 600, "{walked}");
 }
@@ -241,7 +278,7 @@ fn table_of_shapes() {
             Some(walked_too) => assert_eq!(walked, *walked_too, "{text}"),
             None => {
                 assert!(!walked, "{text}");
-                assert!(RecordHead::read_by_serde(text).is_err(), "{text}");
+                assert!(read_by_serde(text).is_err(), "{text}");
             }
         }
     }
@@ -254,9 +291,9 @@ fn many_keys_are_left_to_serde_json() {
         let members: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
         format!("{{{}}}", members.join(","))
     };
-    assert!(agrees(&record(MOST_KEYS)));
-    assert!(!agrees(&record(MOST_KEYS + 1)));
-    assert!(RecordHead::read_by_serde(&record(MOST_KEYS + 1)).is_ok());
+    assert!(agrees(&record(KEYS_IN_LIST)));
+    assert!(!agrees(&record(KEYS_IN_LIST + 1)));
+    assert!(read_by_serde(&record(KEYS_IN_LIST + 1)).is_ok());
 }
 
 /// Nesting past the walk's limit is left to serde_json (which rejects
@@ -265,17 +302,17 @@ fn many_keys_are_left_to_serde_json() {
 fn deep_records_are_left_to_serde_json() {
     let deep = |n: usize| format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
     assert!(agrees(&deep(10)));
-    assert!(!agrees(&deep(DEEPEST as usize + 5)));
+    assert!(!agrees(&deep(MAX_DEPTH + 5)));
 }
 
 /// Every top-level value of the corpus records, and a table of shapes,
 /// reads as serde_json reads it, or is left to it.
 #[test]
 fn values_read_as_serde_json_reads_them() {
-    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let corpus = include_str!("../../../tests/data/corpus-records.jsonl");
     let mut texts: Vec<String> = Vec::new();
     for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
-        let head = RecordHead::read_by_serde(line).expect("valid");
+        let head = read_by_serde(line).expect("valid");
         texts.extend(head.fields.iter().map(|(_, raw)| raw.to_string()));
     }
     let walked_before = texts.len();
@@ -297,8 +334,8 @@ fn values_read_as_serde_json_reads_them() {
     }
     let mut walked = 0;
     for text in &texts {
-        let serde = Lite::parse_by_serde(text);
-        match (lite(text), &serde) {
+        let serde = BorrowedValue::parse_by_serde(text);
+        match (walk::value(text), &serde) {
             (Some(quick), Ok(serde)) => {
                 assert_eq!(&quick, serde, "{text}");
                 walked += 1;
@@ -306,9 +343,9 @@ fn values_read_as_serde_json_reads_them() {
             (Some(_), Err(err)) => panic!("accepted what serde_json rejects ({err}): {text}"),
             (None, _) => {}
         }
-        // Either way, Lite::parse answers as serde_json does.
+        // Either way, BorrowedValue::parse answers as serde_json does.
         assert_eq!(
-            Lite::parse(text).map_err(|e| e.to_string()),
+            BorrowedValue::parse(text).map_err(|e| e.to_string()),
             serde.map_err(|e| e.to_string()),
             "{text}"
         );
@@ -320,30 +357,6 @@ fn values_read_as_serde_json_reads_them() {
     );
 }
 
-#[test]
-fn numbers() {
-    for (text, ok) in [
-        ("0", true),
-        ("-0", true),
-        ("12", true),
-        ("1.5", true),
-        ("1e5", true),
-        ("1E-5", true),
-        ("-1.25e+10", true),
-        ("", false),
-        ("-", false),
-        ("00", false),
-        ("1.", false),
-        ("1e", false),
-        ("1e+", false),
-        ("1.e5", false),
-        ("0x1", false),
-        ("1 ", false),
-    ] {
-        assert_eq!(is_number(text.as_bytes()), ok, "{text:?}");
-    }
-}
-
 /// The head read that builds `userIdentity` too, from the splitter's
 /// tokens: `(with the identity, without it)`, `None` when the splitter
 /// leaves the record.
@@ -351,8 +364,8 @@ fn both_reads(text: &str) -> Option<(Option<RecordHead<'_>>, Option<RecordHead<'
     let mut buf = text.as_bytes().to_vec();
     buf.extend([b' '; BLOCK]);
     let mut masks = Vec::new();
-    let (len, escapes) = crate::json_bits::record_tokens(&buf, &mut masks)?;
-    let tokens = RecordTokens {
+    let (len, escapes) = object_tokens(&buf, &mut masks)?;
+    let tokens = Tokens {
         masks: &masks,
         escapes,
     };
@@ -364,12 +377,12 @@ fn both_reads(text: &str) -> Option<(Option<RecordHead<'_>>, Option<RecordHead<'
 }
 
 /// Building `userIdentity` in the head read changes nothing the rules see:
-/// the same head as without it, and the identity as `Lite::parse` gives it
+/// the same head as without it, and the identity as `BorrowedValue::parse` gives it
 /// from the field's text; where building gives up, the read without it
 /// decides.
 #[test]
 fn the_identity_built_in_the_head_read_is_the_one_parsed_later() {
-    let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+    let corpus = include_str!("../../../tests/data/corpus-records.jsonl");
     let generated = generated_records();
     let edge_cases = [
         r#"{"userIdentity":{"type":"Root","arn":"a","n":1.5},"eventName":"X"}"#,
@@ -402,7 +415,7 @@ fn the_identity_built_in_the_head_read_is_the_one_parsed_later() {
         let raw = with.fields.iter().find(|(key, _)| key == "userIdentity");
         match (identity, raw) {
             (Some(identity), Some((_, raw))) => {
-                let parsed = Lite::parse(raw).expect("the identity parses");
+                let parsed = BorrowedValue::parse(raw).expect("the identity parses");
                 assert_eq!(identity, parsed, "{text}");
                 built += 1;
             }
@@ -422,4 +435,256 @@ fn the_identity_built_in_the_head_read_is_the_one_parsed_later() {
     assert_eq!(gives_up(edge_cases[4]), Some((false, false)));
     // Escapes: left to the plain read.
     assert_eq!(gives_up(edge_cases[7]), Some((false, true)));
+}
+
+/// The head as the strict check of the whole record and then the read
+/// give it: the first problem in the record named.
+fn strict(bytes: &[u8]) -> Result<RecordHead<'_>, serde_json::Error> {
+    crate::json::check(bytes)?;
+    RecordHead::read(bytes)
+}
+
+#[test]
+fn head_borrows_strings_and_tolerates_other_types() {
+    let bytes = br#"{"eventSource":"lambda.amazonaws.com","eventName":"Invoke","x":{"y":[1]}}"#;
+    let head = strict(bytes).expect("valid");
+    assert!(matches!(
+        head.event_source,
+        Lenient::Text(Cow::Borrowed("lambda.amazonaws.com"))
+    ));
+    assert_eq!(head.event_name.as_deref(), Some("Invoke"));
+    let odd = strict(br#"{"eventSource":{"a":[1]},"eventName":7}"#).expect("valid");
+    assert_eq!(
+        (odd.event_source.as_deref(), odd.event_name.as_deref()),
+        (None, None)
+    );
+    let insight = strict(br#"{"eventType":"AwsCloudTrailInsight"}"#).expect("valid");
+    assert!(insight.event_source.as_deref().is_none());
+    assert!(strict(br#"{"eventName":"A","x":tru}"#).is_err());
+}
+
+#[test]
+fn head_reads_the_index_fields_identity_type_nested() {
+    let head = strict(
+        br#"{"userAgent":"TruffleHog","errorCode":"AccessDenied","userIdentity":{"arn":"a","type":"Root","x":{"type":"no"}}}"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        (
+            head.user_agent.as_deref(),
+            head.error_code.as_deref(),
+            head.identity_type.as_deref()
+        ),
+        (Some("TruffleHog"), Some("AccessDenied"), Some("Root"))
+    );
+    for odd in [
+        &br#"{"userIdentity":"Root"}"#[..],
+        br#"{"userIdentity":["Root"]}"#,
+        br#"{"userIdentity":{"type":{"type":"Root"}}}"#,
+        br#"{"type":"Root"}"#,
+    ] {
+        let head = strict(odd).expect("valid");
+        assert_eq!(head.identity_type.as_deref(), None, "{odd:?}");
+    }
+    // The identity object is checked like the rest of the record.
+    assert!(
+        head_error(br#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#)
+            .starts_with("duplicate key \"type\"")
+    );
+}
+
+/// The fast read agrees with the strict parse on every field and on what
+/// decides which rules run; only deeper problems are left to
+/// `json::check`, which runs before any rule sees the record.
+#[test]
+fn the_quick_read_checks_what_decides_which_rules_run() {
+    let fields = |head: &RecordHead| {
+        [
+            head.event_source.as_deref().map(str::to_string),
+            head.event_name.as_deref().map(str::to_string),
+            head.error_code.as_deref().map(str::to_string),
+            head.user_agent.as_deref().map(str::to_string),
+            head.identity_type.as_deref().map(str::to_string),
+            head.identity_arn.as_deref().map(str::to_string),
+        ]
+    };
+    let record = br#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","x":{"y":[1,2.5,null,true]},"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"a":{"b":"c"}}},"errorCode":"NoSuchKey","userAgent":"caf\u00e9"}"#;
+    let quick = RecordHead::read(record).expect("valid");
+    let strict = strict(record).expect("valid");
+    assert_eq!(fields(&quick), fields(&strict));
+    assert_eq!(
+        quick.identity_arn.as_deref(),
+        Some("arn:aws:sts::1:assumed-role/r/s")
+    );
+    // Both reject what is not JSON, not UTF-8, or not an object.
+    for bad in [
+        &b"{\"a\":tru}"[..],
+        b"{\"a\":\"x\xff\"}",
+        b"{\"a\":{\"b\":[\"\xc3\"]}}",
+        b"{\"a\":\"\x00\"}",
+        b"{\"a\":1",
+        b"{\"a\":1} x",
+        b"[{}]",
+    ] {
+        let err = RecordHead::read(bad).expect_err("invalid").to_string();
+        let strict = head_error(bad);
+        let what = |e: &str| e.split(" at line").next().unwrap_or_default().to_string();
+        assert_eq!(
+            what(&err),
+            what(&strict),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // Duplicate keys where they decide the rules: rejected at once.
+    for bad in [
+        &br#"{"eventName":"A","x":1,"eventName":"B"}"#[..],
+        br#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#,
+        br#"{"a":1,"a":2}"#,
+    ] {
+        let err = RecordHead::read(bad).expect_err("duplicate").to_string();
+        assert!(err.starts_with("duplicate key"), "{err}");
+    }
+    // Deeper down, left to the whole-record check.
+    let nested = br#"{"eventName":"A","requestParameters":{"k":1,"k":2}}"#;
+    RecordHead::read(nested).expect("read");
+    let err = crate::json::check(nested)
+        .expect_err("checked whole")
+        .to_string();
+    assert!(err.starts_with("duplicate key \"k\""), "{err}");
+}
+
+fn head_error(bytes: &[u8]) -> String {
+    match strict(bytes) {
+        Ok(head) => panic!("accepted {:?}: {head:?}", String::from_utf8_lossy(bytes)),
+        Err(err) => err.to_string(),
+    }
+}
+
+/// What the head rejects, and that the full parse agrees on everything
+/// but duplicate keys and depth (which only the head checks).
+#[test]
+fn head_checks_the_whole_record() {
+    let cases: &[(&[u8], &str, bool)] = &[
+        (
+            b"{\"a\":\"x\xff\"}",
+            "a string is not valid UTF-8 at line 1 column",
+            true,
+        ),
+        (
+            b"{\"a\":{\"b\":[\"\xc3\"]}}",
+            "a string is not valid UTF-8",
+            true,
+        ),
+        (b"{\"k\xfe\":1}", "a string is not valid UTF-8", true),
+        (
+            b"{\"eventName\":\"\xe9\"}",
+            "a string is not valid UTF-8",
+            true,
+        ),
+        (
+            b"{\"eventName\":[\"\xe9\"]}",
+            "a string is not valid UTF-8",
+            true,
+        ),
+        (b"{\"a\":\"\x00\"}", "control character", true),
+        (br#"{"a":"\ud800"}"#, "hex escape", true),
+        (br#"{"a":1e400}"#, "number out of range", true),
+        (b"{\"a\":tru}", "expected ident", true),
+        (b"{\"a\":1", "EOF while parsing", true),
+        (b"{\"a\":1} x", "trailing characters", true),
+        (
+            b"1",
+            "invalid type: integer `1`, expected a CloudTrail record (a JSON object)",
+            true,
+        ),
+        (b"\"s\"", "expected a CloudTrail record", true),
+        (b"null", "expected a CloudTrail record", true),
+        (b"[{}]", "expected a CloudTrail record", true),
+        (
+            br#"{"eventName":"A","eventName":"B"}"#,
+            "duplicate key \"eventName\" at line 1 column",
+            false,
+        ),
+        (
+            br#"{"eventName":"A","x":1,"eventName":7}"#,
+            "duplicate key \"eventName\"",
+            false,
+        ),
+        (br#"{"a":1,"a":1}"#, "duplicate key \"a\"", false),
+        (
+            br#"{"u":{"arn":"x","arn":"y"}}"#,
+            "duplicate key \"arn\"",
+            false,
+        ),
+        (
+            br#"{"u":[{"k":1},{"k":1,"k":2}]}"#,
+            "duplicate key \"k\"",
+            false,
+        ),
+        (
+            br#"{"eventSource":{"k":1,"k":2}}"#,
+            "duplicate key \"k\"",
+            false,
+        ),
+        // Escapes do not hide a duplicate.
+        (
+            br#"{"eventName":"A","event\u004eame":"B"}"#,
+            "duplicate key \"eventName\"",
+            false,
+        ),
+    ];
+    for (bytes, want, value_rejects) in cases {
+        let err = head_error(bytes);
+        assert!(
+            err.contains(want),
+            "{:?}: got {err}, want {want}",
+            String::from_utf8_lossy(bytes)
+        );
+        let value = serde_json::from_slice::<Value>(bytes);
+        // A record that is not an object parses as a Value, but the head
+        // rejects it first.
+        if *value_rejects && bytes.starts_with(b"{") {
+            assert!(
+                value.is_err(),
+                "Value accepts {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
+
+#[test]
+fn nesting_is_limited_without_deep_recursion() {
+    let nest = |levels: usize| {
+        format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1)
+        )
+    };
+    strict(nest(MAX_DEPTH).as_bytes()).expect("at the limit");
+    let err = head_error(nest(MAX_DEPTH + 1).as_bytes());
+    assert!(err.contains("nested deeper than 100 levels"), "{err}");
+    let err = head_error(nest(10_000).as_bytes());
+    assert!(err.contains("nested deeper than 100 levels"), "{err}");
+    let in_name = format!(
+        "{{\"eventName\":{}{}}}",
+        "{\"a\":".repeat(200),
+        "}".repeat(200)
+    );
+    assert!(head_error(in_name.as_bytes()).contains("nested deeper"));
+    // What the head accepts, the full parse accepts too.
+    serde_json::from_slice::<Value>(nest(MAX_DEPTH).as_bytes()).expect("Value at the limit");
+}
+
+#[test]
+fn many_keys_are_checked_in_linear_time() {
+    let keys: Vec<String> = (0..50_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let record = format!("{{\"o\":{{{}}}}}", keys.join(","));
+    strict(record.as_bytes()).expect("distinct keys");
+    let record = format!("{{\"o\":{{{},\"k49999\":0}}}}", keys.join(","));
+    assert!(head_error(record.as_bytes()).contains("duplicate key \"k49999\""));
+    let record = format!("{{\"o\":{{{},\"k3\":0}}}}", keys.join(","));
+    assert!(head_error(record.as_bytes()).contains("duplicate key \"k3\""));
 }
