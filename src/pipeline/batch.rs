@@ -9,7 +9,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::decode::{LogError, Records};
+use super::decode::LogError;
+use super::split::Records;
 use crate::json::Tokens;
 use crate::record::{HeadReader, RecordHead};
 use crate::rules::{KeyValues, RuleSet};

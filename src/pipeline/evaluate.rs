@@ -342,7 +342,7 @@ mod tests {
     fn the_sigmahq_rules_turn_building_on() {
         let rules = super::super::tests::sigmahq_rules();
         let log = super::super::tests::generated(600);
-        let records = crate::pipeline::decode::open(std::io::Cursor::new(log), Default::default());
+        let records = crate::pipeline::open_log(std::io::Cursor::new(log), Default::default());
         let mut correlator = rules.correlations().correlator();
         let mut evaluation = Evaluation::new("generated", &rules, &mut correlator);
         let ended = batch::Splitter::new(records, &rules).each_record(|index, bytes, tokens| {

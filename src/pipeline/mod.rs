@@ -5,7 +5,9 @@
 mod batch;
 pub mod decode;
 mod evaluate;
+mod limits;
 pub mod pipe;
+pub mod split;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -15,7 +17,9 @@ use std::sync::mpsc;
 use crate::alert::Finding;
 use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter};
-pub use decode::{Limits, LogError};
+pub use decode::LogError;
+pub use limits::Limits;
+use split::Records;
 use evaluate::Evaluation;
 
 /// What reading one object found. Records read = records evaluated +
@@ -104,6 +108,14 @@ pub fn scan<R: Read + Send + 'static>(
     )
 }
 
+/// The records of the log object `source`, read within `limits`; gzip
+/// inflates on a thread of its own from the start when they give three
+/// threads ([`Limits::inflate_apart`]), or later if [`Adaptive`] says so.
+pub fn open_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
+    let content = decode::Content::open(source, &limits, limits.inflate_apart());
+    Records::new(content, limits)
+}
+
 /// [`scan`], the heads read as `shedding` says.
 fn scan_with<R: Read + Send + 'static>(
     source: R,
@@ -114,7 +126,7 @@ fn scan_with<R: Read + Send + 'static>(
     shedding: Shedding,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
-    let splitter = Splitter::new(decode::open(source, limits), rules);
+    let splitter = Splitter::new(open_log(source, limits), rules);
     let mut evaluation = Evaluation::new(label, rules, correlator);
     let error = if limits.parallel() {
         split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)

@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::object::ObjectKind;
-use crate::pipeline::decode;
-use crate::pipeline::{Limits, LogError};
+use crate::pipeline::{open_log, Limits, LogError};
 
 /// One thing to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,7 +251,7 @@ pub fn sniff(source: impl Read + Send + 'static) -> Option<String> {
         threads: 1,
         ..Limits::default()
     };
-    let mut records = decode::open(source.take(SNIFF_BYTES), limits);
+    let mut records = open_log(source.take(SNIFF_BYTES), limits);
     let first = match records.next_record() {
         // Empty: `{"Records":[]}` or `[]`, nothing to read but no harm.
         None => return None,
