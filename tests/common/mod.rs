@@ -1,10 +1,13 @@
 //! Shared by the integration tests that talk to the moto server that
 //! `scripts/test` starts on 127.0.0.1 (S3, SNS and an SQS queue subscribed
-//! to the alert topic, which is how a test reads the alerts).
+//! to the alert topic, which is how a test reads the alerts), and by tests
+//! that need no server: [`memory`] (the handler's seams in memory) and
+//! [`mock_http`] (the SDK clients answered from memory over HTTP).
 #![allow(dead_code)]
 
 pub mod alerts;
 pub mod memory;
+pub mod mock_http;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
