@@ -54,10 +54,10 @@ impl Limits {
         self.thread_count() >= 2
     }
 
-    /// Whether gzip inflates on a thread of its own. On two CPUs a third
-    /// thread costs more than it brings: it took 1.2x the time with every
-    /// SigmaHQ rule on, once the two others shared the heads (the scan
-    /// still moves inflating to one where that pays, `pipeline::Adaptive`).
+    /// Whether gzip inflates on a thread of its own from the start. On two
+    /// CPUs a third thread costs more than it brings once the two others
+    /// share the heads (BENCHMARKS.md, "Threads on two CPUs"); the scan
+    /// still moves inflating to one where that pays (`pipeline::Adaptive`).
     pub fn inflate_apart(&self) -> bool {
         self.thread_count() >= 3
     }

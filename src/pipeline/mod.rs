@@ -18,9 +18,9 @@ use crate::alert::Finding;
 use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter};
 pub use decode::LogError;
+use evaluate::Evaluation;
 pub use limits::Limits;
 use split::Records;
-use evaluate::Evaluation;
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -161,20 +161,20 @@ fn scan_with<R: Read + Send + 'static>(
     report
 }
 
-/// Batches waiting between the two halves: memory stays flat. Four, not
-/// two, gave the threads slack enough to be 5% faster on two CPUs (three
-/// more megabytes at the peak).
+/// Batches waiting between the two halves: memory stays flat, and the
+/// threads have slack enough not to wait on each other (four against two:
+/// BENCHMARKS.md, "Threads on two CPUs").
 const BATCHES_AHEAD: usize = 4;
 
 /// Who reads the heads of the records in the splitter's next batch.
 /// Reading heads costs about as much as inflating: on two CPUs the
 /// splitting thread, which inflates too, reads them while the evaluation
-/// keeps up and leaves them to it once it runs dry. With every SigmaHQ
-/// rule on that was 20% faster than inflating on a third thread. Where
-/// the evaluation keeps up even so (few records for it, as with the
+/// keeps up and leaves them to it once it runs dry, which beats inflating
+/// on a third thread where the evaluation is busy (every SigmaHQ rule on).
+/// Where the evaluation keeps up even so (few records for it, as with the
 /// built-in rules alone), the splitter is the slower half whoever reads
-/// the heads, and the third thread is faster (by 10%): then inflating
-/// moves to one.
+/// the heads, and a third thread is faster: then inflating moves to one
+/// (figures in BENCHMARKS.md, "Threads on two CPUs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shedding {
     /// As the queue between the halves says ([`Adaptive`]).

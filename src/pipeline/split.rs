@@ -882,8 +882,8 @@ enum Step {
 mod tests {
     use super::*;
     use crate::pipeline::open_log as open;
-    use std::io::{self, Read};
     use std::io::Write;
+    use std::io::{self, Read};
 
     fn records_with(bytes: &[u8], limits: Limits) -> Result<Vec<String>, LogError> {
         let mut records = open(io::Cursor::new(bytes.to_vec()), limits);
@@ -1558,9 +1558,13 @@ mod tests {
         let log = gzip(format!(r#"{{"Records":[{}"#, "{},".repeat(1000)).as_bytes());
         let head = log.get(..log.len() - 8).unwrap_or_default().to_vec();
         for threads in [1, 3] {
-            let download =
-                crate::pipeline::pipe::spawn("test", PanicsAfter(io::Cursor::new(head.clone())), 64, 2)
-                    .expect("thread");
+            let download = crate::pipeline::pipe::spawn(
+                "test",
+                PanicsAfter(io::Cursor::new(head.clone())),
+                64,
+                2,
+            )
+            .expect("thread");
             let limits = Limits {
                 threads,
                 ..Limits::default()
