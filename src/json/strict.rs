@@ -214,9 +214,9 @@ pub(crate) fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
 
 /// Reads a value, checking it as [`check`] says; keeps nothing. `depth` is
 /// the value's nesting level.
-pub(crate) struct Strict<'s, 'a> {
-    pub(crate) depth: usize,
-    pub(crate) keys: &'s mut KeyStack<'a>,
+struct Strict<'s, 'a> {
+    depth: usize,
+    keys: &'s mut KeyStack<'a>,
 }
 
 impl<'de> DeserializeSeed<'de> for Strict<'_, 'de> {

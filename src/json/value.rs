@@ -34,10 +34,18 @@ impl<'a> BorrowedValue<'a> {
     /// [`BorrowedValue::parse`] (walked, in [`super::walk`]) by serde_json
     /// alone.
     pub(crate) fn parse_by_serde(text: &'a str) -> Result<BorrowedValue<'a>, serde_json::Error> {
+        Self::parse_by_serde_at(text, 2)
+    }
+
+    /// [`BorrowedValue::parse_by_serde`] for a value at nesting level `depth`.
+    pub(crate) fn parse_by_serde_at(
+        text: &'a str,
+        depth: usize,
+    ) -> Result<BorrowedValue<'a>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let mut keys = Vec::new();
         let build = Build {
-            depth: 2,
+            depth,
             keys: &mut keys,
         };
         let value = build.deserialize(&mut deserializer)?;

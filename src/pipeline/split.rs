@@ -34,6 +34,7 @@ use std::time::Instant;
 use super::decode::{describe_bytes, Content, LogError};
 use super::limits::Limits;
 use crate::json::classify::{self, brackets, Brackets, StringState, Tokens, BLOCK};
+use crate::json::MAX_DEPTH;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
@@ -151,11 +152,6 @@ impl Records {
     /// Whether the object was gzip-compressed.
     pub fn is_gzip(&self) -> bool {
         self.content.is_gzip()
-    }
-
-    /// Number of records yielded so far.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 
     /// How the records are laid out; `None` until the start of the content
@@ -693,11 +689,12 @@ const MAX_KEY_BYTES: usize = 1024;
 struct Scanner {
     started: bool,
     /// Open containers. Only counted, not limited: a record nested too
-    /// deeply is the record parser's to reject (`record::MAX_DEPTH`), and
-    /// the scanner must find its end to go on with the next one.
+    /// deeply is the record reader's to reject, and the scanner must find
+    /// its end to go on with the next one.
     depth: u64,
-    /// One bit per open container up to `TRACKED_DEPTH`, set for arrays, so
-    /// a `}` cannot close a `[`. Deeper brackets are only counted.
+    /// One bit per open container up to [`MAX_DEPTH`], set for arrays, so
+    /// a `}` cannot close a `[`. Deeper brackets are only counted (the
+    /// record reader finds a mismatch there).
     arrays: u128,
     in_string: bool,
     escape: bool,
@@ -705,8 +702,8 @@ struct Scanner {
     error: Option<&'static str>,
 }
 
-/// Nesting depth to which brackets are matched (the bits of `arrays`).
-const TRACKED_DEPTH: u64 = u128::BITS as u64;
+/// Nesting depth to which brackets are matched (within the bits of `arrays`).
+const TRACKED_DEPTH: u64 = MAX_DEPTH as u64;
 
 impl Scanner {
     fn context(&self) -> &'static str {

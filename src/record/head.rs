@@ -10,10 +10,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::json::strict::{clarify, enter, Key, KeyStack, Strict, StrictKeys};
+use crate::json::strict::{clarify, Key, KeyStack, StrictKeys};
 use crate::json::walk::{self, Walk};
 use crate::json::{key_hash, without_position, BorrowedValue, Tokens};
 
@@ -348,14 +348,10 @@ impl<'de> Visitor<'de> for HeadVisitor {
         let mut keys = StrictKeys::at(&stack);
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {
             let raw: &'de RawValue = map.next_value().map_err(clarify)?;
-            let field = Field {
-                depth: 2,
-                keys: &mut stack,
-            };
             if key == "userIdentity" {
-                (head.identity_type, head.identity_arn) = read_in(raw, Identity(field))?;
+                (head.identity_type, head.identity_arn) = identity(raw)?;
             } else if let Some(slot) = head.slot(key.as_bytes(), key_hash(key.as_bytes())) {
-                *slot = read_in(raw, field)?;
+                *slot = lenient(raw.get(), 2)?;
             }
             keys.insert(&mut stack, key.clone())?;
             head.fields.push((key, raw.get()));
@@ -364,149 +360,69 @@ impl<'de> Visitor<'de> for HeadVisitor {
     }
 }
 
-/// Reads a value kept as text with `seed`. Its errors are raised again in
-/// the record's deserializer, which places them in the record.
-fn read_in<'de, S: DeserializeSeed<'de>, E: de::Error>(
-    raw: &'de RawValue,
-    seed: S,
-) -> Result<S::Value, E> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    seed.deserialize(&mut deserializer)
-        .map_err(|err| E::custom(without_position(&err)))
+/// A head field's value, `text` at nesting level `depth`, checked strictly:
+/// a string is kept, `null` reads as absent, anything else as
+/// [`Lenient::Other`]. Its errors are raised again in the record's
+/// deserializer, which places them in the record.
+fn lenient<E: de::Error>(text: &str, depth: usize) -> Result<Lenient<'_>, E> {
+    match BorrowedValue::parse_by_serde_at(text, depth) {
+        Ok(BorrowedValue::Str(text)) => Ok(Lenient::Text(text)),
+        Ok(BorrowedValue::Null) => Ok(Lenient::Absent),
+        Ok(_) => Ok(Lenient::Other),
+        Err(err) => Err(E::custom(without_position(&err))),
+    }
 }
 
-/// Reads the value of one head field at `depth`: a string is kept, `null`
-/// reads as absent, anything else as [`Lenient::Other`], checked strictly
-/// (it is a field of the record, so at level 2).
-struct Field<'s, 'a> {
-    depth: usize,
-    keys: &'s mut KeyStack<'a>,
-}
-
-impl<'s, 'a> Field<'s, 'a> {
-    fn strict(self) -> Strict<'s, 'a> {
-        Strict {
-            depth: self.depth,
-            keys: self.keys,
+/// `userIdentity` (at level 2): its `type` and `arn` when it is an object
+/// (its keys checked for duplicates, its other values skipped); an array,
+/// checked strictly, makes both [`Lenient::Other`] (a dotted path crosses
+/// an array to its elements: `userIdentity.type` may still be read from
+/// an object in it); anything else, absent.
+fn identity<E: de::Error>(raw: &RawValue) -> Result<(Lenient<'_>, Lenient<'_>), E> {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+            Identity
+                .deserialize(&mut deserializer)
+                .map_err(|err| E::custom(without_position(&err)))
         }
+        Some(b'[') => lenient(raw.get(), 2).map(|_| (Lenient::Other, Lenient::Other)),
+        // (Read all the same: a number may be out of range.)
+        _ => lenient(raw.get(), 2).map(|_| Default::default()),
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Field<'_, 'de> {
-    type Value = Lenient<'de>;
+/// The members of `userIdentity`, an object.
+struct Identity;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Field<'_, 'de> {
-    type Value = Lenient<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Lenient::Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Lenient::Text(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Lenient::Text(Cow::Owned(v)))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Lenient::Other)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Lenient::Other)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Lenient::Other)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Lenient::Other)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Lenient::Absent)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        self.strict().visit_seq(seq)?;
-        Ok(Lenient::Other)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        self.strict().visit_map(map)?;
-        Ok(Lenient::Other)
-    }
-}
-
-/// Reads `userIdentity`: its `type` and `arn` when it is an object (its
-/// keys checked for duplicates, its other values skipped); an array makes
-/// both [`Lenient::Other`] (a dotted path crosses an array to its
-/// elements: `userIdentity.type` may still be read from an object in it),
-/// anything else absent.
-struct Identity<'s, 'a>(Field<'s, 'a>);
-
-impl<'de> DeserializeSeed<'de> for Identity<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for Identity {
     type Value = (Lenient<'de>, Lenient<'de>);
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
+        deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Identity<'_, 'de> {
+impl<'de> Visitor<'de> for Identity {
     type Value = (Lenient<'de>, Lenient<'de>);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
+        f.write_str("an object")
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        self.0.strict().visit_seq(seq)?;
-        Ok((Lenient::Other, Lenient::Other))
-    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Field { depth, keys: stack } = self.0;
-        let depth = enter(depth)?;
-        let mut keys = StrictKeys::at(stack);
+        let mut stack = KeyStack::new();
+        let mut keys = StrictKeys::at(&stack);
         let (mut kind, mut arn) = (Lenient::Absent, Lenient::Absent);
         while let Some(Key(key)) = map.next_key().map_err(clarify)? {
-            let wanted = match key.as_ref() {
-                "type" => Some(false),
-                "arn" => Some(true),
-                _ => None,
-            };
-            keys.insert(stack, key)?;
-            let Some(is_arn) = wanted else {
-                map.next_value::<de::IgnoredAny>().map_err(clarify)?;
-                continue;
-            };
-            let field = Field {
-                depth,
-                keys: &mut *stack,
-            };
-            let value = map.next_value_seed(field).map_err(clarify)?;
-            *(if is_arn { &mut arn } else { &mut kind }) = value;
+            let raw: &'de RawValue = map.next_value().map_err(clarify)?;
+            match key.as_ref() {
+                "type" => kind = lenient(raw.get(), 3)?,
+                "arn" => arn = lenient(raw.get(), 3)?,
+                _ => {}
+            }
+            keys.insert(&mut stack, key)?;
         }
-        keys.finish(stack);
         Ok((kind, arn))
     }
 }
