@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Inflates FILE (every gzip member, as `gzip -d` does) the way
-//! `src/logfile.rs` reads a log: a 1 MiB `BufReader` under the crate's
+//! `src/pipeline/decode.rs` reads a log: a 1 MiB `BufReader` under the crate's
 //! flate2 `MultiGzDecoder` (same zlib-rs backend), read through a 1 MiB
 //! buffer until the end, and the bytes thrown away. Prints
 //! `bytes=<uncompressed bytes> seconds=<wall seconds>`: the speed a scan
@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use flate2::bufread::MultiGzDecoder;
 
-/// The read size of `src/logfile.rs`.
+/// The read size of `src/pipeline/decode.rs`.
 const READ_BUFFER: usize = 1 << 20;
 
 fn inflate(path: &Path) -> io::Result<u64> {

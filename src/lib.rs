@@ -1,12 +1,14 @@
 //! trailwatch: CloudTrail alerting.
 //!
 //! A CloudTrail log object (from S3 or a file) is streamed, decompressed and
-//! split into records one at a time ([`logfile`]); each record is evaluated
-//! against Sigma rules ([`rules`]) with its eventName normalised
-//! ([`record`]); matches become [`alert::Alert`]s, published to SNS
-//! ([`sink`]) by the Lambda function ([`lambda`]) or printed by the CLI.
-//! The core ([`pipeline`]) has no AWS dependency; the SDK appears only in
-//! [`source::s3`], [`sink::sns`] and [`aws`].
+//! split into records one at a time ([`pipeline`]); each record's head is
+//! read ([`record`], over the generic JSON of [`json`]) to pick the Sigma
+//! rules ([`rules`]) that may match it, which are evaluated on it; matches
+//! become [`alert::Alert`]s, published to SNS ([`sink`]) by the Lambda
+//! function ([`lambda`]) or printed by the CLI. The core (`json`, `record`,
+//! `rules`, `alert`, `pipeline`) has no AWS dependency; the SDK appears
+//! only in the adapters ([`source`], [`sink`], [`dedup`], [`backfill`], [`aws`]). The README's
+//! "Layout" draws the layers.
 
 pub mod alert;
 pub mod aws;

@@ -3,7 +3,7 @@
 //!
 //! Each object is read as the Lambda function reads one: opened by
 //! [`S3Store`] (same errors), downloaded ahead on a thread of its own
-//! ([`pipe`]) and scanned by [`pipeline::scan`] on a blocking thread. What
+//! ([`crate::pipeline::pipe`]) and scanned by [`pipeline::scan`] on a blocking thread. What
 //! the function skips is skipped here too, by [`ObjectKind`].
 //!
 //! Memory stays bounded whatever the number of keys: the listing is read a

@@ -10,7 +10,7 @@
 //! looking at them one by one (the method of simdjson, Langdale and Lemire
 //! 2019). A reader of a stream of objects finds where one ends and its
 //! structural characters in one pass ([`object_tokens`]), which
-//! [`super::walk`] then walks; an object it cannot find that way is
+//! the walk (`json/walk.rs`) then walks; an object it cannot find that way is
 //! followed by its brackets alone ([`brackets`]), and a value read on its
 //! own is classified with [`plain_tokens`].
 
@@ -287,7 +287,7 @@ fn object_tokens_with(
     None
 }
 
-/// The same as [`classify`], a byte at a time: the reference the vector
+/// The same as `classify`, a byte at a time: the reference the vector
 /// version is tested against, and the version for other CPUs.
 pub fn classify_bytes(block: &[u8; BLOCK]) -> Classes {
     let mut classes = Classes::default();

@@ -20,7 +20,7 @@ pub struct Limits {
     /// shows more CPUs than it gives time on: `config.rs`).
     pub threads: usize,
     /// Stop reading at this instant (the Lambda function's stop time):
-    /// the object ends with [`LogError::OutOfTime`].
+    /// the object ends with [`super::LogError::OutOfTime`].
     pub stop_at: Option<Instant>,
     /// Stop reading an object this long after it was opened (the command
     /// line's `--timeout`).

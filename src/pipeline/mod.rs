@@ -110,7 +110,7 @@ pub fn scan<R: Read + Send + 'static>(
 
 /// The records of the log object `source`, read within `limits`; gzip
 /// inflates on a thread of its own from the start when they give three
-/// threads ([`Limits::inflate_apart`]), or later if [`Adaptive`] says so.
+/// threads ([`Limits::inflate_apart`]), or later if `Adaptive` says so.
 pub fn open_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
     let content = decode::Content::open(source, &limits, limits.inflate_apart());
     Records::new(content, limits)

@@ -1,6 +1,6 @@
 //! The CloudTrail record: its head, read from every record to pick the
-//! rules worth running ([`head`]); the record read one top-level field at a
-//! time, as the rules read it ([`fields`]); what alerts keep of it to group
+//! rules worth running ([`HeadReader`]); the record read one top-level field
+//! at a time, as the rules read it ([`LazyRecord`]); what alerts keep of it to group
 //! findings ([`Brief`]); eventName normalisation and lenient field access
 //! for alerts.
 
