@@ -15,6 +15,7 @@ pub mod aws;
 pub mod backfill;
 pub mod config;
 pub mod dedup;
+pub mod digest;
 pub mod generate;
 pub mod json;
 pub mod lambda;

@@ -1,0 +1,20 @@
+//! CloudTrail log file integrity: the hourly digest files CloudTrail signs
+//! and chains, checked against the logs they list.
+//!
+//! What is checked, and how, follows the CloudTrail User Guide ("CloudTrail
+//! digest file structure", "Custom implementations of CloudTrail log file
+//! integrity validation") and what `aws cloudtrail validate-logs` does
+//! (aws/aws-cli, `awscli/customizations/cloudtrail/validation.py`); each
+//! module says which part it took from where.
+//!
+//! - [`file`]: the digest file, parsed from its object's bytes.
+//! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
+//! - [`hash`]: the streamed SHA-256 of a log's uncompressed content.
+//!
+//! No AWS SDK here.
+
+pub mod file;
+pub mod hash;
+pub mod sign;
+
+pub use file::{Digest, LogFile};
