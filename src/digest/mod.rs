@@ -9,12 +9,24 @@
 //!
 //! - [`file`]: the digest file, parsed from its object's bytes.
 //! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
-//! - [`hash`]: the streamed SHA-256 of a log's uncompressed content.
+//! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
+//!   uncompressed content.
+//! - [`verify`]: one digest verified through two seams, [`DigestStore`]
+//!   (objects by bucket/key) and [`PublicKeys`] (CloudTrail's keys by
+//!   fingerprint), into a [`Report`] of typed [`Problem`]s.
 //!
-//! No AWS SDK here.
+//! No AWS SDK here: the adapters that back the seams come with the wiring.
 
 pub mod file;
 pub mod hash;
 pub mod sign;
+pub mod verify;
 
 pub use file::{Digest, LogFile};
+pub use verify::{
+    verify, DigestStore, Failure, Hour, Kind, Location, Object, Problem, PublicKeys, Report,
+    TimeRange, VerifyError,
+};
+
+#[cfg(test)]
+mod tests;
