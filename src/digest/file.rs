@@ -6,6 +6,7 @@ use std::io::{BufRead, Read};
 use serde::Deserialize;
 
 use super::hash::{hex, Sha256};
+use super::location::Location;
 
 /// Largest uncompressed digest read. A digest lists one hour's logs of one
 /// account and region (about 400 bytes a log): far below this, which only
@@ -70,12 +71,23 @@ pub struct Parsed {
     pub sha256: String,
 }
 
-/// Parses a digest object's bytes (gzip, or plain JSON for a local copy
-/// someone inflated). The error says what is wrong; the caller names the
-/// object.
-pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
-    let json = inflate(bytes)?;
-    let digest = serde_json::from_slice(&json).map_err(|e| format!("not a digest: {e}"))?;
+/// Bytes that are not a digest: which object, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at} is not a CloudTrail digest: {}", what.escape_debug())]
+pub struct BadDigest {
+    pub at: Location,
+    pub what: String,
+}
+
+/// Parses the bytes of the digest object at `at` (gzip, or plain JSON for
+/// a local copy someone inflated).
+pub fn parse(at: &Location, bytes: &[u8]) -> Result<Parsed, BadDigest> {
+    let bad = |what| BadDigest {
+        at: at.clone(),
+        what,
+    };
+    let json = inflate(bytes).map_err(bad)?;
+    let digest = serde_json::from_slice(&json).map_err(|e| bad(format!("not a digest: {e}")))?;
     Ok(Parsed {
         digest,
         sha256: hex(&Sha256::of(&json)),
@@ -110,6 +122,14 @@ mod tests {
 
     const DOC: &str = "tests/data/notifications/digest__aws-cloudtrail-user-guide__cloudtrail-log-file-validation-digest-file-structure__block2__cloudtrail-digest.json";
     const EMPTY: &str = "tests/data/notifications/digest__aws-cloudtrail-user-guide__cloudtrail-log-file-validation-digest-file-structure__block3__cloudtrail-digest.json";
+
+    fn at() -> Location {
+        Location::new("trail-bucket", "AWSLogs/1/CloudTrail-Digest/x.json.gz")
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Parsed, BadDigest> {
+        super::parse(&at(), bytes)
+    }
 
     fn read(path: &str) -> Vec<u8> {
         std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path)
@@ -170,7 +190,12 @@ mod tests {
         ];
         for (name, bytes, says) in cases {
             let error = parse(&bytes).expect_err(name);
-            assert!(error.contains(says), "{name}: {error}");
+            assert!(error.what.contains(says), "{name}: {error}");
+            let shown = error.to_string();
+            assert!(
+                shown.starts_with("s3://trail-bucket/AWSLogs/1/CloudTrail-Digest/x.json.gz is not a CloudTrail digest: "),
+                "{shown}"
+            );
         }
     }
 }

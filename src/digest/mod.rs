@@ -7,6 +7,7 @@
 //! (aws/aws-cli, `awscli/customizations/cloudtrail/validation.py`); each
 //! module says which part it took from where.
 //!
+//! - [`location`]: an object's bucket and key.
 //! - [`file`]: the digest file, parsed from its object's bytes.
 //! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
 //! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
@@ -19,13 +20,15 @@
 
 pub mod file;
 pub mod hash;
+pub mod location;
 pub mod sign;
 pub mod verify;
 
-pub use file::{Digest, LogFile};
+pub use file::{BadDigest, Digest, LogFile};
+pub use location::Location;
 pub use verify::{
-    verify, DigestStore, Failure, Hour, Kind, Location, Object, Problem, PublicKeys, Report,
-    TimeRange, VerifyError,
+    verify, DigestStore, Failure, Hour, Kind, Object, Problem, PublicKeys, Report, TimeRange,
+    VerifyError,
 };
 
 #[cfg(test)]

@@ -16,34 +16,10 @@ use std::io::Read;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
-use super::file::{self, Digest, MAX_DIGEST_BYTES};
+use super::file::{self, BadDigest, Digest, MAX_DIGEST_BYTES};
 use super::hash::{hash_log, hex, same_hex, Sha256};
+use super::location::Location;
 use super::sign::{self, Rejected, ALGORITHM};
-
-/// An S3 object's place.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Location {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl Location {
-    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        Self {
-            bucket: bucket.into(),
-            key: key.into(),
-        }
-    }
-}
-
-/// `s3://bucket/key`, with control characters escaped so a key cannot fake
-/// a line in a terminal or a log.
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/", self.bucket.escape_debug())?;
-        write!(f, "{}", self.key.escape_debug())
-    }
-}
 
 /// An object as read: its body (streamed), its user metadata without the
 /// `x-amz-meta-` prefix (as S3 GetObject returns it: `signature`,
@@ -346,9 +322,9 @@ pub fn verify(
         return Ok(report);
     };
     let bytes = read_capped(object.body).map_err(|e| read(at, e))?;
-    let parsed = match file::parse(&bytes) {
+    let parsed = match file::parse(at, &bytes) {
         Ok(parsed) => parsed,
-        Err(what) => {
+        Err(BadDigest { what, .. }) => {
             problem(&mut report, Kind::Unreadable { what });
             return Ok(report);
         }
