@@ -642,3 +642,53 @@ fn a_store_failure_is_an_error_naming_the_object() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_failed_key_lookup_or_log_read_is_an_error_naming_what_failed() {
+    struct NoKeys;
+    impl PublicKeys for NoKeys {
+        fn key(&self, _: &str, _: &TimeRange) -> Result<Option<Vec<u8>>, Failure> {
+            Err("ThrottlingException".into())
+        }
+    }
+    let world = chain(AS_CLOUDTRAIL);
+    let error = verify(&world.store, &NoKeys, &digest_at(15)).expect_err("a failure");
+    let shown = error.to_string();
+    assert!(
+        shown.contains(FINGERPRINT) && shown.contains("ThrottlingException"),
+        "{shown}"
+    );
+
+    /// Serves the chain, but a log's body breaks off after a few bytes.
+    struct BrokenLog(Store);
+    impl DigestStore for BrokenLog {
+        fn get(&self, at: &Location, version: Option<&str>) -> Result<Option<Object>, Failure> {
+            let mut object = self.0.get(at, version)?;
+            if *at == log_at(15, 1) {
+                if let Some(object) = &mut object {
+                    let head = std::io::Cursor::new(vec![0x1f, 0x8b, 8, 0]);
+                    let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+                    object.body = Box::new(head.chain(Failing(Some(cut))));
+                }
+            }
+            Ok(object)
+        }
+    }
+    struct Failing(Option<std::io::Error>);
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(self
+                .0
+                .take()
+                .unwrap_or_else(|| std::io::Error::other("again")))
+        }
+    }
+    use std::io::Read as _;
+    let error =
+        verify(&BrokenLog(world.store), &world.keys, &digest_at(15)).expect_err("a failure");
+    let shown = error.to_string();
+    assert!(
+        shown.contains(&log_at(15, 1).to_string()) && shown.contains("reset"),
+        "{shown}"
+    );
+}

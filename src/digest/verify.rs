@@ -51,7 +51,8 @@ pub struct TimeRange {
 /// digest). A key's fingerprint is the hex MD5 of its DER `Value`: so for
 /// the keys `8eba5db5…` and `31e8b543…` of the User Guide's sample
 /// `list-public-keys` response (checked by hand), which is how an adapter
-/// can tell a cached key is the one named.
+/// can tell a cached key is the one named. A key never changes, so the
+/// adapter may cache it by fingerprint.
 pub trait PublicKeys: Send + Sync {
     /// The DER public key (PKCS#1, as `ListPublicKeys` returns `Value`)
     /// whose fingerprint is `fingerprint`, among the keys valid in `range`;
@@ -281,8 +282,9 @@ pub enum VerifyError {
     },
 }
 
-/// The key timestamp's room either side of a backfill digest's generation
-/// time (the aws-cli asks `ListPublicKeys` for one hour either side).
+/// How far either side of a backfill digest's generation time its signing
+/// key is looked for (the aws-cli asks `ListPublicKeys` for one hour either
+/// side).
 const BACKFILL_KEY_SLACK: Duration = Duration::hours(1);
 /// How far past `digestEndTime` the signing key is looked for: a digest is
 /// signed after its hour ends, and the aws-cli widened its own range by two
