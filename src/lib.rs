@@ -7,8 +7,9 @@
 //! become [`alert::Alert`]s, published to SNS ([`sink`]) by the Lambda
 //! function ([`lambda`]) or printed by the CLI. The core (`json`, `record`,
 //! `rules`, `alert`, `pipeline`) has no AWS dependency; the SDK appears
-//! only in the adapters ([`source`], [`sink`], [`dedup`], [`backfill`], [`aws`]). The README's
-//! "Layout" draws the layers.
+//! only in the adapters ([`source`], [`sink`], [`dedup`], [`backfill`], [`aws`]). [`digest`]
+//! verifies CloudTrail's signed hourly digest files, a layer of its own (not yet
+//! wired into the function or the CLI). The README's "Layout" draws the layers.
 
 pub mod alert;
 pub mod aws;
