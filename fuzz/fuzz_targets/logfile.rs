@@ -71,6 +71,7 @@ fn scan_with(data: &[u8], threads: usize) -> ScanReport {
         max_record_bytes: 1 << 20,
         max_decompressed_bytes: 64 << 20,
         threads,
+        ..Limits::default()
     };
     scan(
         Cursor::new(data.to_vec()),
