@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
 use crate::dedup::{self, Ledger};
+use crate::digest::{DigestStore, PublicKeys};
 use crate::pipeline::Limits;
 use crate::pipeline::ScanReport;
 use crate::rules::{Correlator, RuleSet};
@@ -77,6 +78,10 @@ pub struct InvocationSummary {
     pub newest_event_time: Option<String>,
     /// Records matched, per rule id (one record may match several rules).
     pub matches_by_rule: BTreeMap<String, u64>,
+    /// Digest files verified (`VERIFY_DIGESTS`), clean or not.
+    pub digests_verified: u64,
+    /// Problems those digests revealed: each one a critical alert.
+    pub digest_problems: u64,
 }
 
 impl InvocationSummary {
@@ -189,6 +194,18 @@ pub struct Handler {
     /// Where sent alert ids are remembered across invocations
     /// (`DEDUP_TABLE`); `None`: every alert found is sent.
     pub ledger: Option<Arc<dyn Ledger>>,
+    /// Where digest files are verified (`VERIFY_DIGESTS`); `None`: they
+    /// are skipped.
+    pub digests: Option<DigestCheck>,
+}
+
+/// The seams a digest is verified through ([`crate::digest::verify`]):
+/// S3 and CloudTrail `ListPublicKeys` in the function
+/// ([`crate::source::digests`]). Both are called on a blocking thread.
+#[derive(Clone)]
+pub struct DigestCheck {
+    pub store: Arc<dyn DigestStore>,
+    pub keys: Arc<dyn PublicKeys>,
 }
 
 /// State of one invocation.
@@ -219,6 +236,8 @@ struct Invocation {
 enum Outcome {
     Read,
     Skipped,
+    /// A digest file verified; its problems, if any, are alerts.
+    Verified,
     /// Never readable: `failure` is `unreadable` (could not be fetched) or
     /// `corrupt` (fetched, not a good log).
     Permanent {
@@ -505,6 +524,8 @@ fn log_summary(summary: &InvocationSummary, took: Duration) {
         alerts_suppressed = summary.alerts_suppressed,
         alerts_unchecked = summary.alerts_unchecked,
         integrity_alerts = summary.integrity_alerts,
+        digests_verified = summary.digests_verified,
+        digest_problems = summary.digest_problems,
         permanent_errors = summary.permanent_errors.len(),
         transient_errors = summary.transient_errors.len(),
         newest_event_time = summary.newest_event_time.as_deref(),
