@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudtrail::config::http::HttpResponse;
+use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudtrail::operation::list_public_keys::ListPublicKeysError;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use tokio::runtime::Handle;
@@ -65,14 +65,15 @@ impl DigestStore for S3Digests {
                     // NoSuchKey, NoSuchVersion: the answer "not there".
                     FetchError::NotFound { .. } => Ok(None),
                     err => Err(Box::new(err)),
-                }
+                };
             }
         };
         // S3 gives user metadata without its `x-amz-meta-` prefix, as the
         // verifier wants it.
         let metadata: BTreeMap<String, String> =
             response.metadata.unwrap_or_default().into_iter().collect();
-        let body = SyncIoBridge::new_with_handle(response.body.into_async_read(), self.runtime.clone());
+        let body =
+            SyncIoBridge::new_with_handle(response.body.into_async_read(), self.runtime.clone());
         Ok(Some(Object {
             body: Box::new(body),
             metadata,
@@ -110,7 +111,8 @@ impl Key {
     /// Whether the key was valid at some time in `range` (a bound
     /// CloudTrail did not give does not limit it).
     fn valid_in(&self, range: &TimeRange) -> bool {
-        self.valid_from.is_none_or(|from| from <= range.end.timestamp())
+        self.valid_from
+            .is_none_or(|from| from <= range.end.timestamp())
             && self
                 .valid_until
                 .is_none_or(|until| until >= range.start.timestamp())
