@@ -27,6 +27,9 @@ use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
 const ACCOUNT: &str = "123456789012";
 const FINGERPRINT: &str = "7f4bd6e2a1c3b5d7e9f0a2c4b6d8e0f1";
 const DIGEST_RULE: &str = "trailwatch-cloudtrail-digest-problem";
+/// The region the logs and digests are of: a multi-region trail's, not the
+/// function's (us-east-1), so its key must be asked of CloudTrail there.
+const REGION: &str = "eu-west-3";
 
 fn key_pair() -> &'static KeyPair {
     static KEY: OnceLock<KeyPair> = OnceLock::new();
@@ -49,15 +52,15 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 fn digest_key(hour: u32) -> String {
     format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2026/11/23/\
-         {ACCOUNT}_CloudTrail-Digest_us-east-1_trail_us-east-1_20261123T{hour:02}0131Z.json.gz"
+        "AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/2026/11/23/\
+         {ACCOUNT}_CloudTrail-Digest_{REGION}_trail_us-east-1_20261123T{hour:02}0131Z.json.gz"
     )
 }
 
 fn log_key(hour: u32, n: u32) -> String {
     format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/11/23/\
-         {ACCOUNT}_CloudTrail_us-east-1_20261123T{hour:02}{:02}Z_log{n}.json.gz",
+        "AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2026/11/23/\
+         {ACCOUNT}_CloudTrail_{REGION}_20261123T{hour:02}{:02}Z_log{n}.json.gz",
         n * 10
     )
 }
@@ -70,7 +73,7 @@ fn log_content(hour: u32, n: u32) -> Vec<u8> {
         "eventSource": "s3.amazonaws.com",
         "eventName": "ListBuckets",
         "eventID": format!("00000000-0000-0000-0000-0000000{hour:02}{n:03}"),
-        "awsRegion": "us-east-1",
+        "awsRegion": REGION,
         "recipientAccountId": ACCOUNT,
         "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCOUNT}:user/alice")},
     }]})
@@ -272,9 +275,11 @@ async fn a_good_chain_raises_nothing_and_the_key_is_asked_once() {
     assert!(summary.objects_skipped.is_empty(), "{summary:#?}");
     assert_eq!(summary.alerts, 0, "{summary:#?}");
     assert!(stack.alerts(0, Duration::from_secs(2)).await.is_empty());
-    // Both digests name one fingerprint: one ListPublicKeys, over the
-    // first digest's hour.
+    // Both digests name one fingerprint: one ListPublicKeys, in the
+    // digests' region.
     assert_eq!(keys.num_calls(), 1);
+    let asked = &keys.seen()[0].uri;
+    assert!(asked.contains(&format!("cloudtrail.{REGION}.")), "{asked}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

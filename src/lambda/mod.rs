@@ -25,11 +25,12 @@ use serde_json::Value;
 use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
 use crate::dedup::{self, Ledger};
-use crate::digest::{DigestStore, PublicKeys};
+use crate::digest::DigestStore;
 use crate::pipeline::Limits;
 use crate::pipeline::ScanReport;
 use crate::rules::{Correlator, RuleSet};
 use crate::sink::{AlertSink, SinkError};
+use crate::source::digests::CloudTrailKeys;
 use crate::source::s3::ObjectStore;
 use crate::trigger::{
     self, BatchJob, BatchResponse, Notification, QueueMessage, ResultCode, TaskResult, Trigger,
@@ -199,13 +200,13 @@ pub struct Handler {
     pub digests: Option<DigestCheck>,
 }
 
-/// The seams a digest is verified through ([`crate::digest::verify`]):
-/// S3 and CloudTrail `ListPublicKeys` in the function
+/// What a digest is verified through ([`crate::digest::verify`]): S3 and
+/// CloudTrail `ListPublicKeys` of the digest's region
 /// ([`crate::source::digests`]). Both are called on a blocking thread.
 #[derive(Clone)]
 pub struct DigestCheck {
     pub store: Arc<dyn DigestStore>,
-    pub keys: Arc<dyn PublicKeys>,
+    pub keys: Arc<CloudTrailKeys>,
 }
 
 /// State of one invocation.

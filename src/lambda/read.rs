@@ -146,7 +146,8 @@ impl Handler {
         let at = Location::new(&object.bucket, &object.key);
         let check = check.clone();
         let task = tokio::task::spawn_blocking(move || {
-            digest::verify(check.store.as_ref(), check.keys.as_ref(), &at)
+            let keys = check.keys.in_region(&at.key);
+            digest::verify(check.store.as_ref(), &keys, &at)
         });
         // Verification reads no stop time of its own: wait for it until
         // the stop time, and retry the digest if it is not done by then.

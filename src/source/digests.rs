@@ -119,14 +119,30 @@ impl Key {
     }
 }
 
-/// CloudTrail's signing keys for the function's region, by fingerprint,
-/// kept for the life of the function instance: a key never changes, so an
-/// hour of digests costs one `ListPublicKeys`, not one per digest.
+/// CloudTrail's signing keys, by region and fingerprint, kept for the life
+/// of the function instance: a key never changes, so an hour of digests
+/// costs one `ListPublicKeys` per region, not one per digest.
+///
+/// Each region signs its own digests with its own keys, and a multi-region
+/// trail delivers every region's digests to one bucket: a digest's key is
+/// asked of CloudTrail in the digest's region ([`CloudTrailKeys::in_region`],
+/// as `aws cloudtrail validate-logs` does), never the function's.
 pub struct CloudTrailKeys {
+    /// The function's client: its region is the default, its settings
+    /// (credentials, endpoint, retries) every region's.
     client: aws_sdk_cloudtrail::Client,
     runtime: Handle,
-    /// Fingerprint (lower-case hex) to key.
-    cache: Mutex<HashMap<String, Key>>,
+    /// A client per region asked, made from `client`.
+    clients: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
+    /// (region, fingerprint in lower-case hex) to key.
+    cache: Mutex<HashMap<(String, String), Key>>,
+}
+
+/// [`CloudTrailKeys`] of one region: the [`PublicKeys`] one digest is
+/// verified with.
+pub struct InRegion<'k> {
+    keys: &'k CloudTrailKeys,
+    region: String,
 }
 
 impl CloudTrailKeys {
@@ -134,24 +150,56 @@ impl CloudTrailKeys {
         CloudTrailKeys {
             client,
             runtime,
+            clients: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
         }
     }
 
-    fn cached(&self, fingerprint: &str, range: &TimeRange) -> Option<Vec<u8>> {
+    /// The keys of the region the digest at `key` was written for (its
+    /// `CloudTrail-Digest/REGION/` folder); the client's own region when
+    /// the key does not say.
+    pub fn in_region(&self, key: &str) -> InRegion<'_> {
+        let region = region_of_digest(key)
+            .map(str::to_string)
+            .or_else(|| self.client.config().region().map(|r| r.to_string()))
+            .unwrap_or_default();
+        InRegion { keys: self, region }
+    }
+
+    fn client(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        if region.is_empty() {
+            return self.client.clone();
+        }
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = self
+                    .client
+                    .config()
+                    .to_builder()
+                    .region(aws_sdk_cloudtrail::config::Region::new(region.to_string()))
+                    .build();
+                aws_sdk_cloudtrail::Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    fn cached(&self, region: &str, fingerprint: &str, range: &TimeRange) -> Option<Vec<u8>> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache
-            .get(fingerprint)
+            .get(&(region.to_string(), fingerprint.to_string()))
             .filter(|key| key.valid_in(range))
             .map(|key| key.der.clone())
     }
 
-    /// Every key valid in `range`, page after page, into the cache.
-    fn list(&self, range: &TimeRange) -> Result<(), KeyLookupError> {
+    /// Every key of `region` valid in `range`, page after page, into the
+    /// cache.
+    fn list(&self, region: &str, range: &TimeRange) -> Result<(), KeyLookupError> {
+        let client = self.client(region);
         let mut token: Option<String> = None;
         loop {
-            let request = self
-                .client
+            let request = client
                 .list_public_keys()
                 .start_time(DateTime::from_secs(range.start.timestamp()))
                 .end_time(DateTime::from_secs(range.end.timestamp()))
@@ -163,7 +211,7 @@ impl CloudTrailKeys {
                     continue;
                 };
                 cache.insert(
-                    fingerprint.to_ascii_lowercase(),
+                    (region.to_string(), fingerprint.to_ascii_lowercase()),
                     Key {
                         der: value.as_ref().to_vec(),
                         valid_from: key.validity_start_time().map(DateTime::secs),
@@ -179,16 +227,29 @@ impl CloudTrailKeys {
     }
 }
 
-impl PublicKeys for CloudTrailKeys {
+impl PublicKeys for InRegion<'_> {
     /// Call it off the runtime's worker threads (see the module's doc).
     fn key(&self, fingerprint: &str, range: &TimeRange) -> Result<Option<Vec<u8>>, Failure> {
+        let (keys, region) = (self.keys, self.region.as_str());
         let fingerprint = fingerprint.to_ascii_lowercase();
-        if let Some(der) = self.cached(&fingerprint, range) {
+        if let Some(der) = keys.cached(region, &fingerprint, range) {
             return Ok(Some(der));
         }
-        self.list(range)?;
-        Ok(self.cached(&fingerprint, range))
+        keys.list(region, range)?;
+        Ok(keys.cached(region, &fingerprint, range))
     }
+}
+
+/// The region folder of a digest key:
+/// `[prefix/]AWSLogs/[o-ORG/]ACCOUNT/CloudTrail-Digest/REGION/...`.
+fn region_of_digest(key: &str) -> Option<&str> {
+    let (_, rest) = key.split_once("/CloudTrail-Digest/")?;
+    let region = rest.split('/').next()?;
+    let plausible = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    plausible.then_some(region)
 }
 
 fn key_error(err: SdkError<ListPublicKeysError, HttpResponse>) -> KeyLookupError {
@@ -257,6 +318,24 @@ mod tests {
             ..key
         };
         assert!(open.valid_in(&range(5000, 6000)));
+    }
+
+    #[test]
+    fn a_digest_s_region_is_its_folder() {
+        for (key, want) in [
+            (
+                "AWSLogs/111122223333/CloudTrail-Digest/eu-west-3/2026/11/23/d.json.gz",
+                Some("eu-west-3"),
+            ),
+            (
+                "p/AWSLogs/o-abc/111122223333/CloudTrail-Digest/us-gov-west-1/2026/d.json.gz",
+                Some("us-gov-west-1"),
+            ),
+            ("AWSLogs/1/CloudTrail-Digest/EU WEST/d.json.gz", None),
+            ("AWSLogs/1/CloudTrail/us-east-1/x.json.gz", None),
+        ] {
+            assert_eq!(region_of_digest(key), want, "{key}");
+        }
     }
 
     #[test]
