@@ -360,3 +360,61 @@ async fn with_verification_off_a_digest_is_skipped_as_before() {
     assert!(stack.alerts(0, Duration::from_secs(2)).await.is_empty());
     assert_eq!(keys.num_calls(), 0);
 }
+
+/// A CloudTrail JSON 1.1 error answer.
+fn cloudtrail_error(status: u16, code: &str, message: &str) -> Answer {
+    Answer::fixed(
+        status,
+        "application/x-amz-json-1.1",
+        json!({"__type": code, "message": message})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lookup_denied_is_a_permanent_error_with_an_integrity_alert() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    let denied = Rule::always(
+        "ListPublicKeys denied",
+        |seen: &Seen| seen.target.ends_with("ListPublicKeys"),
+        cloudtrail_error(400, "AccessDeniedException", "not authorized"),
+    );
+    let summary = invoke(&handler(&stack, &denied, None).await, &stack, &[9]).await;
+    assert_eq!(summary.digests_verified, 0, "{summary:#?}");
+    assert_eq!(summary.permanent_errors.len(), 1, "{summary:#?}");
+    let error = &summary.permanent_errors[0];
+    assert!(
+        error.contains("cloudtrail:ListPublicKeys") && error.contains(&digest_key(9)),
+        "{error}"
+    );
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, doc) = &alerts[0];
+    assert!(subject.contains("Cannot Be Read"), "{subject}");
+    assert_eq!(doc["event"]["class"], "unverifiable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lookup_throttled_is_retried() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    let throttled = Rule::always(
+        "ListPublicKeys throttled",
+        |seen: &Seen| seen.target.ends_with("ListPublicKeys"),
+        cloudtrail_error(400, "ThrottlingException", "Rate exceeded"),
+    );
+    let result = handler(&stack, &throttled, None)
+        .await
+        .handle(&notification(&stack, &[9]))
+        .await;
+    let Err(err) = result else {
+        panic!("a throttled key lookup fails the invocation: {result:?}");
+    };
+    let text = err.to_string();
+    assert!(text.contains(&digest_key(9)) && text.contains("Throttling"), "{text}");
+    // The SDK's own retries first.
+    assert_eq!(throttled.num_calls(), common::mock_http::MAX_ATTEMPTS);
+    assert!(stack.alerts(0, Duration::from_secs(2)).await.is_empty());
+}
