@@ -413,7 +413,10 @@ async fn a_key_lookup_throttled_is_retried() {
         panic!("a throttled key lookup fails the invocation: {result:?}");
     };
     let text = err.to_string();
-    assert!(text.contains(&digest_key(9)) && text.contains("Throttling"), "{text}");
+    assert!(
+        text.contains(&digest_key(9)) && text.contains("Throttling"),
+        "{text}"
+    );
     // The SDK's own retries first.
     assert_eq!(throttled.num_calls(), common::mock_http::MAX_ATTEMPTS);
     assert!(stack.alerts(0, Duration::from_secs(2)).await.is_empty());
