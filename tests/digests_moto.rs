@@ -421,3 +421,96 @@ async fn a_key_lookup_throttled_is_retried() {
     assert_eq!(throttled.num_calls(), common::mock_http::MAX_ATTEMPTS);
     assert!(stack.alerts(0, Duration::from_secs(2)).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_previous_digest_breaks_the_chain() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    stack
+        .s3
+        .delete_object()
+        .bucket(&stack.bucket)
+        .key(digest_key(9))
+        .send()
+        .await
+        .expect("delete");
+    let summary = invoke(&handler(&stack, &public_keys(), None).await, &stack, &[10]).await;
+    assert_eq!(summary.digest_problems, 1, "{summary:#?}");
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, doc) = &alerts[0];
+    assert_eq!(subject, "[CRITICAL] CloudTrail Digest Chain Broken");
+    assert_eq!(doc["source"], url(&stack, &digest_key(9)));
+    assert_eq!(doc["event"]["digest"], url(&stack, &digest_key(10)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_digest_does_not_verify() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    // The digest rewritten without the log it listed, its metadata kept.
+    let key = digest_key(10);
+    let object = stack
+        .s3
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("get digest");
+    let metadata = object.metadata.clone().unwrap_or_default();
+    let bytes = object.body.collect().await.expect("body").into_bytes();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .expect("gzip");
+    let mut document: Value = serde_json::from_str(&text).expect("JSON");
+    document["logFiles"]
+        .as_array_mut()
+        .expect("log files")
+        .pop();
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .set_metadata(Some(metadata))
+        .body(ByteStream::from(gzip(document.to_string().as_bytes())))
+        .send()
+        .await
+        .expect("put digest");
+    let summary = invoke(&handler(&stack, &public_keys(), None).await, &stack, &[10]).await;
+    assert_eq!(summary.digest_problems, 1, "{summary:#?}");
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, doc) = &alerts[0];
+    assert_eq!(
+        subject,
+        "[CRITICAL] CloudTrail Digest File Not Signed By CloudTrail"
+    );
+    assert_eq!(doc["source"], url(&stack, &key));
+    let problem = doc["event"]["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.ends_with("the signature does not verify"),
+        "{problem}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_with_no_time_left_is_retried_unread() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    let keys = public_keys();
+    let result = handler(&stack, &keys, None)
+        .await
+        .handle_until(&notification(&stack, &[9]), Some(std::time::Instant::now()))
+        .await;
+    let Err(err) = result else {
+        panic!("no time left fails the invocation: {result:?}");
+    };
+    assert!(
+        err.to_string()
+            .contains("not verified, too little time left"),
+        "{err}"
+    );
+    assert_eq!(keys.num_calls(), 0);
+}
