@@ -514,3 +514,64 @@ async fn a_digest_with_no_time_left_is_retried_unread() {
     );
     assert_eq!(keys.num_calls(), 0);
 }
+
+/// S3 Batch Operations over digests (a backfill of verification): each
+/// task's result says what verifying its digest found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_operations_tasks_report_what_each_digest_revealed() {
+    let stack = Stack::new(&unique("digests")).await;
+    write_chain(&stack).await;
+    stack
+        .s3
+        .delete_object()
+        .bucket(&stack.bucket)
+        .key(log_key(10, 1))
+        .send()
+        .await
+        .expect("delete");
+    let task = |id: &str, hour: u32| json!({"taskId": id, "s3Key": digest_key(hour), "s3VersionId": null, "s3Bucket": stack.bucket});
+    let job = json!({
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "digests",
+        "job": {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce", "userArguments": {}},
+        "tasks": [task("task-9", 9), task("task-10", 10)],
+    });
+    let response = handler(&stack, &public_keys(), None)
+        .await
+        .handle(&job)
+        .await
+        .expect("the invocation succeeds");
+    let answer = response.to_json();
+    let results = answer["results"].as_array().expect("results");
+    let strings: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["resultCode"].as_str().unwrap_or_default(),
+                r["resultString"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        strings,
+        [
+            (
+                "Succeeded",
+                format!(
+                    "{}: digest verified, 0 problem(s)",
+                    url(&stack, &digest_key(9))
+                )
+                .as_str()
+            ),
+            (
+                "Succeeded",
+                format!(
+                    "{}: digest verified, 1 problem(s)",
+                    url(&stack, &digest_key(10))
+                )
+                .as_str()
+            ),
+        ]
+    );
+    assert_eq!(stack.alerts(1, Duration::from_secs(10)).await.len(), 1);
+}

@@ -406,8 +406,17 @@ impl Handler {
             let (result_code, result_string) = match &task.object {
                 Ok(object) => {
                     let before = inv.summary.findings;
+                    let (verified, problems) =
+                        (inv.summary.digests_verified, inv.summary.digest_problems);
                     let code = self.object(object, inv).await;
                     let text = match code {
+                        // A digest's report says what verifying it found.
+                        ResultCode::Succeeded if inv.summary.digests_verified > verified => {
+                            format!(
+                                "{object}: digest verified, {} problem(s)",
+                                inv.summary.digest_problems - problems
+                            )
+                        }
                         ResultCode::Succeeded => {
                             format!("{object}: {} finding(s)", inv.summary.findings - before)
                         }
