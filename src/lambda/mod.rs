@@ -239,8 +239,9 @@ enum Outcome {
     Skipped,
     /// A digest file verified; its problems, if any, are alerts.
     Verified,
-    /// Never readable: `failure` is `unreadable` (could not be fetched) or
-    /// `corrupt` (fetched, not a good log).
+    /// Never readable: `failure` is `unreadable` (could not be fetched),
+    /// `corrupt` (fetched, not a good log) or `unverifiable` (a digest
+    /// whose objects or key the function may not read).
     Permanent {
         failure: &'static str,
         cause: String,
