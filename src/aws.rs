@@ -27,3 +27,8 @@ pub fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
+
+/// CloudTrail, for `ListPublicKeys` (the keys that sign digest files).
+pub fn cloudtrail_client(config: &SdkConfig) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::new(config)
+}

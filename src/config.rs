@@ -35,6 +35,9 @@ pub struct LambdaConfig {
     /// `DEDUP_TTL_HOURS`: how long a sent alert is remembered (default 7
     /// days).
     pub dedup_ttl: std::time::Duration,
+    /// `VERIFY_DIGESTS`: verify CloudTrail's digest files as they arrive
+    /// (default true); false skips them.
+    pub verify_digests: bool,
 }
 
 /// Alerts one invocation sends before holding the rest back.
@@ -129,7 +132,12 @@ impl LambdaConfig {
             },
             None => crate::dedup::DEFAULT_TTL,
         };
+        let verify_digests = match get("VERIFY_DIGESTS") {
+            Some(value) => boolean("VERIFY_DIGESTS", &value)?,
+            None => true,
+        };
         Ok(LambdaConfig {
+            verify_digests,
             dedup_table,
             dedup_ttl,
             max_alerts: (max_alerts > 0).then_some(max_alerts),
@@ -160,6 +168,19 @@ fn threads_for_memory(mb: u64) -> usize {
         2
     } else {
         0
+    }
+}
+
+/// `true` or `false` in any case; blank is the default's business, not
+/// a guess: it is refused like any other word.
+fn boolean(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError {
+            name,
+            message: format!("{value:?} is not true or false"),
+        }),
     }
 }
 
@@ -291,6 +312,24 @@ mod tests {
             err.to_string().starts_with("configuration: MIN_LEVEL:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn digests_are_verified_unless_turned_off() {
+        let topic = ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t");
+        let config = |pairs: &[(&str, &str)]| LambdaConfig::from_env(env(pairs));
+        assert!(config(&[topic]).expect("valid").verify_digests);
+        for (value, want) in [("false", false), (" FALSE ", false), ("True", true)] {
+            let got = config(&[topic, ("VERIFY_DIGESTS", value)]).expect("valid");
+            assert_eq!(got.verify_digests, want, "{value:?}");
+        }
+        for bad in ["no", "0", ""] {
+            let err = config(&[topic, ("VERIFY_DIGESTS", bad)]).expect_err("bad");
+            assert_eq!(
+                err.to_string(),
+                format!("configuration: VERIFY_DIGESTS: {bad:?} is not true or false")
+            );
+        }
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! function ([`lambda`]) or printed by the CLI. The core (`json`, `record`,
 //! `rules`, `alert`, `pipeline`) has no AWS dependency; the SDK appears
 //! only in the adapters ([`source`], [`sink`], [`dedup`], [`backfill`], [`aws`]). [`digest`]
-//! verifies CloudTrail's signed hourly digest files, a layer of its own (not yet
-//! wired into the function or the CLI). The README's "Layout" draws the layers.
+//! verifies CloudTrail's signed hourly digest files, a layer of its own; the
+//! function verifies each digest as it arrives through S3 and CloudTrail
+//! adapters ([`source::digests`]); the CLI does not yet. The README's "Layout"
+//! draws the layers.
 
 pub mod alert;
 pub mod aws;

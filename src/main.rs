@@ -18,9 +18,10 @@ use trailwatch::config::LambdaConfig;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
 use trailwatch::lambda::metrics::{EmfWriter, MetricsConfig, MetricsSink, NoMetrics};
-use trailwatch::lambda::Handler;
+use trailwatch::lambda::{DigestCheck, Handler};
 use trailwatch::rules::RuleSet;
 use trailwatch::sink::sns::SnsSink;
+use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
 use trailwatch::source::s3::S3Store;
 
 fn main() -> ExitCode {
@@ -165,7 +166,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         tracing::warn!(rule_id = %finding.rule_id, origin = %finding.origin, "rule cannot match CloudTrail: {}", finding.problem);
     }
     let handler = Arc::new(Handler {
-        store: Arc::new(S3Store::new(s3)),
+        store: Arc::new(S3Store::new(s3.clone())),
         sink: Arc::new(SnsSink::new(
             trailwatch::aws::sns_client(&sdk),
             config.topic_arn.clone(),
@@ -178,8 +179,20 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
             let client = trailwatch::aws::dynamodb_client(&sdk);
             Arc::new(DynamoLedger::new(client, table, config.dedup_ttl)) as Arc<dyn Ledger>
         }),
+        digests: config.verify_digests.then(|| {
+            // The seams call the SDK from the verifier's blocking thread,
+            // on this runtime.
+            let runtime = tokio::runtime::Handle::current();
+            DigestCheck {
+                store: Arc::new(S3Digests::new(s3.clone(), runtime.clone())),
+                keys: Arc::new(CloudTrailKeys::new(
+                    trailwatch::aws::cloudtrail_client(&sdk),
+                    runtime,
+                )),
+            }
+        }),
     });
-    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), "ready");
+    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let metrics = Arc::clone(&metrics);

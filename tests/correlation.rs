@@ -191,6 +191,7 @@ async fn thresholds_count_across_the_objects_of_one_invocation() {
         deadline_margin: std::time::Duration::ZERO,
         max_alerts: None,
         ledger: None,
+        digests: None,
     };
     let record = |key: &str| json!({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "logs"}, "object": {"key": key, "size": 100}}});
     let event = json!({"Records": [record("AWSLogs/1/CloudTrail/us-east-1/a.json.gz"), record("AWSLogs/1/CloudTrail/us-east-1/b.json.gz")]});

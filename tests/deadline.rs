@@ -166,6 +166,7 @@ fn handler(store: impl ObjectStore + 'static, sink: &Arc<Recorded>) -> Handler {
         deadline_margin: Duration::from_secs(1),
         max_alerts: None,
         ledger: None,
+        digests: None,
     }
 }
 

@@ -100,6 +100,7 @@ fn handler(s3: &[&Arc<Rule>], sns: &[&Arc<Rule>]) -> Handler {
         deadline_margin: Duration::ZERO,
         max_alerts: None,
         ledger: None,
+        digests: None,
     }
 }
 

@@ -65,6 +65,7 @@ fn handler(objects: &[(&str, Vec<Value>)], sink: &Arc<Recorded>, cap: Option<usi
         deadline_margin: Duration::ZERO,
         max_alerts: cap,
         ledger: None,
+        digests: None,
     }
 }
 

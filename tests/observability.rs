@@ -491,6 +491,7 @@ async fn a_dropped_queue_message_is_counted_in_the_metrics() {
         deadline_margin: Duration::ZERO,
         max_alerts: None,
         ledger: None,
+        digests: None,
     };
     let message =
         |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});

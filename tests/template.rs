@@ -37,8 +37,16 @@ fn statements(document: &Value) -> Vec<&Value> {
     one_or_many(&document["Statement"])
 }
 
-/// The problems with one statement's Action and Resource: a `*` resource,
-/// a `*` action, or none at all.
+/// Actions that take no resource but `*`, and why: IAM's Service
+/// Authorization Reference lists no resource type for them. A statement
+/// may have Resource `*` only when all its actions are here.
+const ONLY_STAR_RESOURCE: &[(&str, &str)] = &[(
+    "cloudtrail:ListPublicKeys",
+    "the keys that sign digest files are CloudTrail's, not a resource of the account",
+)];
+
+/// The problems with one statement's Action and Resource: a `*` resource
+/// (but for [`ONLY_STAR_RESOURCE`] actions), a `*` action, or none at all.
 fn wildcard_problems(statement: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
@@ -46,8 +54,15 @@ fn wildcard_problems(statement: &Value) -> Vec<String> {
     if resources.is_empty() {
         problems.push(format!("{sid}: no Resource"));
     }
+    let actions = one_or_many(&statement["Action"]);
+    let only_star = !actions.is_empty()
+        && actions.iter().all(|action| {
+            ONLY_STAR_RESOURCE
+                .iter()
+                .any(|(allowed, _)| action.as_str() == Some(allowed))
+        });
     for resource in resources {
-        if resource.as_str() == Some("*") {
+        if resource.as_str() == Some("*") && !only_star {
             problems.push(format!("{sid}: Resource \"*\""));
         }
     }
@@ -1139,6 +1154,56 @@ fn the_minimum_level_is_a_parameter_every_level_by_default() {
         stack.properties("TrailwatchFunction")["Environment"]["Variables"]["MIN_LEVEL"],
         json!({"Ref": "MinLevel"})
     );
+}
+
+/// Issue 21: digest verification is on by default and grants exactly what
+/// it needs, ListPublicKeys (on "*", the only resource it takes) and
+/// ListBucket on the log bucket (a deleted object is 404, not 403); off,
+/// neither.
+#[test]
+fn digest_verification_is_a_setting_with_its_own_permissions() {
+    let template = template_or_skip!();
+    for (source, overrides) in log_sources() {
+        for verify in ["true", "false"] {
+            let mut overrides = overrides.clone();
+            overrides.push(("VerifyDigests", verify));
+            let stack = render(&template, &overrides);
+            assert_eq!(
+                stack.properties("TrailwatchFunction")["Environment"]["Variables"]
+                    ["VERIFY_DIGESTS"],
+                json!({"Ref": "VerifyDigests"})
+            );
+            let statements = stack.iam_statements();
+            let sid = |sid: &str| {
+                statements
+                    .iter()
+                    .find(|(_, s)| s["Sid"] == sid)
+                    .map(|(_, s)| *s)
+            };
+            let on = verify == "true";
+            let keys = sid("ReadDigestSigningKeys");
+            assert_eq!(keys.is_some(), on, "{source} {verify}");
+            let list = sid("TellDeletedObjects");
+            assert_eq!(list.is_some(), on, "{source} {verify}");
+            if let (Some(keys), Some(list)) = (keys, list) {
+                assert_eq!(keys["Action"], "cloudtrail:ListPublicKeys");
+                assert_eq!(keys["Resource"], "*");
+                assert_eq!(list["Action"], "s3:ListBucket");
+                let bucket = if source == "NewBucket" {
+                    NEW_BUCKET
+                } else {
+                    "my-trail-logs"
+                };
+                assert_eq!(
+                    stack.text(&list["Resource"]),
+                    format!("arn:${{AWS::Partition}}:s3:::{bucket}")
+                );
+            }
+        }
+    }
+    let parameter = &template["Parameters"]["VerifyDigests"];
+    assert_eq!(parameter["Default"], "true");
+    assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
 }
 
 // --- issue 19: silence, dropped messages, key prefixes, encryption ---------

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::json::{self, BorrowedValue};
 use crate::record::{text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
+pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod group;

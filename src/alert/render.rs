@@ -66,6 +66,12 @@ impl Alert {
         if self.rule_id == INTEGRITY_RULE_ID {
             return self.integrity_summary();
         }
+        if self.rule_id == super::digest::DIGEST_RULE_ID {
+            // The verifier's sentence names the digest, its hour and the
+            // object at fault; control characters in keys are escaped.
+            let problem = self.event.get("problem").and_then(Value::as_str);
+            return format!("Verifying {}.", problem.unwrap_or("a digest file"));
+        }
         let mut sentence = format!("{} called {}", self.caller(), self.action());
         self.push_context(&mut sentence);
         if let Some(code) = &self.error_code {
@@ -229,6 +235,12 @@ impl Alert {
         let class = self.event.get("class").and_then(Value::as_str);
         let class = class.map(|c| format!(" ({c})")).unwrap_or_default();
         let cause = self.error_message.as_deref().unwrap_or("unknown cause");
+        if class == " (unverifiable)" {
+            return format!(
+                "The digest file {} could not be verified, so the logs it lists were not checked: {cause}.",
+                self.source
+            );
+        }
         format!(
             "The log object {}{class} cannot be read, so none of its records were checked: {cause}.",
             self.source

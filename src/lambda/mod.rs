@@ -25,10 +25,12 @@ use serde_json::Value;
 use crate::alert::group::{Grouped, Grouper, Unit};
 use crate::alert::Alert;
 use crate::dedup::{self, Ledger};
+use crate::digest::DigestStore;
 use crate::pipeline::Limits;
 use crate::pipeline::ScanReport;
 use crate::rules::{Correlator, RuleSet};
 use crate::sink::{AlertSink, SinkError};
+use crate::source::digests::CloudTrailKeys;
 use crate::source::s3::ObjectStore;
 use crate::trigger::{
     self, BatchJob, BatchResponse, Notification, QueueMessage, ResultCode, TaskResult, Trigger,
@@ -77,6 +79,10 @@ pub struct InvocationSummary {
     pub newest_event_time: Option<String>,
     /// Records matched, per rule id (one record may match several rules).
     pub matches_by_rule: BTreeMap<String, u64>,
+    /// Digest files verified (`VERIFY_DIGESTS`), clean or not.
+    pub digests_verified: u64,
+    /// Problems those digests revealed: each one a critical alert.
+    pub digest_problems: u64,
 }
 
 impl InvocationSummary {
@@ -189,6 +195,18 @@ pub struct Handler {
     /// Where sent alert ids are remembered across invocations
     /// (`DEDUP_TABLE`); `None`: every alert found is sent.
     pub ledger: Option<Arc<dyn Ledger>>,
+    /// Where digest files are verified (`VERIFY_DIGESTS`); `None`: they
+    /// are skipped.
+    pub digests: Option<DigestCheck>,
+}
+
+/// What a digest is verified through ([`crate::digest::verify`]): S3 and
+/// CloudTrail `ListPublicKeys` of the digest's region
+/// ([`crate::source::digests`]). Both are called on a blocking thread.
+#[derive(Clone)]
+pub struct DigestCheck {
+    pub store: Arc<dyn DigestStore>,
+    pub keys: Arc<CloudTrailKeys>,
 }
 
 /// State of one invocation.
@@ -219,8 +237,11 @@ struct Invocation {
 enum Outcome {
     Read,
     Skipped,
-    /// Never readable: `failure` is `unreadable` (could not be fetched) or
-    /// `corrupt` (fetched, not a good log).
+    /// A digest file verified; its problems, if any, are alerts.
+    Verified,
+    /// Never readable: `failure` is `unreadable` (could not be fetched),
+    /// `corrupt` (fetched, not a good log) or `unverifiable` (a digest
+    /// whose objects or key the function may not read).
     Permanent {
         failure: &'static str,
         cause: String,
@@ -386,8 +407,17 @@ impl Handler {
             let (result_code, result_string) = match &task.object {
                 Ok(object) => {
                     let before = inv.summary.findings;
+                    let (verified, problems) =
+                        (inv.summary.digests_verified, inv.summary.digest_problems);
                     let code = self.object(object, inv).await;
                     let text = match code {
+                        // A digest's report says what verifying it found.
+                        ResultCode::Succeeded if inv.summary.digests_verified > verified => {
+                            format!(
+                                "{object}: digest verified, {} problem(s)",
+                                inv.summary.digest_problems - problems
+                            )
+                        }
                         ResultCode::Succeeded => {
                             format!("{object}: {} finding(s)", inv.summary.findings - before)
                         }
@@ -505,6 +535,8 @@ fn log_summary(summary: &InvocationSummary, took: Duration) {
         alerts_suppressed = summary.alerts_suppressed,
         alerts_unchecked = summary.alerts_unchecked,
         integrity_alerts = summary.integrity_alerts,
+        digests_verified = summary.digests_verified,
+        digest_problems = summary.digest_problems,
         permanent_errors = summary.permanent_errors.len(),
         transient_errors = summary.transient_errors.len(),
         newest_event_time = summary.newest_event_time.as_deref(),

@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Level;
 
-use super::{Handler, Invocation, InvocationSummary, Outcome};
+use super::{DigestCheck, Handler, Invocation, InvocationSummary, Outcome};
 use crate::alert::Alert;
+use crate::digest::{self, Location, VerifyError};
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanError, ScanReport};
 use crate::pipeline::{Limits, LogError};
+use crate::source::digests;
 use crate::source::s3::{read_ahead, ObjectBody};
 use crate::trigger::ResultCode;
 
@@ -49,7 +51,7 @@ impl Handler {
         let tally = Tally::of(&inv.summary).since(before);
         log_object(object, &result, tally, started.elapsed());
         match result {
-            Ok(Outcome::Read | Outcome::Skipped) => ResultCode::Succeeded,
+            Ok(Outcome::Read | Outcome::Skipped | Outcome::Verified) => ResultCode::Succeeded,
             Ok(Outcome::Permanent { .. }) => ResultCode::PermanentFailure,
             Err(message) => {
                 inv.summary.transient_errors.push(message);
@@ -62,6 +64,9 @@ impl Handler {
     /// failure (retry); permanent ones are reported and are an `Outcome`.
     async fn process(&self, object: &ObjectRef, inv: &mut Invocation) -> Result<Outcome, String> {
         let kind = ObjectKind::of(&object.key, object.size);
+        if let (ObjectKind::Digest, Some(check)) = (kind, &self.digests) {
+            return self.digest(object, check, inv).await;
+        }
         if !kind.is_readable() {
             *inv.summary
                 .objects_skipped
@@ -120,6 +125,71 @@ impl Handler {
             }
             None => Ok(Outcome::Read),
         }
+    }
+
+    /// Verifies a digest file on a blocking thread (it hashes every log it
+    /// lists, and its seams call the SDK with `block_on`), and hands each
+    /// problem to the grouper as a critical finding. A failure to read or
+    /// to look the key up is the object's error, transient or permanent as
+    /// for a log; a digest not verified by the stop time is retried.
+    async fn digest(
+        &self,
+        object: &ObjectRef,
+        check: &DigestCheck,
+        inv: &mut Invocation,
+    ) -> Result<Outcome, String> {
+        if inv.stop_at.is_some_and(|stop| Instant::now() >= stop) {
+            return Err(format!(
+                "{object}: not verified, too little time left before the Lambda deadline"
+            ));
+        }
+        let at = Location::new(&object.bucket, &object.key);
+        let check = check.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let keys = check.keys.in_region(&at.key);
+            digest::verify(check.store.as_ref(), &keys, &at)
+        });
+        // Verification reads no stop time of its own: wait for it until
+        // the stop time, and retry the digest if it is not done by then.
+        let joined = match inv.stop_at {
+            Some(stop) => match tokio::time::timeout_at(stop.into(), task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    return Err(format!(
+                        "{object}: the digest was not verified by the stop time (the Lambda \
+                         deadline less DEADLINE_MARGIN_SECS); retried"
+                    ))
+                }
+            },
+            None => task.await,
+        };
+        let verified = match joined {
+            Ok(verified) => verified,
+            // Caught where the object is handled ([`Handler::object`]).
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) => return Err(format!("{object}: the verification task failed: {err}")),
+        };
+        let report = match verified {
+            Ok(report) => report,
+            Err(err) => {
+                let source = match &err {
+                    VerifyError::Read { source, .. } | VerifyError::Key { source, .. } => source,
+                };
+                if digests::is_transient(source.as_ref()) {
+                    return Err(format!("{object}: {err}"));
+                }
+                return self
+                    .permanent(object, "unverifiable", &err.to_string(), inv)
+                    .await;
+            }
+        };
+        inv.summary.digests_verified += 1;
+        inv.summary.digest_problems += report.problems.len() as u64;
+        let mut grouper = inv.grouper.lock().unwrap_or_else(PoisonError::into_inner);
+        for problem in &report.problems {
+            grouper.add(crate::alert::digest::finding(problem), inv.unit);
+        }
+        Ok(Outcome::Verified)
     }
 
     /// An object not finished by the stop time. A retry gets an
@@ -364,6 +434,7 @@ struct Tally {
     invalid: u64,
     findings: u64,
     integrity_alerts: u64,
+    digest_problems: u64,
 }
 
 impl Tally {
@@ -375,6 +446,7 @@ impl Tally {
             invalid: summary.records_invalid,
             findings: summary.findings,
             integrity_alerts: summary.integrity_alerts,
+            digest_problems: summary.digest_problems,
         }
     }
 
@@ -388,6 +460,7 @@ impl Tally {
             integrity_alerts: self
                 .integrity_alerts
                 .saturating_sub(before.integrity_alerts),
+            digest_problems: self.digest_problems.saturating_sub(before.digest_problems),
         }
     }
 }
@@ -415,6 +488,7 @@ fn log_object(object: &ObjectRef, result: &Result<Outcome, String>, tally: Tally
                 records_invalid = tally.invalid,
                 findings = tally.findings,
                 integrity_alerts = tally.integrity_alerts,
+                digest_problems = tally.digest_problems,
                 duration_ms,
                 class = $class,
                 failure = $failure,
@@ -427,6 +501,18 @@ fn log_object(object: &ObjectRef, result: &Result<Outcome, String>, tally: Tally
     match result {
         Ok(Outcome::Read) => line!(Level::INFO, "read", none, none, none, "object read"),
         Ok(Outcome::Skipped) => line!(Level::INFO, "skipped", none, none, none, "object skipped"),
+        // A digest with problems is a WARN line: the alerts say the rest.
+        Ok(Outcome::Verified) if tally.digest_problems > 0 => line!(
+            Level::WARN,
+            "verified",
+            none,
+            none,
+            none,
+            "digest verified: problems found"
+        ),
+        Ok(Outcome::Verified) => {
+            line!(Level::INFO, "verified", none, none, none, "digest verified")
+        }
         Ok(Outcome::Permanent { failure, cause }) => line!(
             Level::ERROR,
             "permanent",

@@ -1,6 +1,8 @@
 //! Where log objects come from: S3 (`s3.rs`) or the local file system
-//! (`fs.rs`); and user rules kept in S3 (`rules_s3.rs`).
+//! (`fs.rs`); user rules kept in S3 (`rules_s3.rs`); and the digest
+//! verifier's objects and CloudTrail signing keys (`digests.rs`).
 
+pub mod digests;
 pub mod fs;
 pub mod rules_s3;
 pub mod s3;

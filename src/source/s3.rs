@@ -95,7 +95,8 @@ impl ObjectStore for S3Store {
     }
 }
 
-fn classify(object: &ObjectRef, err: SdkError<GetObjectError>) -> FetchError {
+/// A failed GetObject as a [`FetchError`]: the digest store's too.
+pub(crate) fn classify(object: &ObjectRef, err: SdkError<GetObjectError>) -> FetchError {
     let object = object.to_string();
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().unwrap_or_default().to_string();

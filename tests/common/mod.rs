@@ -329,5 +329,6 @@ pub async fn moto_handler(stack: &Stack) -> trailwatch::lambda::Handler {
         deadline_margin: Duration::ZERO,
         max_alerts: None,
         ledger: None,
+        digests: None,
     }
 }
