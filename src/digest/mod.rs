@@ -12,6 +12,7 @@
 //! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
 //! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
 //!   uncompressed content.
+//! - [`Until`]: a store whose reads stop at a time (a deadline).
 //! - [`verify`]: one digest verified through two seams, [`DigestStore`]
 //!   (objects by bucket/key) and [`PublicKeys`] (CloudTrail's keys by
 //!   fingerprint), into a [`Report`] of typed [`Problem`]s.
@@ -22,10 +23,12 @@ pub mod file;
 pub mod hash;
 pub mod location;
 pub mod sign;
+mod until;
 pub mod verify;
 
 pub use file::{BadDigest, Digest, LogFile};
 pub use location::Location;
+pub use until::Until;
 pub use verify::{
     verify, DigestStore, Failure, Hour, Kind, Object, Problem, PublicKeys, Report, TimeRange,
     VerifyError,

@@ -16,7 +16,7 @@ use tracing::Level;
 
 use super::{DigestCheck, Handler, Invocation, InvocationSummary, Outcome};
 use crate::alert::Alert;
-use crate::digest::{self, Location, VerifyError};
+use crate::digest::{self, Location, Until, VerifyError};
 use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::{scan, ScanError, ScanReport};
 use crate::pipeline::{Limits, LogError};
@@ -145,12 +145,18 @@ impl Handler {
         }
         let at = Location::new(&object.bucket, &object.key);
         let check = check.clone();
+        let stop = inv.stop_at;
         let task = tokio::task::spawn_blocking(move || {
             let keys = check.keys.in_region(&at.key);
-            digest::verify(check.store.as_ref(), &keys, &at)
+            match stop {
+                // Past the stop time no read starts: a verification no
+                // longer waited for ends at its next read.
+                Some(stop) => digest::verify(&Until::new(check.store.as_ref(), stop), &keys, &at),
+                None => digest::verify(check.store.as_ref(), &keys, &at),
+            }
         });
-        // Verification reads no stop time of its own: wait for it until
-        // the stop time, and retry the digest if it is not done by then.
+        // Wait for it until the stop time, and retry the digest if it is
+        // not done by then.
         let joined = match inv.stop_at {
             Some(stop) => match tokio::time::timeout_at(stop.into(), task).await {
                 Ok(joined) => joined,
