@@ -12,7 +12,7 @@
 //! `DOWNLOAD_AHEAD` chunks of `DOWNLOAD_CHUNK` bytes.
 
 pub mod dates;
-mod list;
+pub mod list;
 pub mod progress;
 
 use std::collections::BTreeMap;

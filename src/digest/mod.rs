@@ -12,6 +12,8 @@
 //! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
 //! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
 //!   uncompressed content.
+//! - [`keys_file`]: CloudTrail's public keys from a `list-public-keys`
+//!   file, for the command line without CloudTrail.
 //! - [`verify`]: one digest verified through two seams, [`DigestStore`]
 //!   (objects by bucket/key) and [`PublicKeys`] (CloudTrail's keys by
 //!   fingerprint), into a [`Report`] of typed [`Problem`]s.
@@ -20,6 +22,7 @@
 
 pub mod file;
 pub mod hash;
+pub mod keys_file;
 pub mod location;
 pub mod sign;
 pub mod verify;
