@@ -12,6 +12,7 @@
 //! `DOWNLOAD_AHEAD` chunks of `DOWNLOAD_CHUNK` bytes.
 
 pub mod dates;
+pub mod digests;
 pub mod list;
 pub mod progress;
 
