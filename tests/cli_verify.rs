@@ -152,3 +152,28 @@ async fn a_public_keys_file_that_is_not_one_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("PublicKeyList"));
 }
+
+#[tokio::test]
+async fn a_deleted_digest_is_a_broken_chain_and_a_gap_of_its_hour() {
+    let setup = setup().await;
+    setup.delete(&digest_key(10)).await;
+    let output = setup.verify(&["--quiet"]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("CloudTrail Digest Chain Broken"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CloudTrail Digest Hours Missing"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no digest from 2026-11-23T09:01:31Z to 2026-11-23T10:01:31Z"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("2 digest(s) verified, 4 log(s) checked, 2 problem(s)"),
+        "{stderr}"
+    );
+}

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,7 +25,7 @@ use super::list::Listing;
 use super::{Counts, Output};
 use crate::alert::digest::finding;
 use crate::digest::keys_file::FileKeys;
-use crate::digest::{verify, Location, Report};
+use crate::digest::{verify, Hour, Kind, Location, Problem, Report};
 use crate::source::digests::{CloudTrailKeys, S3Digests};
 use crate::source::rules_s3::S3Prefix;
 
@@ -123,6 +123,7 @@ pub async fn verify_digests(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = JoinSet::new();
     let mut summary = DigestSummary::default();
+    let mut links = Vec::new();
     'roots: for root in roots {
         let mut listing = Listing::digests(client, root, window);
         while let Some(page) = listing.next_page().await {
@@ -160,14 +161,23 @@ pub async fn verify_digests(
                 });
                 // Reports already in are taken as the listing goes on.
                 while let Some(done) = tasks.try_join_next() {
-                    take(done, counts, &out, &stop);
+                    take(done, counts, &out, &stop, &mut links);
                 }
             }
         }
     }
     counts.listing_done.store(true, Ordering::Relaxed);
     while let Some(done) = tasks.join_next().await {
-        take(done, counts, &out, &stop);
+        take(done, counts, &out, &stop, &mut links);
+    }
+    if !stop.load(Ordering::Relaxed) {
+        for problem in gaps(links) {
+            Counts::add(&counts.findings, 1);
+            if !out.finding(finding(&problem)) {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
     }
     let skipped = Counts::get(&counts.skipped);
     summary.listed = Counts::get(&counts.listed);
@@ -182,10 +192,18 @@ pub async fn verify_digests(
 
 type Done = Result<Result<Report, crate::digest::VerifyError>, tokio::task::JoinError>;
 
-/// One digest's outcome into the counts and the output.
-fn take(done: Done, counts: &Counts, out: &Arc<dyn Output>, stop: &AtomicBool) {
+/// One digest's outcome into the counts and the output, and its place on
+/// its chain into `links`.
+fn take(
+    done: Done,
+    counts: &Counts,
+    out: &Arc<dyn Output>,
+    stop: &AtomicBool,
+    links: &mut Vec<Link>,
+) {
     match done {
         Ok(Ok(report)) => {
+            links.extend(Link::of(&report));
             Counts::add(&counts.scanned, 1);
             Counts::add(&counts.records, report.logs_checked as u64);
             for problem in &report.problems {
@@ -205,6 +223,69 @@ fn take(done: Done, counts: &Counts, out: &Arc<dyn Output>, stop: &AtomicBool) {
             out.problem(&format!("a verification stopped: {err}"));
         }
     }
+}
+
+/// A verified digest's place on its chain.
+#[derive(Debug, Clone)]
+struct Link {
+    /// The bucket and digest folder of one region: one chain.
+    chain: (String, String),
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    hour: Hour,
+    starts_chain: bool,
+    at: Location,
+}
+
+impl Link {
+    /// `None` for a backfill digest (a chain of its own, not hourly) or one
+    /// whose hour is unknown (unreadable: reported already).
+    fn of(report: &Report) -> Option<Link> {
+        if report.backfill {
+            return None;
+        }
+        let hour = report.hour.clone()?;
+        let time = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let key = &report.digest.key;
+        const FOLDER: &str = "/CloudTrail-Digest/";
+        let at = key.find(FOLDER)? + FOLDER.len();
+        let region_end = at + key[at..].find('/')?;
+        Some(Link {
+            chain: (report.digest.bucket.clone(), key[..region_end].to_string()),
+            start: time(&hour.start)?,
+            end: time(&hour.end)?,
+            hour,
+            starts_chain: report.starts_chain,
+            at: report.digest.clone(),
+        })
+    }
+}
+
+/// The gaps between digests of one chain: a digest that does not start a
+/// new chain and whose hour starts after the previous digest listed ends
+/// (CloudTrail starts each digest's hour where the previous one ended).
+/// Before the first digest of a chain and after the last there is no gap:
+/// digests that stop are the delivery-silence alarm's business.
+fn gaps(mut links: Vec<Link>) -> Vec<Problem> {
+    links.sort_by(|a, b| (&a.chain, a.start).cmp(&(&b.chain, b.start)));
+    links
+        .windows(2)
+        .filter(|pair| pair[0].chain == pair[1].chain)
+        .filter(|pair| !pair[1].starts_chain && pair[1].start > pair[0].end)
+        .map(|pair| Problem {
+            digest: pair[1].at.clone(),
+            hour: Some(pair[1].hour.clone()),
+            kind: Kind::Gap {
+                after: pair[0].at.clone(),
+                from: pair[0].hour.end.clone(),
+                to: pair[1].hour.start.clone(),
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -248,5 +329,70 @@ mod tests {
         ));
         let log = "AWSLogs/1/CloudTrail/eu-west-3/2026/11/23/1_CloudTrail_eu-west-3_20261123T1000Z_a.json.gz";
         assert!(!selected(log, &Window::default()));
+    }
+
+    fn report(region: &str, hour: u32, starts_chain: bool) -> Report {
+        Report {
+            digest: Location::new(
+                "b",
+                format!("AWSLogs/1/CloudTrail-Digest/{region}/2026/11/23/1_CloudTrail-Digest_{region}_t_r_20261123T{hour:02}0131Z.json.gz"),
+            ),
+            hour: Some(Hour {
+                start: format!("2026-11-23T{:02}:01:31Z", hour - 1),
+                end: format!("2026-11-23T{hour:02}:01:31Z"),
+            }),
+            problems: Vec::new(),
+            starts_chain,
+            backfill: false,
+            logs_checked: 0,
+        }
+    }
+
+    fn links(reports: &[Report]) -> Vec<Link> {
+        reports.iter().filter_map(Link::of).collect()
+    }
+
+    #[test]
+    fn hours_missing_between_two_digests_of_a_chain_are_a_gap() {
+        let found = gaps(links(&[
+            report("eu-west-3", 12, false),
+            report("eu-west-3", 9, true),
+            report("eu-west-3", 10, false),
+        ]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].digest, report("eu-west-3", 12, false).digest);
+        assert_eq!(
+            found[0].kind,
+            Kind::Gap {
+                after: report("eu-west-3", 10, false).digest,
+                from: "2026-11-23T10:01:31Z".into(),
+                to: "2026-11-23T11:01:31Z".into(),
+            }
+        );
+        assert!(found[0]
+            .to_string()
+            .contains("no digest from 2026-11-23T10:01:31Z to 2026-11-23T11:01:31Z"));
+    }
+
+    #[test]
+    fn a_new_chain_other_regions_and_a_clean_run_are_no_gap() {
+        // Logging was off from 10 to 12: the digest of 13 starts a chain.
+        assert!(gaps(links(&[
+            report("eu-west-3", 10, false),
+            report("eu-west-3", 13, true)
+        ]))
+        .is_empty());
+        // Another region's digests are another chain.
+        assert!(gaps(links(&[
+            report("eu-west-3", 10, false),
+            report("us-east-1", 13, false)
+        ]))
+        .is_empty());
+        assert!(gaps(links(&[
+            report("eu-west-3", 9, true),
+            report("eu-west-3", 10, false),
+            report("eu-west-3", 11, false),
+        ]))
+        .is_empty());
     }
 }
