@@ -177,3 +177,85 @@ async fn a_deleted_digest_is_a_broken_chain_and_a_gap_of_its_hour() {
         "{stderr}"
     );
 }
+
+/// What a verification told its output.
+#[derive(Default)]
+struct Recorded {
+    findings: std::sync::Mutex<Vec<trailwatch::alert::Finding>>,
+    problems: std::sync::Mutex<Vec<String>>,
+}
+
+impl trailwatch::backfill::Output for Recorded {
+    fn finding(&self, finding: trailwatch::alert::Finding) -> bool {
+        self.findings.lock().unwrap().push(finding);
+        true
+    }
+
+    fn problem(&self, line: &str) {
+        self.problems.lock().unwrap().push(line.to_string());
+    }
+}
+
+/// Without `--public-keys` the keys are asked of CloudTrail in each
+/// digest's region, once per fingerprint: the library the command runs,
+/// with CloudTrail answered by the HTTP mock (which the binary cannot use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_asked_of_cloudtrail_in_the_digests_region_once() {
+    use aws_config::{BehaviorVersion, Region};
+    use common::mock_http::{credentials, retry_config, retry_partition, MockHttp};
+    use std::sync::Arc;
+    use trailwatch::backfill::digests::{verify_digests, Keys};
+    use trailwatch::backfill::{dates::Window, Counts};
+    use trailwatch::source::digests::CloudTrailKeys;
+    use trailwatch::source::rules_s3::S3Prefix;
+
+    let setup = setup().await;
+    setup.delete(&log_key(11, 1)).await;
+    let rule = common::digests::list_public_keys_rule();
+    let cloudtrail = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .retry_config(retry_config())
+        .retry_partition(retry_partition("cloudtrail-verify"))
+        .http_client(MockHttp::new(&[&rule]))
+        .build();
+    let keys = Keys::CloudTrail(Arc::new(CloudTrailKeys::new(
+        aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
+        tokio::runtime::Handle::current(),
+    )));
+    let root = S3Prefix::parse(&format!("s3://{}/AWSLogs/", setup.stack.bucket)).expect("URI");
+    let out = Arc::new(Recorded::default());
+    let counts = Arc::new(Counts::default());
+    let summary = verify_digests(
+        &setup.stack.s3,
+        keys,
+        &[root],
+        Window::default(),
+        4,
+        &counts,
+        out.clone(),
+    )
+    .await;
+    assert_eq!(
+        (
+            summary.verified,
+            summary.logs_checked,
+            summary.problems,
+            summary.failed
+        ),
+        (3, 5, 1, 0),
+        "{summary:?} {:?}",
+        out.problems.lock().unwrap()
+    );
+    assert!(!summary.is_clean());
+    let findings = out.findings.lock().unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].rule.title, "CloudTrail Log File Deleted");
+    assert_eq!(rule.num_calls(), 1);
+    let asked = &rule.seen()[0].uri;
+    assert!(
+        asked.contains(&format!("cloudtrail.{}.", common::digests::REGION)),
+        "{asked}"
+    );
+}

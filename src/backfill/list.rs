@@ -384,6 +384,34 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_listing_walks_the_digest_folders_instead() {
+        let digests = |prefix| level_of(prefix, Folders::Digests);
+        assert_eq!(digests("AWSLogs/1/"), Level::Services);
+        assert_eq!(digests("AWSLogs/1/CloudTrail-Digest/"), Level::Regions);
+        assert_eq!(
+            digests("t/AWSLogs/o-abc123/1/CloudTrail-Digest/eu-west-3/2026/"),
+            Level::Region("t/AWSLogs/o-abc123/1/CloudTrail-Digest/eu-west-3/".to_string())
+        );
+        assert_eq!(digests("AWSLogs/1/CloudTrail/"), Level::NotLogs);
+        assert!(Folders::Digests.keeps("CloudTrail-Digest"));
+        assert!(!Folders::Digests.keeps("CloudTrail"));
+        assert!(!Folders::Logs.keeps("CloudTrail-Digest"));
+        let bound = |s: &str| parse_bound(s).ok();
+        let week = Window::new(bound("2026-11-16"), bound("2026-11-23")).expect("window");
+        let r = "AWSLogs/1/CloudTrail-Digest/eu-west-3/";
+        assert_eq!(
+            step_of(r, &week, Folders::Digests),
+            Step::All {
+                start_after: Some(format!("{r}2026/11/15")),
+                last: Some((
+                    r.to_string(),
+                    NaiveDate::from_ymd_opt(2026, 11, 24).expect("day")
+                )),
+            }
+        );
+    }
+
+    #[test]
     fn a_window_narrows_the_listing_to_its_date_folders() {
         let bound = |s: &str| parse_bound(s).ok();
         let march = Window::new(bound("2024-03-01"), bound("2024-04-01")).expect("window");

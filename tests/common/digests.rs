@@ -173,3 +173,25 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// `ListPublicKeys` as CloudTrail answers it (JSON 1.1: `Value` base64 DER,
+/// times in epoch seconds), for the HTTP mock: the test's key, valid all
+/// of November 2026.
+pub fn list_public_keys_rule() -> std::sync::Arc<super::mock_http::Rule> {
+    use super::mock_http::{Answer, Rule, Seen};
+    let body = json!({"PublicKeyList": [{
+        "Value": base64_encode(key_pair().public_key().as_ref()),
+        "ValidityStartTime": 1_793_491_200, // 2026-11-01
+        "ValidityEndTime": 1_796_083_200,   // 2026-12-01
+        "Fingerprint": FINGERPRINT,
+    }]});
+    Rule::always(
+        "ListPublicKeys",
+        |seen: &Seen| seen.target.ends_with("ListPublicKeys"),
+        Answer::fixed(
+            200,
+            "application/x-amz-json-1.1",
+            body.to_string().into_bytes(),
+        ),
+    )
+}
