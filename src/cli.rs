@@ -92,7 +92,7 @@ enum Command {
         #[arg(long, value_name = "R")]
         region: Option<String>,
         #[command(flatten)]
-        s3: S3Args,
+        s3: VerifyArgs,
     },
     /// Write a synthetic CloudTrail log for load tests: realistic records,
     /// the same bytes for the same seed, about 2% planted to match the
@@ -242,6 +242,29 @@ struct S3Args {
     quiet: bool,
     /// s3:// only: seconds between progress lines when stderr is not a
     /// terminal (on a terminal a bar is redrawn in place).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
+    progress_every: Duration,
+}
+
+/// How `verify` lists and verifies digests.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Digests verified at a time (each hashes its logs one after another).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// Verify the digests whose file name's time (the end of the hour each
+    /// covers) is at or after this YYYY-MM-DD (UTC) or RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    since: Option<NaiveDateTime>,
+    /// Verify the digests whose file name's time is before this
+    /// YYYY-MM-DD (UTC) or RFC 3339 time (exclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    until: Option<NaiveDateTime>,
+    /// Show no progress (problems and the summary still print).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Seconds between progress lines when stderr is not a terminal (on a
+    /// terminal a bar is redrawn in place).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
     progress_every: Duration,
 }
@@ -444,7 +467,10 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
     let counts = Arc::new(Counts::default());
     let console = Arc::new(Console {
         printer: Mutex::new(printer),
-        progress: Progress::start(Arc::clone(&counts), progress_style(s3)),
+        progress: Progress::start(
+            Arc::clone(&counts),
+            progress_style(s3.quiet, s3.progress_every),
+        ),
     });
     let output: Arc<dyn Output> = console.clone();
     let summary = runtime.block_on(async {
@@ -482,7 +508,7 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
 }
 
 /// `verify`'s prefixes and window; usage errors exit 2.
-fn verify_roots(uris: &[String], s3: &S3Args) -> Result<(Vec<S3Prefix>, Window), ExitCode> {
+fn verify_roots(uris: &[String], s3: &VerifyArgs) -> Result<(Vec<S3Prefix>, Window), ExitCode> {
     let usage = |message: String| {
         eprintln!("trailwatch: {message}");
         ExitCode::from(2)
@@ -521,7 +547,7 @@ fn verify_s3(
     keys: Option<FileKeys>,
     region: Option<String>,
     format: Format,
-    s3: &S3Args,
+    s3: &VerifyArgs,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -540,7 +566,10 @@ fn verify_s3(
     };
     let console = Arc::new(Console {
         printer: Mutex::new(Printer::new(format, &every)),
-        progress: Progress::start(Arc::clone(&counts), progress_style(s3)),
+        progress: Progress::start(
+            Arc::clone(&counts),
+            progress_style(s3.quiet, s3.progress_every),
+        ),
     });
     let output: Arc<dyn Output> = console.clone();
     let summary = runtime.block_on(async {
@@ -583,13 +612,13 @@ fn verify_s3(
     }
 }
 
-fn progress_style(s3: &S3Args) -> Style {
-    if s3.quiet {
+fn progress_style(quiet: bool, every: Duration) -> Style {
+    if quiet {
         Style::Off
     } else if io::stderr().is_terminal() {
         Style::Bar
     } else {
-        Style::Lines(s3.progress_every)
+        Style::Lines(every)
     }
 }
 
