@@ -12,12 +12,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::Grouper;
 use trailwatch::alert::{Alert, Finding};
 use trailwatch::backfill::dates::{parse_bound, Window};
+use trailwatch::backfill::digests::{verify_digests, Keys};
 use trailwatch::backfill::progress::{Progress, Style};
 use trailwatch::backfill::{Backfill, Counts, Output};
+use trailwatch::digest::keys_file::FileKeys;
 use trailwatch::generate::{write_path, Spec};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
+use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, Input};
 use trailwatch::source::rules_s3::S3Prefix;
 
@@ -59,6 +62,37 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         s3: S3Args,
+    },
+    /// Verify CloudTrail's digest files under S3 prefixes, like `aws
+    /// cloudtrail validate-logs` but several at a time: each digest's
+    /// signature and chain, and every log it lists (present, same SHA-256).
+    /// Each problem prints as an alert, as `scan` prints them; a summary
+    /// follows on stderr. --since/--until select digests by the time in
+    /// their file name (the end of the hour they cover).
+    ///
+    /// Exit status: 0 when every digest listed was verified and nothing was
+    /// wrong; 1 when a problem was found (an alert printed) or something
+    /// could not be verified or listed; 2 for a usage error.
+    Verify {
+        /// s3://bucket/prefix URIs (a trail's bucket and key prefix, an
+        /// account's or an organization's AWSLogs/ folder, ...).
+        #[arg(required = true, value_name = "S3_URI")]
+        uris: Vec<String>,
+        /// Output: the readable alert an email carries, or the JSON
+        /// document other subscribers get, one per line.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Read CloudTrail's public keys from this file (what `aws
+        /// cloudtrail list-public-keys` prints) instead of asking
+        /// CloudTrail ListPublicKeys in each digest's region.
+        #[arg(long, value_name = "FILE")]
+        public_keys: Option<PathBuf>,
+        /// The AWS region of the S3 client (and of CloudTrail where a
+        /// digest's key does not name one). Default: as the AWS SDK finds it.
+        #[arg(long, value_name = "R")]
+        region: Option<String>,
+        #[command(flatten)]
+        s3: VerifyArgs,
     },
     /// Write a synthetic CloudTrail log for load tests: realistic records,
     /// the same bytes for the same seed, about 2% planted to match the
@@ -212,6 +246,29 @@ struct S3Args {
     progress_every: Duration,
 }
 
+/// How `verify` lists and verifies digests.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Digests verified at a time (each hashes its logs one after another).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// Verify the digests whose file name's time (the end of the hour each
+    /// covers) is at or after this YYYY-MM-DD (UTC) or RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    since: Option<NaiveDateTime>,
+    /// Verify the digests whose file name's time is before this
+    /// YYYY-MM-DD (UTC) or RFC 3339 time (exclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    until: Option<NaiveDateTime>,
+    /// Show no progress (problems and the summary still print).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Seconds between progress lines when stderr is not a terminal (on a
+    /// terminal a bar is redrawn in place).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_interval)]
+    progress_every: Duration,
+}
+
 fn parse_interval(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
@@ -256,6 +313,19 @@ pub fn run() -> ExitCode {
                 Err(code) => Err(code),
             }
         }
+        Command::Verify {
+            uris,
+            format,
+            public_keys,
+            region,
+            s3,
+        } => verify_roots(&uris, &s3).and_then(|(roots, window)| {
+            let keys = match &public_keys {
+                Some(path) => Some(read_keys(path)?),
+                None => None,
+            };
+            Ok(verify_s3(&roots, window, keys, region, format, &s3))
+        }),
         Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
@@ -394,17 +464,13 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
             return ExitCode::FAILURE;
         }
     };
-    let style = if s3.quiet {
-        Style::Off
-    } else if io::stderr().is_terminal() {
-        Style::Bar
-    } else {
-        Style::Lines(s3.progress_every)
-    };
     let counts = Arc::new(Counts::default());
     let console = Arc::new(Console {
         printer: Mutex::new(printer),
-        progress: Progress::start(Arc::clone(&counts), style),
+        progress: Progress::start(
+            Arc::clone(&counts),
+            progress_style(s3.quiet, s3.progress_every),
+        ),
     });
     let output: Arc<dyn Output> = console.clone();
     let summary = runtime.block_on(async {
@@ -438,6 +504,121 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `verify`'s prefixes and window; usage errors exit 2.
+fn verify_roots(uris: &[String], s3: &VerifyArgs) -> Result<(Vec<S3Prefix>, Window), ExitCode> {
+    let usage = |message: String| {
+        eprintln!("trailwatch: {message}");
+        ExitCode::from(2)
+    };
+    let roots = uris
+        .iter()
+        .map(|uri| {
+            S3Prefix::parse(uri)
+                .ok_or_else(|| usage(format!("{uri}: not an s3://bucket/prefix URI")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let window = Window::new(s3.since, s3.until).map_err(usage)?;
+    Ok((roots, window))
+}
+
+/// The keys of a `list-public-keys` file; a file that cannot be read or
+/// is not one is a usage error (2).
+fn read_keys(path: &Path) -> Result<FileKeys, ExitCode> {
+    let fail = |why: String| {
+        eprintln!("trailwatch: {}: {why}", path.display());
+        ExitCode::from(2)
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| fail(err.to_string()))?;
+    let keys = FileKeys::parse(&text).map_err(fail)?;
+    if keys.is_empty() {
+        return Err(fail("no public key in PublicKeyList".to_string()));
+    }
+    Ok(keys)
+}
+
+/// Verifies the digests under the prefixes: alerts on stdout, problems and
+/// progress on stderr, then the summary; 0 only when all is clean.
+fn verify_s3(
+    roots: &[S3Prefix],
+    window: Window,
+    keys: Option<FileKeys>,
+    region: Option<String>,
+    format: Format,
+    s3: &VerifyArgs,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("trailwatch: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let counts = Arc::new(Counts::default());
+    let every = GroupingArgs {
+        every_finding: true,
+        max_alerts: None,
+    };
+    let console = Arc::new(Console {
+        printer: Mutex::new(Printer::new(format, &every)),
+        progress: Progress::start(
+            Arc::clone(&counts),
+            progress_style(s3.quiet, s3.progress_every),
+        ),
+    });
+    let output: Arc<dyn Output> = console.clone();
+    let summary = runtime.block_on(async {
+        let mut sdk = trailwatch::aws::sdk_config().await;
+        if let Some(region) = region {
+            sdk = sdk
+                .to_builder()
+                .region(aws_config::Region::new(region))
+                .build();
+        }
+        let client = trailwatch::aws::s3_client(&sdk);
+        let keys = match keys {
+            Some(keys) => Keys::File(Arc::new(keys)),
+            None => Keys::CloudTrail(Arc::new(CloudTrailKeys::new(
+                trailwatch::aws::cloudtrail_client(&sdk),
+                tokio::runtime::Handle::current(),
+            ))),
+        };
+        let concurrency = usize::from(s3.concurrency);
+        verify_digests(&client, keys, roots, window, concurrency, &counts, output).await
+    });
+    console.progress.finish();
+    if summary.stopped {
+        return ExitCode::SUCCESS;
+    }
+    let uris: Vec<String> = roots
+        .iter()
+        .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
+        .collect();
+    let missing = if summary.listing_failed {
+        "; the listing failed, so digests may be missing"
+    } else {
+        ""
+    };
+    eprintln!("trailwatch: {}: {summary}{missing}", uris.join(" "));
+    if summary.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn progress_style(quiet: bool, every: Duration) -> Style {
+    if quiet {
+        Style::Off
+    } else if io::stderr().is_terminal() {
+        Style::Bar
+    } else {
+        Style::Lines(every)
     }
 }
 

@@ -7,16 +7,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
-use aws_lc_rs::digest::{digest, SHA256};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use aws_sdk_s3::primitives::ByteStream;
+use common::digests::*;
 use common::mock_http::{credentials, retry_config, retry_partition, Answer, MockHttp, Rule, Seen};
 use common::{unique, Stack};
 use serde_json::{json, Value};
@@ -24,174 +20,15 @@ use trailwatch::config::LambdaConfig;
 use trailwatch::lambda::{DigestCheck, Handler, InvocationSummary};
 use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
 
-const ACCOUNT: &str = "123456789012";
-const FINGERPRINT: &str = "7f4bd6e2a1c3b5d7e9f0a2c4b6d8e0f1";
 const DIGEST_RULE: &str = "trailwatch-cloudtrail-digest-problem";
-/// The region the logs and digests are of: a multi-region trail's, not the
-/// function's (us-east-1), so its key must be asked of CloudTrail there.
-const REGION: &str = "eu-west-3";
 
-fn key_pair() -> &'static KeyPair {
-    static KEY: OnceLock<KeyPair> = OnceLock::new();
-    KEY.get_or_init(|| KeyPair::generate(KeySize::Rsa2048).expect("an RSA key pair"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(digest(&SHA256, bytes).as_ref())
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).expect("gzip");
-    gz.finish().expect("gzip")
-}
-
-fn digest_key(hour: u32) -> String {
-    format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/2026/11/23/\
-         {ACCOUNT}_CloudTrail-Digest_{REGION}_trail_us-east-1_20261123T{hour:02}0131Z.json.gz"
-    )
-}
-
-fn log_key(hour: u32, n: u32) -> String {
-    format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2026/11/23/\
-         {ACCOUNT}_CloudTrail_{REGION}_20261123T{hour:02}{:02}Z_log{n}.json.gz",
-        n * 10
-    )
-}
-
-/// A log with one harmless record (no rule alerts on it).
-fn log_content(hour: u32, n: u32) -> Vec<u8> {
-    json!({"Records": [{
-        "eventVersion": "1.08",
-        "eventTime": format!("2026-11-23T{hour:02}:{:02}:00Z", n * 10),
-        "eventSource": "s3.amazonaws.com",
-        "eventName": "ListBuckets",
-        "eventID": format!("00000000-0000-0000-0000-0000000{hour:02}{n:03}"),
-        "awsRegion": REGION,
-        "recipientAccountId": ACCOUNT,
-        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCOUNT}:user/alice")},
-    }]})
-    .to_string()
-    .into_bytes()
-}
-
-/// Writes two hourly digests (hours 9 and 10) into the stack's bucket,
-/// each listing two logs, chained and signed as CloudTrail does (the
-/// documented signing string, written out here), with their logs.
+/// Hours 9 and 10, as these tests always wrote them.
 async fn write_chain(stack: &Stack) {
-    let bucket = &stack.bucket;
-    let mut previous: Option<(String, String, String)> = None;
-    for hour in [9, 10] {
-        let mut logs = Vec::new();
-        for n in 1..=2 {
-            let content = log_content(hour, n);
-            stack.put(&log_key(hour, n), gzip(&content)).await;
-            logs.push(json!({
-                "s3Bucket": bucket,
-                "s3Object": log_key(hour, n),
-                "hashValue": sha256_hex(&content),
-                "hashAlgorithm": "SHA-256",
-                "newestEventTime": format!("2026-11-23T{hour:02}:{:02}:00Z", n * 10),
-                "oldestEventTime": format!("2026-11-23T{hour:02}:{:02}:00Z", n * 10),
-            }));
-        }
-        let key = digest_key(hour);
-        let (pk, ph, ps) = match &previous {
-            Some((k, h, s)) => (json!(k), json!(h), json!(s)),
-            None => (Value::Null, Value::Null, Value::Null),
-        };
-        let document = json!({
-            "awsAccountId": ACCOUNT,
-            "digestStartTime": format!("2026-11-23T{:02}:01:31Z", hour - 1),
-            "digestEndTime": format!("2026-11-23T{hour:02}:01:31Z"),
-            "digestS3Bucket": bucket,
-            "digestS3Object": key,
-            "digestPublicKeyFingerprint": FINGERPRINT,
-            "digestSignatureAlgorithm": "SHA256withRSA",
-            "newestEventTime": format!("2026-11-23T{hour:02}:20:00Z"),
-            "oldestEventTime": format!("2026-11-23T{hour:02}:10:00Z"),
-            "previousDigestS3Bucket": if previous.is_some() { json!(bucket) } else { Value::Null },
-            "previousDigestS3Object": pk,
-            "previousDigestHashValue": ph,
-            "previousDigestHashAlgorithm": if previous.is_some() { json!("SHA-256") } else { Value::Null },
-            "previousDigestSignature": ps,
-            "logFiles": logs,
-        });
-        let text = serde_json::to_vec(&document).expect("JSON");
-        let hash = sha256_hex(&text);
-        let to_sign = format!(
-            "2026-11-23T{hour:02}:01:31Z\n{bucket}/{key}\n{hash}\n{}",
-            previous.as_ref().map_or("null", |(_, _, s)| s.as_str())
-        );
-        let mut signature = vec![0; key_pair().public_modulus_len()];
-        key_pair()
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                to_sign.as_bytes(),
-                &mut signature,
-            )
-            .expect("signing");
-        let signature = hex(&signature);
-        stack
-            .s3
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .metadata("signature", &signature)
-            .metadata("signature-algorithm", "SHA256withRSA")
-            .body(ByteStream::from(gzip(&text)))
-            .send()
-            .await
-            .expect("put digest");
-        previous = Some((key, hash, signature));
-    }
+    common::digests::write_chain(stack, &[9, 10]).await;
 }
 
-/// `ListPublicKeys` as CloudTrail answers it (JSON 1.1: `Value` base64 DER,
-/// times in epoch seconds): the test's key, valid all of November 2026.
 fn public_keys() -> Arc<Rule> {
-    let body = json!({"PublicKeyList": [{
-        "Value": base64_encode(key_pair().public_key().as_ref()),
-        "ValidityStartTime": 1_793_491_200, // 2026-11-01
-        "ValidityEndTime": 1_796_083_200,   // 2026-12-01
-        "Fingerprint": FINGERPRINT,
-    }]});
-    Rule::always(
-        "ListPublicKeys",
-        |seen: &Seen| seen.target.ends_with("ListPublicKeys"),
-        Answer::fixed(
-            200,
-            "application/x-amz-json-1.1",
-            body.to_string().into_bytes(),
-        ),
-    )
-}
-
-/// Base64 (standard alphabet, padded), for the mock's JSON.
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    list_public_keys_rule()
 }
 
 /// The function's handler on moto, with digests verified as the function

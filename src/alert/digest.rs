@@ -23,6 +23,7 @@ enum Class {
     LogDeleted,
     LogChanged,
     Unchecked,
+    Gap,
 }
 
 impl Class {
@@ -44,6 +45,7 @@ impl Class {
                 Class::LogChanged
             }
             Kind::UnsupportedHash { .. } => Class::Unchecked,
+            Kind::Gap { .. } => Class::Gap,
         }
     }
 
@@ -57,6 +59,7 @@ impl Class {
             Class::LogDeleted => "CloudTrail Log File Deleted",
             Class::LogChanged => "CloudTrail Log File Changed",
             Class::Unchecked => "CloudTrail Digest Names A Hash That Cannot Be Checked",
+            Class::Gap => "CloudTrail Digest Hours Missing",
         }
     }
 
@@ -101,6 +104,14 @@ impl Class {
                  not use: the object it lists could not be checked. Check the digest with \
                  `aws cloudtrail validate-logs`."
             }
+            Class::Gap => {
+                "Hours between two digests of one chain have no digest: the later digest \
+                 does not start a new chain (as it would after logging or validation was \
+                 turned off), so the digests of those hours were delivered and are gone, \
+                 perhaps with their logs. Find who deleted them (S3 data events, the \
+                 bucket's access logs, versions if the bucket is versioned) and check \
+                 those hours' activity in CloudTrail event history."
+            }
         }
     }
 
@@ -116,6 +127,7 @@ impl Class {
                 Class::LogDeleted,
                 Class::LogChanged,
                 Class::Unchecked,
+                Class::Gap,
             ]
             .into_iter()
             .map(|class| (class, Arc::new(class.meta())))

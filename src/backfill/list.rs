@@ -6,7 +6,8 @@
 //! one folder level at a time (digest and other services' folders are not
 //! listed at all), and each region folder is listed from the first date
 //! folder in the window to the last: keys sort by date there, so months of
-//! logs outside the window cost no requests.
+//! logs outside the window cost no requests. [`Listing::digests`] walks
+//! `CloudTrail-Digest/` folders the same way, for `trailwatch verify`.
 //!
 //! Keys are listed URL-encoded (`encoding-type=url`) and decoded here, as
 //! the AWS CLI does: a key may hold characters XML 1.0 cannot carry (a
@@ -40,7 +41,30 @@ enum Level {
     NotLogs,
 }
 
+/// Which service folders a listing walks into under an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folders {
+    /// `CloudTrail/` and `CloudTrail-Insight/`: the logs `scan` reads.
+    Logs,
+    /// `CloudTrail-Digest/`: the digests `verify` checks.
+    Digests,
+}
+
+impl Folders {
+    fn keeps(self, service: &str) -> bool {
+        match self {
+            Folders::Logs => is_log_folder(service),
+            Folders::Digests => service == "CloudTrail-Digest",
+        }
+    }
+}
+
+#[cfg(test)]
 fn level(prefix: &str) -> Level {
+    level_of(prefix, Folders::Logs)
+}
+
+fn level_of(prefix: &str, folders: Folders) -> Level {
     const ROOT: &str = "AWSLogs/";
     let start = if prefix.starts_with(ROOT) {
         0
@@ -56,8 +80,8 @@ fn level(prefix: &str) -> Level {
     match &done[org..] {
         [] => Level::Accounts,
         [_account] => Level::Services,
-        [_, service] if is_log_folder(service) => Level::Regions,
-        [_, service, _region, ..] if is_log_folder(service) => {
+        [_, service] if folders.keeps(service) => Level::Regions,
+        [_, service, _region, ..] if folders.keeps(service) => {
             let len: usize = done[..org + 3].iter().map(|part| part.len() + 1).sum();
             Level::Region(prefix[..start + ROOT.len() + len].to_string())
         }
@@ -72,7 +96,8 @@ fn is_log_folder(service: &str) -> bool {
 /// How one prefix is listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    /// One folder level (delimiter `/`), then the sub-folders kept.
+    /// One folder level (delimiter `/`), then the sub-folders kept
+    /// (`logs_only`: only the service folders the listing is for).
     Descend { logs_only: bool },
     /// Everything below, after `start_after`, up to the date folder `last`
     /// of the region folder `region`.
@@ -82,7 +107,12 @@ enum Step {
     },
 }
 
+#[cfg(test)]
 fn step(prefix: &str, window: &Window) -> Step {
+    step_of(prefix, window, Folders::Logs)
+}
+
+fn step_of(prefix: &str, window: &Window, folders: Folders) -> Step {
     let all = Step::All {
         start_after: None,
         last: None,
@@ -90,7 +120,7 @@ fn step(prefix: &str, window: &Window) -> Step {
     if window.is_open() {
         return all;
     }
-    match level(prefix) {
+    match level_of(prefix, folders) {
         Level::Accounts | Level::Regions => Step::Descend { logs_only: false },
         Level::Services => Step::Descend { logs_only: true },
         Level::Region(region) => Step::All {
@@ -114,10 +144,11 @@ struct Cursor {
 }
 
 /// The objects under one `s3://bucket/prefix`, a page at a time.
-pub(super) struct Listing<'a> {
+pub struct Listing<'a> {
     client: &'a Client,
     bucket: String,
     window: Window,
+    folders: Folders,
     /// Prefixes still to list, the next one last.
     todo: Vec<String>,
     current: Option<Cursor>,
@@ -125,10 +156,21 @@ pub(super) struct Listing<'a> {
 
 impl<'a> Listing<'a> {
     pub(super) fn new(client: &'a Client, root: &S3Prefix, window: Window) -> Self {
+        Self::of(client, root, window, Folders::Logs)
+    }
+
+    /// The listing of the digest folders (`CloudTrail-Digest/`) instead of
+    /// the log folders, walked the same way.
+    pub fn digests(client: &'a Client, root: &S3Prefix, window: Window) -> Self {
+        Self::of(client, root, window, Folders::Digests)
+    }
+
+    fn of(client: &'a Client, root: &S3Prefix, window: Window, folders: Folders) -> Self {
         Listing {
             client,
             bucket: root.bucket.clone(),
             window,
+            folders,
             todo: vec![root.prefix.clone()],
             current: None,
         }
@@ -137,7 +179,7 @@ impl<'a> Listing<'a> {
     /// The next page's objects (perhaps none), `None` at the end, or why
     /// the listing failed, naming the bucket and prefix. After a failure
     /// the listing is over: what it would have found is unknown.
-    pub(super) async fn next_page(&mut self) -> Option<Result<Vec<ObjectRef>, String>> {
+    pub async fn next_page(&mut self) -> Option<Result<Vec<ObjectRef>, String>> {
         let mut cursor = match self.current.take() {
             Some(cursor) => cursor,
             None => {
@@ -164,7 +206,7 @@ impl<'a> Listing<'a> {
 
     fn open(&self, prefix: String) -> Cursor {
         Cursor {
-            step: step(&prefix, &self.window),
+            step: step_of(&prefix, &self.window, self.folders),
             prefix,
             token: None,
             folders: Vec::new(),
@@ -221,7 +263,7 @@ impl<'a> Listing<'a> {
             cursor.folders.extend(
                 folders
                     .map(decode)
-                    .filter(|folder| !logs_only || is_log_folder(last_part(folder))),
+                    .filter(|folder| !logs_only || self.folders.keeps(last_part(folder))),
             );
         }
         cursor.token = page.next_continuation_token().map(str::to_string);
@@ -339,6 +381,34 @@ mod tests {
         for (prefix, want) in cases {
             assert_eq!(level(prefix), want, "{prefix:?}");
         }
+    }
+
+    #[test]
+    fn the_digest_listing_walks_the_digest_folders_instead() {
+        let digests = |prefix| level_of(prefix, Folders::Digests);
+        assert_eq!(digests("AWSLogs/1/"), Level::Services);
+        assert_eq!(digests("AWSLogs/1/CloudTrail-Digest/"), Level::Regions);
+        assert_eq!(
+            digests("t/AWSLogs/o-abc123/1/CloudTrail-Digest/eu-west-3/2026/"),
+            Level::Region("t/AWSLogs/o-abc123/1/CloudTrail-Digest/eu-west-3/".to_string())
+        );
+        assert_eq!(digests("AWSLogs/1/CloudTrail/"), Level::NotLogs);
+        assert!(Folders::Digests.keeps("CloudTrail-Digest"));
+        assert!(!Folders::Digests.keeps("CloudTrail"));
+        assert!(!Folders::Logs.keeps("CloudTrail-Digest"));
+        let bound = |s: &str| parse_bound(s).ok();
+        let week = Window::new(bound("2026-11-16"), bound("2026-11-23")).expect("window");
+        let r = "AWSLogs/1/CloudTrail-Digest/eu-west-3/";
+        assert_eq!(
+            step_of(r, &week, Folders::Digests),
+            Step::All {
+                start_after: Some(format!("{r}2026/11/15")),
+                last: Some((
+                    r.to_string(),
+                    NaiveDate::from_ymd_opt(2026, 11, 24).expect("day")
+                )),
+            }
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! `DOWNLOAD_AHEAD` chunks of `DOWNLOAD_CHUNK` bytes.
 
 pub mod dates;
-mod list;
+pub mod digests;
+pub mod list;
 pub mod progress;
 
 use std::collections::BTreeMap;

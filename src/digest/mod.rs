@@ -13,6 +13,8 @@
 //! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
 //!   uncompressed content.
 //! - [`Until`]: a store whose reads stop at a time (a deadline).
+//! - [`keys_file`]: CloudTrail's public keys from a `list-public-keys`
+//!   file, for the command line without CloudTrail.
 //! - [`verify`]: one digest verified through two seams, [`DigestStore`]
 //!   (objects by bucket/key) and [`PublicKeys`] (CloudTrail's keys by
 //!   fingerprint), into a [`Report`] of typed [`Problem`]s.
@@ -21,6 +23,7 @@
 
 pub mod file;
 pub mod hash;
+pub mod keys_file;
 pub mod location;
 pub mod sign;
 mod until;

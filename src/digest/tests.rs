@@ -229,6 +229,7 @@ fn name(kind: &Kind) -> &'static str {
         Kind::LogAppended { .. } => "LogAppended",
         Kind::LogUnreadable { .. } => "LogUnreadable",
         Kind::UnsupportedHash { .. } => "UnsupportedHash",
+        Kind::Gap { .. } => "Gap",
     }
 }
 

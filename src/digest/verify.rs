@@ -139,6 +139,16 @@ pub enum Kind {
     /// A hash algorithm other than `SHA-256` for a log or the previous
     /// digest: nothing to check it with.
     UnsupportedHash { of: Location, algorithm: String },
+    /// Hours with no digest between the digest `after` (whose hour ends at
+    /// `from`) and this one (whose hour starts at `to`), which goes on the
+    /// same chain (it does not start a new one): the digests of those hours
+    /// are gone. Found over a range of digests (`trailwatch verify`), not
+    /// by [`verify`].
+    Gap {
+        after: Location,
+        from: String,
+        to: String,
+    },
 }
 
 /// One problem: the digest it was found through, its hour, and what.
@@ -243,6 +253,12 @@ impl fmt::Display for Problem {
                 f,
                 "{of} is hashed with {}, which cannot be checked",
                 algorithm.escape_debug()
+            ),
+            Kind::Gap { after, from, to } => write!(
+                f,
+                "no digest from {} to {} (after {after}), though the chain goes on",
+                from.escape_debug(),
+                to.escape_debug()
             ),
         }
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod alerts;
+pub mod digests;
 pub mod memory;
 pub mod mock_http;
 

@@ -1,0 +1,398 @@
+//! `trailwatch verify s3://bucket/prefix`: every CloudTrail digest under S3
+//! prefixes verified with [`crate::digest::verify`], several at a time —
+//! what `aws cloudtrail validate-logs` does, concurrently.
+//!
+//! The digest folders are listed as [`Listing::digests`] walks them (by
+//! date folder when a window is given), each digest is verified on a
+//! blocking thread through the same adapters as in the Lambda function
+//! ([`S3Digests`], and [`CloudTrailKeys`] in the digest's region or the keys
+//! of a `list-public-keys` file), at most `concurrency` at a time, and each
+//! problem goes to the [`Output`] as the finding
+//! [`crate::alert::digest::finding`] makes of it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_s3::Client;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::dates::Window;
+use super::list::Listing;
+use super::{Counts, Output};
+use crate::alert::digest::finding;
+use crate::digest::keys_file::FileKeys;
+use crate::digest::{verify, Hour, Kind, Location, Problem, Report};
+use crate::source::digests::{CloudTrailKeys, S3Digests};
+use crate::source::rules_s3::S3Prefix;
+
+/// Why a listed object is not verified.
+pub const NOT_A_DIGEST: &str = "not a digest";
+
+/// Where the public keys come from.
+#[derive(Clone)]
+pub enum Keys {
+    /// CloudTrail `ListPublicKeys`, in each digest's region.
+    CloudTrail(Arc<CloudTrailKeys>),
+    /// A `list-public-keys` file.
+    File(Arc<FileKeys>),
+}
+
+/// How a verification ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestSummary {
+    /// Objects listed in the digest folders.
+    pub listed: u64,
+    /// Digests verified (clean or not).
+    pub verified: u64,
+    /// Digests that could not be verified (a read or key lookup failed):
+    /// reported one by one.
+    pub failed: u64,
+    /// Objects listed but not verified: not digests, or outside the dates.
+    pub skipped: u64,
+    /// Logs hashed.
+    pub logs_checked: u64,
+    /// Problems found (each an alert).
+    pub problems: u64,
+    /// Some listing failed: there may be digests it never found.
+    pub listing_failed: bool,
+    /// Stopped early: the alerts had nowhere to go.
+    pub stopped: bool,
+}
+
+impl DigestSummary {
+    /// Everything listed was verified and nothing was wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems == 0 && self.failed == 0 && !self.listing_failed && !self.stopped
+    }
+}
+
+impl fmt::Display for DigestSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} digest(s) verified, {} log(s) checked, {} problem(s), {} not verifiable",
+            self.verified, self.logs_checked, self.problems, self.failed
+        )?;
+        if self.skipped > 0 {
+            write!(f, " ({} other object(s) skipped)", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+/// The time a digest's file name carries: `_YYYYMMDDTHHMMSSZ` (the end of
+/// the hour it covers, as CloudTrail names it).
+pub fn digest_time(key: &str) -> Option<NaiveDateTime> {
+    let name = key.rsplit('/').next()?;
+    name.split(['_', '.'])
+        .find_map(|part| NaiveDateTime::parse_from_str(part, "%Y%m%dT%H%M%SZ").ok())
+}
+
+/// Whether a listed key is a digest to verify, given the window (its file
+/// name's time in `[since, until)`).
+fn selected(key: &str, window: &Window) -> bool {
+    if !key.contains("/CloudTrail-Digest/") || !key.ends_with(".json.gz") {
+        return false;
+    }
+    if window.is_open() {
+        return true;
+    }
+    digest_time(key).is_some_and(|at| {
+        window.since.is_none_or(|since| at >= since) && window.until.is_none_or(|until| at < until)
+    })
+}
+
+/// Lists the digests under `roots` and verifies them, `concurrency` at a
+/// time; counts go to `counts` (for the progress display), alerts and
+/// problems to `out`.
+pub async fn verify_digests(
+    client: &Client,
+    keys: Keys,
+    roots: &[S3Prefix],
+    window: Window,
+    concurrency: usize,
+    counts: &Arc<Counts>,
+    out: Arc<dyn Output>,
+) -> DigestSummary {
+    let store = Arc::new(S3Digests::new(client.clone(), Handle::current()));
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = JoinSet::new();
+    let mut summary = DigestSummary::default();
+    let mut links = Vec::new();
+    'roots: for root in roots {
+        let mut listing = Listing::digests(client, root, window);
+        while let Some(page) = listing.next_page().await {
+            let objects = match page {
+                Ok(objects) => objects,
+                Err(line) => {
+                    out.problem(&line);
+                    summary.listing_failed = true;
+                    break;
+                }
+            };
+            for object in objects {
+                if stop.load(Ordering::Relaxed) {
+                    break 'roots;
+                }
+                Counts::add(&counts.listed, 1);
+                if !selected(&object.key, &window) {
+                    counts.skip(NOT_A_DIGEST);
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break 'roots;
+                };
+                let at = Location::new(object.bucket, object.key);
+                let (store, keys) = (Arc::clone(&store), keys.clone());
+                tasks.spawn_blocking(move || {
+                    let report = match &keys {
+                        Keys::CloudTrail(keys) => {
+                            verify(store.as_ref(), &keys.in_region(&at.key), &at)
+                        }
+                        Keys::File(keys) => verify(store.as_ref(), keys.as_ref(), &at),
+                    };
+                    drop(permit);
+                    report
+                });
+                // Reports already in are taken as the listing goes on.
+                while let Some(done) = tasks.try_join_next() {
+                    take(done, counts, &out, &stop, &mut links);
+                }
+            }
+        }
+    }
+    counts.listing_done.store(true, Ordering::Relaxed);
+    while let Some(done) = tasks.join_next().await {
+        take(done, counts, &out, &stop, &mut links);
+    }
+    if !stop.load(Ordering::Relaxed) {
+        for problem in gaps(links) {
+            Counts::add(&counts.findings, 1);
+            if !out.finding(finding(&problem)) {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    let skipped = Counts::get(&counts.skipped);
+    summary.listed = Counts::get(&counts.listed);
+    summary.verified = Counts::get(&counts.scanned);
+    summary.failed = Counts::get(&counts.failed);
+    summary.skipped = skipped;
+    summary.logs_checked = Counts::get(&counts.records);
+    summary.problems = Counts::get(&counts.findings);
+    summary.stopped = stop.load(Ordering::Relaxed);
+    summary
+}
+
+type Done = Result<Result<Report, crate::digest::VerifyError>, tokio::task::JoinError>;
+
+/// One digest's outcome into the counts and the output, and its place on
+/// its chain into `links`.
+fn take(
+    done: Done,
+    counts: &Counts,
+    out: &Arc<dyn Output>,
+    stop: &AtomicBool,
+    links: &mut Vec<Link>,
+) {
+    match done {
+        Ok(Ok(report)) => {
+            links.extend(Link::of(&report));
+            Counts::add(&counts.scanned, 1);
+            Counts::add(&counts.records, report.logs_checked as u64);
+            for problem in &report.problems {
+                Counts::add(&counts.findings, 1);
+                if !out.finding(finding(problem)) {
+                    stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        Ok(Err(err)) => {
+            Counts::add(&counts.failed, 1);
+            out.problem(&format!("not verified: {err}"));
+        }
+        Err(err) => {
+            Counts::add(&counts.failed, 1);
+            out.problem(&format!("a verification stopped: {err}"));
+        }
+    }
+}
+
+/// A verified digest's place on its chain.
+#[derive(Debug, Clone)]
+struct Link {
+    /// The bucket and digest folder of one region: one chain.
+    chain: (String, String),
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    hour: Hour,
+    starts_chain: bool,
+    at: Location,
+}
+
+impl Link {
+    /// `None` for a backfill digest (a chain of its own, not hourly) or one
+    /// whose hour is unknown (unreadable: reported already).
+    fn of(report: &Report) -> Option<Link> {
+        if report.backfill {
+            return None;
+        }
+        let hour = report.hour.clone()?;
+        let time = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let key = &report.digest.key;
+        const FOLDER: &str = "/CloudTrail-Digest/";
+        let at = key.find(FOLDER)? + FOLDER.len();
+        let region_end = at + key[at..].find('/')?;
+        Some(Link {
+            chain: (report.digest.bucket.clone(), key[..region_end].to_string()),
+            start: time(&hour.start)?,
+            end: time(&hour.end)?,
+            hour,
+            starts_chain: report.starts_chain,
+            at: report.digest.clone(),
+        })
+    }
+}
+
+/// The gaps between digests of one chain: a digest that does not start a
+/// new chain and whose hour starts after the previous digest listed ends
+/// (CloudTrail starts each digest's hour where the previous one ended).
+/// Before the first digest of a chain and after the last there is no gap:
+/// digests that stop are the delivery-silence alarm's business.
+fn gaps(mut links: Vec<Link>) -> Vec<Problem> {
+    links.sort_by(|a, b| (&a.chain, a.start).cmp(&(&b.chain, b.start)));
+    links
+        .windows(2)
+        .filter(|pair| pair[0].chain == pair[1].chain)
+        .filter(|pair| !pair[1].starts_chain && pair[1].start > pair[0].end)
+        .map(|pair| Problem {
+            digest: pair[1].at.clone(),
+            hour: Some(pair[1].hour.clone()),
+            kind: Kind::Gap {
+                after: pair[0].at.clone(),
+                from: pair[0].hour.end.clone(),
+                to: pair[1].hour.start.clone(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backfill::dates::parse_bound;
+
+    const DIGEST: &str = "AWSLogs/1/CloudTrail-Digest/eu-west-3/2026/11/23/\
+        1_CloudTrail-Digest_eu-west-3_trail_us-east-1_20261123T100131Z.json.gz";
+
+    #[test]
+    fn a_digest_is_dated_by_its_file_name() {
+        assert_eq!(
+            digest_time(DIGEST),
+            Some(parse_bound("2026-11-23T10:01:31Z").unwrap())
+        );
+        assert_eq!(digest_time("AWSLogs/1/x.json.gz"), None);
+    }
+
+    #[test]
+    fn only_digests_in_the_window_are_selected() {
+        let window = |since: &str, until: &str| {
+            Window::new(
+                Some(parse_bound(since).unwrap()),
+                Some(parse_bound(until).unwrap()),
+            )
+            .unwrap()
+        };
+        assert!(selected(DIGEST, &Window::default()));
+        assert!(selected(
+            DIGEST,
+            &window("2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z")
+        ));
+        assert!(!selected(
+            DIGEST,
+            &window("2026-11-23T10:02:00Z", "2026-11-24")
+        ));
+        assert!(!selected(
+            DIGEST,
+            &window("2026-11-23", "2026-11-23T10:01:31Z")
+        ));
+        let log = "AWSLogs/1/CloudTrail/eu-west-3/2026/11/23/1_CloudTrail_eu-west-3_20261123T1000Z_a.json.gz";
+        assert!(!selected(log, &Window::default()));
+    }
+
+    fn report(region: &str, hour: u32, starts_chain: bool) -> Report {
+        Report {
+            digest: Location::new(
+                "b",
+                format!("AWSLogs/1/CloudTrail-Digest/{region}/2026/11/23/1_CloudTrail-Digest_{region}_t_r_20261123T{hour:02}0131Z.json.gz"),
+            ),
+            hour: Some(Hour {
+                start: format!("2026-11-23T{:02}:01:31Z", hour - 1),
+                end: format!("2026-11-23T{hour:02}:01:31Z"),
+            }),
+            problems: Vec::new(),
+            starts_chain,
+            backfill: false,
+            logs_checked: 0,
+        }
+    }
+
+    fn links(reports: &[Report]) -> Vec<Link> {
+        reports.iter().filter_map(Link::of).collect()
+    }
+
+    #[test]
+    fn hours_missing_between_two_digests_of_a_chain_are_a_gap() {
+        let found = gaps(links(&[
+            report("eu-west-3", 12, false),
+            report("eu-west-3", 9, true),
+            report("eu-west-3", 10, false),
+        ]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].digest, report("eu-west-3", 12, false).digest);
+        assert_eq!(
+            found[0].kind,
+            Kind::Gap {
+                after: report("eu-west-3", 10, false).digest,
+                from: "2026-11-23T10:01:31Z".into(),
+                to: "2026-11-23T11:01:31Z".into(),
+            }
+        );
+        assert!(found[0]
+            .to_string()
+            .contains("no digest from 2026-11-23T10:01:31Z to 2026-11-23T11:01:31Z"));
+    }
+
+    #[test]
+    fn a_new_chain_other_regions_and_a_clean_run_are_no_gap() {
+        // Logging was off from 10 to 12: the digest of 13 starts a chain.
+        assert!(gaps(links(&[
+            report("eu-west-3", 10, false),
+            report("eu-west-3", 13, true)
+        ]))
+        .is_empty());
+        // Another region's digests are another chain.
+        assert!(gaps(links(&[
+            report("eu-west-3", 10, false),
+            report("us-east-1", 13, false)
+        ]))
+        .is_empty());
+        assert!(gaps(links(&[
+            report("eu-west-3", 9, true),
+            report("eu-west-3", 10, false),
+            report("eu-west-3", 11, false),
+        ]))
+        .is_empty());
+    }
+}
