@@ -14,7 +14,7 @@
 //! `scripts/make-big-log` builds one: the real records of
 //! `tests/data/corpus-records.jsonl`, cycled with a fresh eventID per copy,
 //! as one `{"Records":[...]}` object of about TRAILWATCH_BENCH_MB megabytes.
-//! It is scanned uncompressed (`logfile::open` detects plain JSON), so the
+//! It is scanned uncompressed (`pipeline::open_log` detects plain JSON), so the
 //! figures are record splitting + parsing + rules, without the gunzip that a
 //! real object adds and that would dilute the differences being measured.
 //!
