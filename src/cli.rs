@@ -13,7 +13,7 @@ use trailwatch::alert::group::Grouper;
 use trailwatch::alert::{Alert, Finding};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, Keys};
-use trailwatch::backfill::progress::{Progress, Style};
+use trailwatch::backfill::progress::{Progress, Style, Unit};
 use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::digest::keys_file::FileKeys;
 use trailwatch::generate::{write_path, Spec};
@@ -566,9 +566,10 @@ fn verify_s3(
     };
     let console = Arc::new(Console {
         printer: Mutex::new(Printer::new(format, &every)),
-        progress: Progress::start(
+        progress: Progress::start_for(
             Arc::clone(&counts),
             progress_style(s3.quiet, s3.progress_every),
+            Unit::Digests,
         ),
     });
     let output: Arc<dyn Output> = console.clone();

@@ -21,6 +21,13 @@ pub enum Style {
     Off,
 }
 
+/// What the objects counted are: logs scanned, or digests verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Logs,
+    Digests,
+}
+
 /// How often the bar is redrawn.
 const BAR_EVERY: Duration = Duration::from_millis(200);
 const BAR_WIDTH: u64 = 24;
@@ -34,6 +41,7 @@ pub struct Progress {
 struct Shared {
     counts: Arc<Counts>,
     style: Style,
+    unit: Unit,
     started: Instant,
     state: Mutex<State>,
     wake: Condvar,
@@ -47,12 +55,18 @@ struct State {
 }
 
 impl Progress {
-    /// Starts showing the counts. Progress is a convenience: if its thread
-    /// cannot start, the backfill runs without it.
+    /// Starts showing the counts of logs scanned. Progress is a
+    /// convenience: if its thread cannot start, the backfill runs without it.
     pub fn start(counts: Arc<Counts>, style: Style) -> Progress {
+        Progress::start_for(counts, style, Unit::Logs)
+    }
+
+    /// [`Progress::start`], the counts being of `unit`.
+    pub fn start_for(counts: Arc<Counts>, style: Style, unit: Unit) -> Progress {
         let shared = Arc::new(Shared {
             counts,
             style,
+            unit,
             started: Instant::now(),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -134,7 +148,7 @@ impl Shared {
     }
 
     fn draw(&self, state: &mut State) {
-        let text = status(&self.counts, self.started.elapsed());
+        let text = status(&self.counts, self.unit, self.started.elapsed());
         let mut stderr = io::stderr().lock();
         // A display that cannot be written is not worth failing for.
         let _ = match self.style {
@@ -161,8 +175,9 @@ impl Shared {
 }
 
 /// `120/500+ objects, 12.3 MB, 4 finding(s), 0 failed, 40/s`: done of
-/// listed so far (`+` while listing goes on).
-fn status(counts: &Counts, elapsed: Duration) -> String {
+/// listed so far (`+` while listing goes on); for digests,
+/// `120/500+ digests, 1440 log(s) checked, 1 problem(s), 0 not verifiable, 40/s`.
+fn status(counts: &Counts, unit: Unit, elapsed: Duration) -> String {
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     let done = counts.done();
     let more = if counts.listing_done.load(Ordering::Relaxed) {
@@ -171,6 +186,16 @@ fn status(counts: &Counts, elapsed: Duration) -> String {
         "+"
     };
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    if unit == Unit::Digests {
+        // (What verifying counts: `records` are the logs checked.)
+        return format!(
+            "{done}/{}{more} digests, {} log(s) checked, {} problem(s), {} not verifiable, {rate:.0}/s",
+            load(&counts.listed),
+            load(&counts.records),
+            load(&counts.findings),
+            load(&counts.failed),
+        );
+    }
     format!(
         "{done}/{}{more} objects, {}, {} finding(s), {} failed, {rate:.0}/s",
         load(&counts.listed),
@@ -209,11 +234,17 @@ mod tests {
         counts.bytes.store(12_345_678, Ordering::Relaxed);
         counts.findings.store(4, Ordering::Relaxed);
         assert_eq!(
-            status(&counts, Duration::from_secs(3)),
+            status(&counts, Unit::Logs, Duration::from_secs(3)),
             "120/500+ objects, 12.3 MB, 4 finding(s), 0 failed, 40/s"
         );
+        counts.records.store(1440, Ordering::Relaxed);
+        assert_eq!(
+            status(&counts, Unit::Digests, Duration::from_secs(3)),
+            "120/500+ digests, 1440 log(s) checked, 4 problem(s), 0 not verifiable, 40/s"
+        );
         counts.listing_done.store(true, Ordering::Relaxed);
-        assert!(status(&counts, Duration::from_secs(3)).starts_with("120/500 objects"));
+        let status = status(&counts, Unit::Logs, Duration::from_secs(3));
+        assert!(status.starts_with("120/500 objects"), "{status}");
     }
 
     #[test]
