@@ -136,6 +136,9 @@ pub struct CloudTrailKeys {
     clients: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
     /// (region, fingerprint in lower-case hex) to key.
     cache: Mutex<HashMap<(String, String), Key>>,
+    /// Held while CloudTrail is asked: digests verified side by side that
+    /// miss the cache together ask once, the others then find the key.
+    lookup: Mutex<()>,
 }
 
 /// [`CloudTrailKeys`] of one region: the [`PublicKeys`] one digest is
@@ -152,6 +155,7 @@ impl CloudTrailKeys {
             runtime,
             clients: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
+            lookup: Mutex::new(()),
         }
     }
 
@@ -232,6 +236,12 @@ impl PublicKeys for InRegion<'_> {
     fn key(&self, fingerprint: &str, range: &TimeRange) -> Result<Option<Vec<u8>>, Failure> {
         let (keys, region) = (self.keys, self.region.as_str());
         let fingerprint = fingerprint.to_ascii_lowercase();
+        if let Some(der) = keys.cached(region, &fingerprint, range) {
+            return Ok(Some(der));
+        }
+        // (A blocking thread's lock, held across the request: see the
+        // module's doc.)
+        let _asking = keys.lookup.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(der) = keys.cached(region, &fingerprint, range) {
             return Ok(Some(der));
         }
