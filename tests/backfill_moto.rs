@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
@@ -16,15 +16,7 @@ const ACCOUNT: &str = "111122223333";
 /// Runs the built binary against the moto server, with dummy keys and no
 /// progress timer unless asked.
 fn trailwatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-        .args(args)
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_ENDPOINT_URL", common::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    common::trailwatch_on_moto(args)
         .output()
         .expect("run trailwatch")
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::digests::{digest_key, list_public_keys_output, log_key, write_chain};
 use common::{unique, Stack};
@@ -31,32 +31,16 @@ async fn setup() -> Setup {
 impl Setup {
     /// `trailwatch verify s3://BUCKET/ --public-keys FILE ARGS...` on moto.
     fn verify(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-            .arg("verify")
-            .arg(format!("s3://{}/", self.stack.bucket))
-            .arg("--public-keys")
-            .arg(self.keys.path())
+        let bucket = format!("s3://{}/", self.stack.bucket);
+        let keys = self.keys.path().to_string_lossy().into_owned();
+        common::trailwatch_on_moto(&["verify", &bucket, "--public-keys", &keys])
             .args(args)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_ENDPOINT_URL", common::endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("run trailwatch")
     }
 
     async fn delete(&self, key: &str) {
-        self.stack
-            .s3
-            .delete_object()
-            .bucket(&self.stack.bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("delete");
+        self.stack.delete(key).await;
     }
 }
 

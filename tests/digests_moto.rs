@@ -124,14 +124,7 @@ async fn a_deleted_log_is_one_critical_alert_naming_it() {
     let stack = Stack::new(&unique("digests")).await;
     write_chain(&stack).await;
     let gone = log_key(10, 2);
-    stack
-        .s3
-        .delete_object()
-        .bucket(&stack.bucket)
-        .key(&gone)
-        .send()
-        .await
-        .expect("delete");
+    stack.delete(&gone).await;
     let summary = invoke(&handler(&stack, &public_keys(), None).await, &stack, &[10]).await;
     assert_eq!(
         (summary.digests_verified, summary.digest_problems),
@@ -178,14 +171,7 @@ async fn with_verification_off_a_digest_is_skipped_as_before() {
     let stack = Stack::new(&unique("digests")).await;
     write_chain(&stack).await;
     // Something to find, were it verified.
-    stack
-        .s3
-        .delete_object()
-        .bucket(&stack.bucket)
-        .key(log_key(9, 1))
-        .send()
-        .await
-        .expect("delete");
+    stack.delete(&log_key(9, 1)).await;
     let keys = public_keys();
     let summary = invoke(&handler(&stack, &keys, Some("false")).await, &stack, &[9]).await;
     assert_eq!(
@@ -263,14 +249,7 @@ async fn a_key_lookup_throttled_is_retried() {
 async fn a_deleted_previous_digest_breaks_the_chain() {
     let stack = Stack::new(&unique("digests")).await;
     write_chain(&stack).await;
-    stack
-        .s3
-        .delete_object()
-        .bucket(&stack.bucket)
-        .key(digest_key(9))
-        .send()
-        .await
-        .expect("delete");
+    stack.delete(&digest_key(9)).await;
     let summary = invoke(&handler(&stack, &public_keys(), None).await, &stack, &[10]).await;
     assert_eq!(summary.digest_problems, 1, "{summary:#?}");
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
@@ -358,14 +337,7 @@ async fn a_digest_with_no_time_left_is_retried_unread() {
 async fn batch_operations_tasks_report_what_each_digest_revealed() {
     let stack = Stack::new(&unique("digests")).await;
     write_chain(&stack).await;
-    stack
-        .s3
-        .delete_object()
-        .bucket(&stack.bucket)
-        .key(log_key(10, 1))
-        .send()
-        .await
-        .expect("delete");
+    stack.delete(&log_key(10, 1)).await;
     let task = |id: &str, hour: u32| json!({"taskId": id, "s3Key": digest_key(hour), "s3VersionId": null, "s3Bucket": stack.bucket});
     let job = json!({
         "invocationSchemaVersion": "2.0",

@@ -32,6 +32,22 @@ pub fn endpoint() -> String {
     })
 }
 
+/// The `trailwatch` binary with `args`, its AWS calls going to moto (and
+/// nothing of the user's AWS set-up, nor a Lambda runtime, in its way).
+pub fn trailwatch_on_moto(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    command
+        .args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
@@ -160,6 +176,16 @@ impl Stack {
             .send()
             .await
             .expect("put object");
+    }
+
+    pub async fn delete(&self, key: &str) {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("delete object");
     }
 
     /// Uploads every log in events/objects.tsv to its key.
