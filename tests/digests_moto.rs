@@ -384,3 +384,37 @@ async fn batch_operations_tasks_report_what_each_digest_revealed() {
     );
     assert_eq!(stack.alerts(1, Duration::from_secs(10)).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_that_starts_again_after_hours_off_is_one_high_alert() {
+    let stack = Stack::new(&unique("digests")).await;
+    // The trail's digests stopped after 05:01 and a new chain starts with
+    // the hour from 08:01.
+    common::digests::write_chain(&stack, &[4, 5]).await;
+    write_chain(&stack).await;
+    let summary = invoke(
+        &handler(&stack, &public_keys(), None).await,
+        &stack,
+        &[9, 10],
+    )
+    .await;
+    assert_eq!(
+        (summary.digests_verified, summary.digest_problems),
+        (2, 1),
+        "{summary:#?}"
+    );
+    let alerts = stack.alerts(1, Duration::from_secs(10)).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let (subject, doc) = &alerts[0];
+    assert_eq!(subject, "[HIGH] CloudTrail Logging Or Validation Was Off");
+    assert_eq!(doc["rule_id"], DIGEST_RULE);
+    assert_eq!(doc["event"]["digest"], url(&stack, &digest_key(9)));
+    let problem = doc["event"]["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains(&format!(
+            "no digest from 2026-11-23T05:01:31Z to 2026-11-23T08:01:31Z (after {})",
+            url(&stack, &digest_key(5))
+        )),
+        "{problem}"
+    );
+}

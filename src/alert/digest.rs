@@ -24,6 +24,7 @@ enum Class {
     LogChanged,
     Unchecked,
     Gap,
+    Restarted,
 }
 
 impl Class {
@@ -46,6 +47,7 @@ impl Class {
             }
             Kind::UnsupportedHash { .. } => Class::Unchecked,
             Kind::Gap { .. } => Class::Gap,
+            Kind::Restarted { .. } => Class::Restarted,
         }
     }
 
@@ -60,6 +62,7 @@ impl Class {
             Class::LogChanged => "CloudTrail Log File Changed",
             Class::Unchecked => "CloudTrail Digest Names A Hash That Cannot Be Checked",
             Class::Gap => "CloudTrail Digest Hours Missing",
+            Class::Restarted => "CloudTrail Logging Or Validation Was Off",
         }
     }
 
@@ -112,6 +115,14 @@ impl Class {
                  bucket's access logs, versions if the bucket is versioned) and check \
                  those hours' activity in CloudTrail event history."
             }
+            Class::Restarted => {
+                "A digest starts a new chain some time after the last digest of its trail \
+                 and region ended: CloudTrail logging was stopped or log file validation was \
+                 turned off in between, so nothing the trail delivered in those hours can be \
+                 verified, and calls made then may not have been logged at all. Find who did \
+                 it (StopLogging, UpdateTrail, DeleteTrail in CloudTrail event history, which \
+                 keeps 90 days whatever the trail did) and whether it was planned."
+            }
         }
     }
 
@@ -128,6 +139,7 @@ impl Class {
                 Class::LogChanged,
                 Class::Unchecked,
                 Class::Gap,
+                Class::Restarted,
             ]
             .into_iter()
             .map(|class| (class, Arc::new(class.meta())))
@@ -140,18 +152,37 @@ impl Class {
             .expect("every class has a rule")
     }
 
+    /// Evidence destroyed is critical; a trail that was off for a while is
+    /// high: its owners turn logging or validation off and on too.
+    fn level(self) -> Level {
+        match self {
+            Class::Restarted => Level::High,
+            _ => Level::Critical,
+        }
+    }
+
+    fn falsepositives(self) -> Vec<String> {
+        let list: &[&str] = match self {
+            Class::Restarted => {
+                &["Logging or log file validation turned off and on by the trail's owners"]
+            }
+            _ => &[
+                "Objects restored or copied into the log bucket by its owners",
+                "A lifecycle rule that expires logs before their digests",
+            ],
+        };
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
     /// One rule id for all (one line in the held-back summary, one id to
     /// filter on), a title per class.
     fn meta(self) -> RuleMeta {
         RuleMeta {
             id: DIGEST_RULE_ID.to_string(),
             title: self.title().to_string(),
-            level: Level::Critical,
+            level: self.level(),
             description: self.description().to_string(),
-            falsepositives: vec![
-                "Objects restored or copied into the log bucket by its owners".to_string(),
-                "A lifecycle rule that expires logs before their digests".to_string(),
-            ],
+            falsepositives: self.falsepositives(),
             references: vec![
                 "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-intro.html".to_string(),
             ],

@@ -25,6 +25,7 @@ use super::list::Listing;
 use super::{Counts, Output};
 use crate::alert::digest::finding;
 use crate::digest::keys_file::FileKeys;
+use crate::digest::name::DigestName;
 use crate::digest::{verify, Hour, Kind, Location, Problem, Report};
 use crate::source::digests::{CloudTrailKeys, S3Digests};
 use crate::source::rules_s3::S3Prefix;
@@ -84,12 +85,10 @@ impl fmt::Display for DigestSummary {
     }
 }
 
-/// The time a digest's file name carries: `_YYYYMMDDTHHMMSSZ` (the end of
-/// the hour it covers, as CloudTrail names it).
+/// The time a digest's key carries: `_YYYYMMDDTHHMMSSZ` (the end of the
+/// hour it covers, as CloudTrail names it).
 pub fn digest_time(key: &str) -> Option<NaiveDateTime> {
-    let name = key.rsplit('/').next()?;
-    name.split(['_', '.'])
-        .find_map(|part| NaiveDateTime::parse_from_str(part, "%Y%m%dT%H%M%SZ").ok())
+    DigestName::parse(key).map(|name| name.end.naive_utc())
 }
 
 /// Whether a listed key is a digest to verify, given the window (its file
@@ -204,6 +203,9 @@ fn take(
     match done {
         Ok(Ok(report)) => {
             links.extend(Link::of(&report));
+            for note in &report.notes {
+                out.problem(&format!("{}: {note}", report.digest));
+            }
             Counts::add(&counts.scanned, 1);
             Counts::add(&counts.records, report.logs_checked as u64);
             for problem in &report.problems {
@@ -228,8 +230,9 @@ fn take(
 /// A verified digest's place on its chain.
 #[derive(Debug, Clone)]
 struct Link {
-    /// The bucket and digest folder of one region: one chain.
-    chain: (String, String),
+    /// The bucket, the digest folder of one region and the trail's file
+    /// name stem: one chain.
+    chain: (String, String, String),
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     hour: Hour,
@@ -250,12 +253,13 @@ impl Link {
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
         };
-        let key = &report.digest.key;
-        const FOLDER: &str = "/CloudTrail-Digest/";
-        let at = key.find(FOLDER)? + FOLDER.len();
-        let region_end = at + key[at..].find('/')?;
+        let name = DigestName::parse(&report.digest.key)?;
         Some(Link {
-            chain: (report.digest.bucket.clone(), key[..region_end].to_string()),
+            chain: (
+                report.digest.bucket.clone(),
+                name.region_folder.to_string(),
+                name.stem.to_string(),
+            ),
             start: time(&hour.start)?,
             end: time(&hour.end)?,
             hour,
@@ -345,6 +349,7 @@ mod tests {
             starts_chain,
             backfill: false,
             logs_checked: 0,
+            notes: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! module says which part it took from where.
 //!
 //! - [`location`]: an object's bucket and key.
+//! - [`name`]: what a digest's key says (chain, day, hour end).
 //! - [`file`]: the digest file, parsed from its object's bytes.
 //! - [`sign`]: the string CloudTrail signs, and the RSA check of it.
 //! - [`hash`]: SHA-256 and hex; the streamed SHA-256 of a log's
@@ -25,6 +26,7 @@ pub mod file;
 pub mod hash;
 pub mod keys_file;
 pub mod location;
+pub mod name;
 pub mod sign;
 mod until;
 pub mod verify;
@@ -34,7 +36,7 @@ pub use location::Location;
 pub use until::Until;
 pub use verify::{
     verify, DigestStore, Failure, Hour, Kind, Object, Problem, PublicKeys, Report, TimeRange,
-    VerifyError,
+    VerifyError, LOOK_BACK_DAYS,
 };
 
 #[cfg(test)]

@@ -78,6 +78,15 @@ impl DigestStore for Store {
             version: Some("v1".to_string()),
         }))
     }
+
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Failure> {
+        Ok(self
+            .objects
+            .keys()
+            .filter(|at| at.bucket == bucket && at.key.starts_with(prefix))
+            .map(|at| at.key.clone())
+            .collect())
+    }
 }
 
 /// CloudTrail's keys: DER by fingerprint, valid through August 2015; the
@@ -229,6 +238,7 @@ fn name(kind: &Kind) -> &'static str {
         Kind::LogAppended { .. } => "LogAppended",
         Kind::LogUnreadable { .. } => "LogUnreadable",
         Kind::UnsupportedHash { .. } => "UnsupportedHash",
+        Kind::Restarted { .. } => "Restarted",
         Kind::Gap { .. } => "Gap",
     }
 }
@@ -634,6 +644,9 @@ fn a_store_failure_is_an_error_naming_the_object() {
         fn get(&self, _: &Location, _: Option<&str>) -> Result<Option<Object>, Failure> {
             Err("AccessDenied".into())
         }
+        fn list(&self, _: &str, _: &str) -> Result<Vec<String>, Failure> {
+            Err("AccessDenied".into())
+        }
     }
     let world = chain(AS_CLOUDTRAIL);
     let error = verify(&Failing, &world.keys, &digest_at(15)).expect_err("a failure");
@@ -674,6 +687,9 @@ fn a_failed_key_lookup_or_log_read_is_an_error_naming_what_failed() {
             }
             Ok(object)
         }
+        fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Failure> {
+            self.0.list(bucket, prefix)
+        }
     }
     struct Failing(Option<std::io::Error>);
     impl std::io::Read for Failing {
@@ -691,5 +707,140 @@ fn a_failed_key_lookup_or_log_read_is_an_error_naming_what_failed() {
     assert!(
         shown.contains(&log_at(15, 1).to_string()) && shown.contains("reset"),
         "{shown}"
+    );
+}
+
+/// A digest key of this test's trail (or another) ending at `day` `hour`.
+fn digest_named(trail: &str, month: u32, day: u32, hour: u32) -> Location {
+    Location::new(
+        BUCKET,
+        format!("AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/{month:02}/{day:02}/111122223333_CloudTrail-Digest_us-east-2_{trail}_us-east-2_2015{month:02}{day:02}T{hour:02}0131Z.json.gz"),
+    )
+}
+
+#[test]
+fn a_chain_that_starts_again_after_hours_without_digests_says_which() {
+    // The chain's digest of 14:01 starts a chain; its hour starts 13:01.
+    let cases: Vec<(&str, Vec<Location>, Option<(Location, &str)>)> = vec![
+        ("no earlier digest: the trail's first", vec![], None),
+        (
+            "the last digest before it ended at 11:01",
+            vec![
+                digest_named("trail", 8, 17, 10),
+                digest_named("trail", 8, 17, 11),
+            ],
+            Some((digest_named("trail", 8, 17, 11), "2015-08-17T11:01:31Z")),
+        ),
+        (
+            "the last one was the day before",
+            vec![digest_named("trail", 8, 16, 23)],
+            Some((digest_named("trail", 8, 16, 23), "2015-08-16T23:01:31Z")),
+        ),
+        (
+            "the last one ended as this one's hour starts",
+            vec![digest_named("trail", 8, 17, 13)],
+            None,
+        ),
+        (
+            "only another trail's and a backfill digest are earlier",
+            vec![
+                digest_named("other", 8, 17, 9),
+                Location::new(
+                    BUCKET,
+                    digest_named("trail", 8, 17, 9)
+                        .key
+                        .replace(".json.gz", "_backfill.json.gz"),
+                ),
+            ],
+            None,
+        ),
+        (
+            "the last one was on the last day looked at",
+            vec![digest_named("trail", 7, 17, 1)],
+            Some((digest_named("trail", 7, 17, 1), "2015-07-17T01:01:31Z")),
+        ),
+        (
+            "the last one is older than the look-back",
+            vec![digest_named("trail", 7, 16, 23)],
+            None,
+        ),
+    ];
+    // July 16 is past the look-back from August 17; July 17 is not.
+    assert_eq!(LOOK_BACK_DAYS, 31);
+    for (case, earlier, expected) in cases {
+        let mut world = chain(AS_CLOUDTRAIL);
+        for at in earlier {
+            // Not read as a digest: the name's time is used.
+            world
+                .objects()
+                .insert(at, (b"junk".to_vec(), BTreeMap::new()));
+        }
+        let report = world.verify(14);
+        assert!(report.starts_chain, "{case}");
+        match expected {
+            None => assert!(report.is_clean(), "{case}: {:?}", report.problems),
+            Some((after, from)) => {
+                assert_eq!(names(&report), ["Restarted"], "{case}");
+                assert_eq!(
+                    report.problems[0].kind,
+                    Kind::Restarted {
+                        after,
+                        from: from.to_string(),
+                        to: "2015-08-17T13:01:31Z".to_string(),
+                    },
+                    "{case}"
+                );
+            }
+        }
+        // A digest that goes on a chain is not looked back from.
+        assert!(world.verify(15).is_clean(), "{case}");
+    }
+}
+
+#[test]
+fn a_restart_reads_the_earlier_digest_for_its_end_time() {
+    let mut world = chain(AS_CLOUDTRAIL);
+    // The hour of 16 copied as a digest named 11:01 that says it ends
+    // 11:00:05: that time is the gap's start.
+    let (bytes, _) = world.object(&digest_at(16)).clone();
+    let json = String::from_utf8(file::inflate(&bytes).expect("a digest")).expect("UTF-8");
+    let edited = json.replace("2015-08-17T16:01:31Z", "2015-08-17T11:00:05Z");
+    world.objects().insert(
+        digest_named("trail", 8, 17, 11),
+        (gzip(edited.as_bytes()), BTreeMap::new()),
+    );
+    let report = world.verify(14);
+    let Kind::Restarted { from, .. } = &report.problems[0].kind else {
+        panic!("{:?}", report.problems);
+    };
+    assert_eq!(from, "2015-08-17T11:00:05Z");
+    let shown = report.problems[0].to_string();
+    assert!(
+        shown.contains("no digest from 2015-08-17T11:00:05Z to 2015-08-17T13:01:31Z"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_failed_look_back_is_noted_and_leaves_the_digest_verified() {
+    struct NoListing(Store);
+    impl DigestStore for NoListing {
+        fn get(&self, at: &Location, version: Option<&str>) -> Result<Option<Object>, Failure> {
+            self.0.get(at, version)
+        }
+        fn list(&self, _: &str, _: &str) -> Result<Vec<String>, Failure> {
+            Err("AccessDenied (listing needs s3:ListBucket)".into())
+        }
+    }
+    let world = chain(AS_CLOUDTRAIL);
+    let report = verify(&NoListing(world.store), &world.keys, &digest_at(14)).expect("verified");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.logs_checked, 2);
+    assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains("AccessDenied")
+            && report.notes[0].contains("CloudTrail-Digest/us-east-2/2015/08/17/"),
+        "{}",
+        report.notes[0]
     );
 }

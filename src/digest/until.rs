@@ -42,6 +42,13 @@ impl DigestStore for Until<'_> {
             ..object
         }))
     }
+
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Failure> {
+        if Instant::now() >= self.stop {
+            return Err(Box::new(out_of_time()));
+        }
+        self.store.list(bucket, prefix)
+    }
 }
 
 /// A body that refuses to be read at or after `stop`.
@@ -75,6 +82,10 @@ mod tests {
                 metadata: BTreeMap::new(),
                 version: None,
             }))
+        }
+
+        fn list(&self, _: &str, _: &str) -> Result<Vec<String>, Failure> {
+            Ok(Vec::new())
         }
     }
 

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use super::file::{self, BadDigest, Digest, MAX_DIGEST_BYTES};
 use super::hash::{hash_log, hex, same_hex, Sha256};
 use super::location::Location;
+use super::name::DigestName;
 use super::sign::{self, Rejected, ALGORITHM};
 
 /// An object as read: its body (streamed), its user metadata without the
@@ -38,6 +39,10 @@ pub trait DigestStore: Send + Sync {
     /// The object at `at` (the given version, or the current one);
     /// `Ok(None)` when there is no such key or version.
     fn get(&self, at: &Location, version: Option<&str>) -> Result<Option<Object>, Failure>;
+
+    /// The keys in `bucket` that start with `prefix` (one day folder of
+    /// one region's digests), in any order; empty when there are none.
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Failure>;
 }
 
 /// A time range, for which CloudTrail's signing keys are asked.
@@ -139,6 +144,17 @@ pub enum Kind {
     /// A hash algorithm other than `SHA-256` for a log or the previous
     /// digest: nothing to check it with.
     UnsupportedHash { of: Location, algorithm: String },
+    /// This digest starts a new chain, and the chain's last digest before
+    /// it (`after`, whose hour ends at `from`) is earlier than this one's
+    /// hour starts (`to`): CloudTrail logging or log file validation was
+    /// off in between, so those hours' logs (if any) are in no digest.
+    /// Found by [`verify`] for a starting digest, looking back at most
+    /// [`LOOK_BACK_DAYS`] day folders.
+    Restarted {
+        after: Location,
+        from: String,
+        to: String,
+    },
     /// Hours with no digest between the digest `after` (whose hour ends at
     /// `from`) and this one (whose hour starts at `to`), which goes on the
     /// same chain (it does not start a new one): the digests of those hours
@@ -254,6 +270,13 @@ impl fmt::Display for Problem {
                 "{of} is hashed with {}, which cannot be checked",
                 algorithm.escape_debug()
             ),
+            Kind::Restarted { after, from, to } => write!(
+                f,
+                "no digest from {} to {} (after {after}): the chain starts again, as after \
+                 logging or log file validation was turned off",
+                from.escape_debug(),
+                to.escape_debug()
+            ),
             Kind::Gap { after, from, to } => write!(
                 f,
                 "no digest from {} to {} (after {after}), though the chain goes on",
@@ -277,6 +300,9 @@ pub struct Report {
     pub backfill: bool,
     /// The logs hashed (missing ones aside).
     pub logs_checked: usize,
+    /// What could not be checked though the digest verified (a failed
+    /// look-back for a restarted chain), for the operator's log.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -322,6 +348,7 @@ pub fn verify(
         starts_chain: false,
         backfill,
         logs_checked: 0,
+        notes: Vec::new(),
     };
     let problem = |report: &mut Report, kind| {
         report.problems.push(Problem {
@@ -406,7 +433,20 @@ pub fn verify(
 
     // The digest is CloudTrail's: what it says can be held against the rest.
     match previous(store, digest).map_err(|(at, e)| read(&at, e))? {
-        Link::Starts => report.starts_chain = true,
+        Link::Starts => {
+            report.starts_chain = true;
+            if !backfill {
+                // A failed look-back leaves the digest verified: it is
+                // noted, not retried (listing may not be allowed at all).
+                match restarted(store, at, digest) {
+                    Ok(Some(kind)) => problem(&mut report, kind),
+                    Ok(None) => {}
+                    Err((at, e)) => report.notes.push(format!(
+                        "could not look for the digest before this chain's start at {at}: {e}"
+                    )),
+                }
+            }
+        }
         Link::Holds => {}
         Link::Broken(kind) => problem(&mut report, kind),
     }
@@ -520,6 +560,77 @@ fn previous(store: &dyn DigestStore, digest: &Digest) -> Result<Link, (Location,
         }));
     }
     Ok(Link::Holds)
+}
+
+/// How many day folders before its own a starting digest's predecessor on
+/// its chain is looked for. A chain that restarts after a longer silence
+/// is not reported here; the delivery-silence alarm saw the logs stop.
+pub const LOOK_BACK_DAYS: u32 = 31;
+
+/// For a starting digest (a verified one), the chain's last digest before
+/// it, when that one's hour ends before this one's starts: the hours in
+/// between have no digest ([`Kind::Restarted`]). The day folders are
+/// listed from the digest's own day back, and the first that holds an
+/// earlier digest of the same trail and region ends the search.
+fn restarted(
+    store: &dyn DigestStore,
+    at: &Location,
+    digest: &Digest,
+) -> Result<Option<Kind>, (Location, Failure)> {
+    let (Some(name), Some(start)) = (
+        DigestName::parse(&at.key),
+        parse_time(&digest.digest_start_time),
+    ) else {
+        return Ok(None);
+    };
+    let mut day = name.end.date_naive();
+    for _ in 0..=LOOK_BACK_DAYS {
+        let folder = name.day_folder(day);
+        let keys = store
+            .list(&at.bucket, &folder)
+            .map_err(|e| (Location::new(&at.bucket, &folder), e))?;
+        let last = keys
+            .iter()
+            .filter_map(|key| Some((DigestName::parse(key)?, key)))
+            .filter(|(other, _)| {
+                other.chain() == name.chain() && !other.backfill && other.end < name.end
+            })
+            .max_by_key(|(other, _)| other.end);
+        if let Some((last, key)) = last {
+            let after = Location::new(&at.bucket, key);
+            // Its own `digestEndTime` when it can be read; else its name's.
+            let (from, from_text) = match store.get(&after, None).map_err(|e| (after.clone(), e))? {
+                Some(object) => {
+                    let bytes = read_capped(object.body).map_err(|e| (after.clone(), e))?;
+                    file::parse(&after, &bytes)
+                        .ok()
+                        .and_then(|p| {
+                            Some((
+                                parse_time(&p.digest.digest_end_time)?,
+                                p.digest.digest_end_time,
+                            ))
+                        })
+                        .unwrap_or_else(|| {
+                            (last.end, last.end.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        })
+                }
+                None => (last.end, last.end.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            };
+            if from >= start {
+                return Ok(None);
+            }
+            return Ok(Some(Kind::Restarted {
+                after,
+                from: from_text,
+                to: digest.digest_start_time.clone(),
+            }));
+        }
+        let Some(before) = day.pred_opt() else {
+            break;
+        };
+        day = before;
+    }
+    Ok(None)
 }
 
 /// The range `ListPublicKeys` is asked for the digest's signing key: its

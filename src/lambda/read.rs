@@ -189,6 +189,9 @@ impl Handler {
                     .await;
             }
         };
+        for note in &report.notes {
+            tracing::warn!(object = %object, "{note}");
+        }
         inv.summary.digests_verified += 1;
         inv.summary.digest_problems += report.problems.len() as u64;
         let mut grouper = inv.grouper.lock().unwrap_or_else(PoisonError::into_inner);

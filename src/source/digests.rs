@@ -80,6 +80,43 @@ impl DigestStore for S3Digests {
             version: response.version_id,
         }))
     }
+
+    /// Every page of ListObjectsV2 under `prefix`. Call it off the
+    /// runtime's worker threads (see the module's doc).
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Failure> {
+        let at = || format!("s3://{bucket}/{prefix}");
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = self.runtime.block_on(pages.next()) {
+            let page = page.map_err(|err| {
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                let error: Failure = if status == Some(403) || err.code() == Some("AccessDenied") {
+                    Box::new(FetchError::AccessDenied {
+                        object: at(),
+                        hint: " (listing needs s3:ListBucket on the bucket)",
+                    })
+                } else {
+                    Box::new(FetchError::Transient {
+                        object: at(),
+                        message: DisplayErrorContext(&err).to_string(),
+                    })
+                };
+                error
+            })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
 }
 
 /// Why CloudTrail's public keys could not be listed.
