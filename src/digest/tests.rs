@@ -721,7 +721,14 @@ fn digest_named(trail: &str, month: u32, day: u32, hour: u32) -> Location {
 #[test]
 fn a_chain_that_starts_again_after_hours_without_digests_says_which() {
     // The chain's digest of 14:01 starts a chain; its hour starts 13:01.
-    let cases: Vec<(&str, Vec<Location>, Option<(Location, &str)>)> = vec![
+    /// The case, the earlier digests in the bucket, and the restart seen
+    /// (the digest it follows and when that one ended).
+    type Case = (
+        &'static str,
+        Vec<Location>,
+        Option<(Location, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         ("no earlier digest: the trail's first", vec![], None),
         (
             "the last digest before it ended at 11:01",
