@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::Grouper;
 use trailwatch::alert::{Alert, Finding};
 use trailwatch::backfill::dates::{parse_bound, Window};
-use trailwatch::backfill::digests::{verify_digests, Keys};
+use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
 use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::digest::keys_file::FileKeys;
@@ -70,13 +70,19 @@ enum Command {
     /// follows on stderr. --since/--until select digests by the time in
     /// their file name (the end of the hour they cover).
     ///
+    /// Or verify a local copy of the bucket (`aws s3 sync`): the copy has
+    /// no object metadata, so each digest is checked against the signature
+    /// the next digest repeats; the newest of each chain needs its
+    /// `aws s3api head-object` output saved beside it as NAME.metadata.json.
+    ///
     /// Exit status: 0 when every digest listed was verified and nothing was
     /// wrong; 1 when a problem was found (an alert printed) or something
     /// could not be verified or listed; 2 for a usage error.
     Verify {
         /// s3://bucket/prefix URIs (a trail's bucket and key prefix, an
-        /// account's or an organization's AWSLogs/ folder, ...).
-        #[arg(required = true, value_name = "S3_URI")]
+        /// account's or an organization's AWSLogs/ folder, ...), or
+        /// directories of a local copy (not both).
+        #[arg(required = true, value_name = "S3_URI|DIR")]
         uris: Vec<String>,
         /// Output: the readable alert an email carries, or the JSON
         /// document other subscribers get, one per line.
@@ -324,7 +330,7 @@ pub fn run() -> ExitCode {
                 Some(path) => Some(read_keys(path)?),
                 None => None,
             };
-            Ok(verify_s3(&roots, window, keys, region, format, &s3))
+            Ok(verify_run(&roots, window, keys, region, format, &s3))
         }),
         Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
         Command::Rules { command } => match command {
@@ -507,12 +513,48 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
     }
 }
 
-/// `verify`'s prefixes and window; usage errors exit 2.
-fn verify_roots(uris: &[String], s3: &VerifyArgs) -> Result<(Vec<S3Prefix>, Window), ExitCode> {
+/// What `verify` reads: S3 prefixes or directories of a local copy.
+enum VerifyRoots {
+    S3(Vec<S3Prefix>),
+    Local(Vec<PathBuf>),
+}
+
+impl VerifyRoots {
+    fn shown(&self) -> String {
+        let shown: Vec<String> = match self {
+            VerifyRoots::S3(roots) => roots
+                .iter()
+                .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
+                .collect(),
+            VerifyRoots::Local(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+        };
+        shown.join(" ")
+    }
+}
+
+/// `verify`'s prefixes or directories, and window; usage errors exit 2.
+fn verify_roots(uris: &[String], s3: &VerifyArgs) -> Result<(VerifyRoots, Window), ExitCode> {
     let usage = |message: String| {
         eprintln!("trailwatch: {message}");
         ExitCode::from(2)
     };
+    let window = Window::new(s3.since, s3.until).map_err(usage)?;
+    let remote = uris.iter().filter(|uri| uri.starts_with("s3://")).count();
+    if remote == 0 {
+        let paths: Vec<PathBuf> = uris.iter().map(PathBuf::from).collect();
+        if let Some(path) = paths.iter().find(|path| !path.exists()) {
+            return Err(usage(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+        return Ok((VerifyRoots::Local(paths), window));
+    }
+    if remote < uris.len() {
+        return Err(usage(
+            "verify reads S3 prefixes or local directories, not both in one run".to_string(),
+        ));
+    }
     let roots = uris
         .iter()
         .map(|uri| {
@@ -520,8 +562,7 @@ fn verify_roots(uris: &[String], s3: &VerifyArgs) -> Result<(Vec<S3Prefix>, Wind
                 .ok_or_else(|| usage(format!("{uri}: not an s3://bucket/prefix URI")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let window = Window::new(s3.since, s3.until).map_err(usage)?;
-    Ok((roots, window))
+    Ok((VerifyRoots::S3(roots), window))
 }
 
 /// The keys of a `list-public-keys` file; a file that cannot be read or
@@ -539,10 +580,11 @@ fn read_keys(path: &Path) -> Result<FileKeys, ExitCode> {
     Ok(keys)
 }
 
-/// Verifies the digests under the prefixes: alerts on stdout, problems and
-/// progress on stderr, then the summary; 0 only when all is clean.
-fn verify_s3(
-    roots: &[S3Prefix],
+/// Verifies the digests under the prefixes or in the copy: alerts on
+/// stdout, problems and progress on stderr, then the summary; 0 only when
+/// all is clean.
+fn verify_run(
+    roots: &VerifyRoots,
     window: Window,
     keys: Option<FileKeys>,
     region: Option<String>,
@@ -581,7 +623,6 @@ fn verify_s3(
                 .region(aws_config::Region::new(region))
                 .build();
         }
-        let client = trailwatch::aws::s3_client(&sdk);
         let keys = match keys {
             Some(keys) => Keys::File(Arc::new(keys)),
             None => Keys::CloudTrail(Arc::new(CloudTrailKeys::new(
@@ -590,22 +631,26 @@ fn verify_s3(
             ))),
         };
         let concurrency = usize::from(s3.concurrency);
-        verify_digests(&client, keys, roots, window, concurrency, &counts, output).await
+        match roots {
+            VerifyRoots::S3(roots) => {
+                let client = trailwatch::aws::s3_client(&sdk);
+                verify_digests(&client, keys, roots, window, concurrency, &counts, output).await
+            }
+            VerifyRoots::Local(paths) => {
+                verify_local(paths, keys, window, concurrency, &counts, output).await
+            }
+        }
     });
     console.progress.finish();
     if summary.stopped {
         return ExitCode::SUCCESS;
     }
-    let uris: Vec<String> = roots
-        .iter()
-        .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
-        .collect();
     let missing = if summary.listing_failed {
         "; the listing failed, so digests may be missing"
     } else {
         ""
     };
-    eprintln!("trailwatch: {}: {summary}{missing}", uris.join(" "));
+    eprintln!("trailwatch: {}: {summary}{missing}", roots.shown());
     if summary.is_clean() {
         ExitCode::SUCCESS
     } else {

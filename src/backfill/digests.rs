@@ -8,9 +8,12 @@
 //! ([`S3Digests`], and [`CloudTrailKeys`] in the digest's region or the keys
 //! of a `list-public-keys` file), at most `concurrency` at a time, and each
 //! problem goes to the [`Output`] as the finding
-//! [`crate::alert::digest::finding`] makes of it.
+//! [`crate::alert::digest::finding`] makes of it. A local copy of the
+//! bucket ([`verify_local`]) goes through the same run, read through
+//! [`LocalDigests`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -26,8 +29,9 @@ use super::{Counts, Output};
 use crate::alert::digest::finding;
 use crate::digest::keys_file::FileKeys;
 use crate::digest::name::DigestName;
-use crate::digest::{verify, Hour, Kind, Location, Problem, Report};
+use crate::digest::{verify, DigestStore, Hour, Kind, Location, Problem, Report, VerifyError};
 use crate::source::digests::{CloudTrailKeys, S3Digests};
+use crate::source::local_digests::LocalDigests;
 use crate::source::rules_s3::S3Prefix;
 
 /// Why a listed object is not verified.
@@ -118,24 +122,21 @@ pub async fn verify_digests(
     out: Arc<dyn Output>,
 ) -> DigestSummary {
     let store = Arc::new(S3Digests::new(client.clone(), Handle::current()));
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = JoinSet::new();
-    let mut summary = DigestSummary::default();
-    let mut links = Vec::new();
+    let mut run = Run::new(store, keys, concurrency, counts, out);
+    let mut listing_failed = false;
     'roots: for root in roots {
         let mut listing = Listing::digests(client, root, window);
         while let Some(page) = listing.next_page().await {
             let objects = match page {
                 Ok(objects) => objects,
                 Err(line) => {
-                    out.problem(&line);
-                    summary.listing_failed = true;
+                    run.out.problem(&line);
+                    listing_failed = true;
                     break;
                 }
             };
             for object in objects {
-                if stop.load(Ordering::Relaxed) {
+                if run.stopped() {
                     break 'roots;
                 }
                 Counts::add(&counts.listed, 1);
@@ -143,53 +144,169 @@ pub async fn verify_digests(
                     counts.skip(NOT_A_DIGEST);
                     continue;
                 }
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                if !run.submit(Location::new(object.bucket, object.key)).await {
                     break 'roots;
-                };
-                let at = Location::new(object.bucket, object.key);
-                let (store, keys) = (Arc::clone(&store), keys.clone());
-                tasks.spawn_blocking(move || {
-                    let report = match &keys {
-                        Keys::CloudTrail(keys) => {
-                            verify(store.as_ref(), &keys.in_region(&at.key), &at)
-                        }
-                        Keys::File(keys) => verify(store.as_ref(), keys.as_ref(), &at),
-                    };
-                    drop(permit);
-                    report
-                });
-                // Reports already in are taken as the listing goes on.
-                while let Some(done) = tasks.try_join_next() {
-                    take(done, counts, &out, &stop, &mut links);
                 }
             }
         }
     }
-    counts.listing_done.store(true, Ordering::Relaxed);
-    while let Some(done) = tasks.join_next().await {
-        take(done, counts, &out, &stop, &mut links);
-    }
-    if !stop.load(Ordering::Relaxed) {
-        for problem in gaps(links) {
-            Counts::add(&counts.findings, 1);
-            if !out.finding(finding(&problem)) {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-    }
-    let skipped = Counts::get(&counts.skipped);
-    summary.listed = Counts::get(&counts.listed);
-    summary.verified = Counts::get(&counts.scanned);
-    summary.failed = Counts::get(&counts.failed);
-    summary.skipped = skipped;
-    summary.logs_checked = Counts::get(&counts.records);
-    summary.problems = Counts::get(&counts.findings);
-    summary.stopped = stop.load(Ordering::Relaxed);
-    summary
+    run.finish(listing_failed).await
 }
 
-type Done = Result<Result<Report, crate::digest::VerifyError>, tokio::task::JoinError>;
+/// Verifies the digests in local copies of a trail's bucket (see
+/// [`LocalDigests`]), as [`verify_digests`] does those in S3. A digest
+/// whose signature the copy does not hold (the newest of its chain,
+/// without a `.metadata.json`) is reported as not verifiable.
+pub async fn verify_local(
+    roots: &[PathBuf],
+    keys: Keys,
+    window: Window,
+    concurrency: usize,
+    counts: &Arc<Counts>,
+    out: Arc<dyn Output>,
+) -> DigestSummary {
+    let opened = {
+        let roots = roots.to_vec();
+        tokio::task::spawn_blocking(move || LocalDigests::open(&roots)).await
+    };
+    let (store, digests) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(err)) => {
+            out.problem(&format!("cannot read the copy: {err}"));
+            return DigestSummary {
+                listing_failed: true,
+                ..DigestSummary::default()
+            };
+        }
+        Err(err) => {
+            out.problem(&format!("reading the copy stopped: {err}"));
+            return DigestSummary {
+                listing_failed: true,
+                ..DigestSummary::default()
+            };
+        }
+    };
+    let mut run = Run::new(Arc::new(store), keys, concurrency, counts, out);
+    for digest in digests {
+        if run.stopped() {
+            break;
+        }
+        Counts::add(&counts.listed, 1);
+        if !window.is_open() && !selected(&digest.at.key, &window) {
+            counts.skip(NOT_A_DIGEST);
+            continue;
+        }
+        if !digest.signed {
+            Counts::add(&counts.failed, 1);
+            run.out.problem(&format!(
+                "{}: not verifiable: no later digest in the copy repeats its signature, \
+                 which S3 keeps as object metadata a copy loses; save the output of \
+                 `aws s3api head-object --bucket {} --key {}` as {}.metadata.json to verify it",
+                digest.path.display(),
+                digest.at.bucket.escape_debug(),
+                digest.at.key.escape_debug(),
+                digest.path.display(),
+            ));
+            continue;
+        }
+        if !run.submit(digest.at).await {
+            break;
+        }
+    }
+    run.finish(false).await
+}
+
+/// Digests verified side by side on blocking threads, at most
+/// `concurrency` at a time, their reports taken as they come in.
+struct Run {
+    store: Arc<dyn DigestStore>,
+    keys: Keys,
+    permits: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+    tasks: JoinSet<Result<Report, VerifyError>>,
+    links: Vec<Link>,
+    counts: Arc<Counts>,
+    out: Arc<dyn Output>,
+}
+
+impl Run {
+    fn new(
+        store: Arc<dyn DigestStore>,
+        keys: Keys,
+        concurrency: usize,
+        counts: &Arc<Counts>,
+        out: Arc<dyn Output>,
+    ) -> Run {
+        Run {
+            store,
+            keys,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            stop: Arc::new(AtomicBool::new(false)),
+            tasks: JoinSet::new(),
+            links: Vec::new(),
+            counts: Arc::clone(counts),
+            out,
+        }
+    }
+
+    /// The alerts had nowhere to go.
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Starts verifying the digest at `at` once a permit is free; false
+    /// when the run is to stop.
+    async fn submit(&mut self, at: Location) -> bool {
+        let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+            return false;
+        };
+        let (store, keys) = (Arc::clone(&self.store), self.keys.clone());
+        self.tasks.spawn_blocking(move || {
+            let report = match &keys {
+                Keys::CloudTrail(keys) => verify(store.as_ref(), &keys.in_region(&at.key), &at),
+                Keys::File(keys) => verify(store.as_ref(), keys.as_ref(), &at),
+            };
+            drop(permit);
+            report
+        });
+        // Reports already in are taken as the listing goes on.
+        while let Some(done) = self.tasks.try_join_next() {
+            take(done, &self.counts, &self.out, &self.stop, &mut self.links);
+        }
+        !self.stopped()
+    }
+
+    /// Waits for the rest, reports the gaps between the digests verified,
+    /// and sums up.
+    async fn finish(mut self, listing_failed: bool) -> DigestSummary {
+        let counts = &self.counts;
+        counts.listing_done.store(true, Ordering::Relaxed);
+        while let Some(done) = self.tasks.join_next().await {
+            take(done, counts, &self.out, &self.stop, &mut self.links);
+        }
+        if !self.stopped() {
+            for problem in gaps(std::mem::take(&mut self.links)) {
+                Counts::add(&counts.findings, 1);
+                if !self.out.finding(finding(&problem)) {
+                    self.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        DigestSummary {
+            listed: Counts::get(&counts.listed),
+            verified: Counts::get(&counts.scanned),
+            failed: Counts::get(&counts.failed),
+            skipped: Counts::get(&counts.skipped),
+            logs_checked: Counts::get(&counts.records),
+            problems: Counts::get(&counts.findings),
+            listing_failed,
+            stopped: self.stopped(),
+        }
+    }
+}
+
+type Done = Result<Result<Report, VerifyError>, tokio::task::JoinError>;
 
 /// One digest's outcome into the counts and the output, and its place on
 /// its chain into `links`.
@@ -241,27 +358,45 @@ struct Link {
 }
 
 impl Link {
-    /// `None` for a backfill digest (a chain of its own, not hourly) or one
-    /// whose hour is unknown (unreadable: reported already).
+    /// `None` for a backfill digest (a chain of its own, not hourly) or a
+    /// key not named as a digest's. The hour is the digest's word when it
+    /// is CloudTrail's; else (a forged, moved or unreadable digest, reported
+    /// already) the hour its name ends, so that it is not also a gap.
     fn of(report: &Report) -> Option<Link> {
         if report.backfill {
             return None;
         }
-        let hour = report.hour.clone()?;
+        let name = DigestName::parse(&report.digest.key)?;
         let time = |text: &str| {
             DateTime::parse_from_rfc3339(text)
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
         };
-        let name = DigestName::parse(&report.digest.key)?;
+        let signed_hour = report
+            .hour
+            .as_ref()
+            .filter(|_| report.signed)
+            .and_then(|hour| Some((time(&hour.start)?, time(&hour.end)?, hour.clone())));
+        let (start, end, hour) = match signed_hour {
+            Some(hour) => hour,
+            None => {
+                let start = name.end - chrono::Duration::hours(1);
+                let text = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                let hour = Hour {
+                    start: text(start),
+                    end: text(name.end),
+                };
+                (start, name.end, hour)
+            }
+        };
         Some(Link {
             chain: (
                 report.digest.bucket.clone(),
                 name.region_folder.to_string(),
                 name.stem.to_string(),
             ),
-            start: time(&hour.start)?,
-            end: time(&hour.end)?,
+            start,
+            end,
             hour,
             starts_chain: report.starts_chain,
             at: report.digest.clone(),
@@ -348,6 +483,7 @@ mod tests {
             problems: Vec::new(),
             starts_chain,
             backfill: false,
+            signed: true,
             logs_checked: 0,
             notes: Vec::new(),
         }
@@ -396,6 +532,19 @@ mod tests {
         assert!(gaps(links(&[
             report("eu-west-3", 9, true),
             report("eu-west-3", 10, false),
+            report("eu-west-3", 11, false),
+        ]))
+        .is_empty());
+        // A digest that is there but not CloudTrail's (its hour unknown or
+        // not to be trusted) holds its name's hour: a problem, not a gap.
+        let forged = Report {
+            hour: None,
+            signed: false,
+            ..report("eu-west-3", 10, false)
+        };
+        assert!(gaps(links(&[
+            report("eu-west-3", 9, true),
+            forged,
             report("eu-west-3", 11, false),
         ]))
         .is_empty());

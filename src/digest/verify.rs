@@ -298,6 +298,9 @@ pub struct Report {
     pub starts_chain: bool,
     /// A `_backfill` digest, on a chain of its own.
     pub backfill: bool,
+    /// Its signature verified: what it says (its hour, its logs, its
+    /// previous digest) is CloudTrail's word.
+    pub signed: bool,
     /// The logs hashed (missing ones aside).
     pub logs_checked: usize,
     /// What could not be checked though the digest verified (a failed
@@ -347,6 +350,7 @@ pub fn verify(
         problems: Vec::new(),
         starts_chain: false,
         backfill,
+        signed: false,
         logs_checked: 0,
         notes: Vec::new(),
     };
@@ -432,6 +436,7 @@ pub fn verify(
     }
 
     // The digest is CloudTrail's: what it says can be held against the rest.
+    report.signed = true;
     match previous(store, digest).map_err(|(at, e)| read(&at, e))? {
         Link::Starts => {
             report.starts_chain = true;

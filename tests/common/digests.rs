@@ -69,17 +69,37 @@ pub fn log_content(hour: u32, n: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Writes one hourly digest per hour of `hours` (consecutive) into the
-/// stack's bucket, each listing two logs, chained and signed as CloudTrail
-/// does, with their logs.
-pub async fn write_chain(stack: &Stack, hours: &[u32]) {
-    let bucket = &stack.bucket;
+/// One object of a chain as CloudTrail writes it: its key, its gzip
+/// bytes and, for a digest, the signature it keeps as metadata.
+pub struct Written {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub signature: Option<String>,
+}
+
+/// One hourly digest per hour of `hours` (consecutive) in `bucket`, each
+/// listing two logs, chained and signed as CloudTrail does, with their
+/// logs: in the order CloudTrail writes them.
+pub fn chain_objects(bucket: &str, hours: &[u32]) -> Vec<Written> {
+    chain_objects_under(bucket, "", hours)
+}
+
+/// [`chain_objects`] with keys under a prefix (`audit/`, say): the trail's
+/// S3 key prefix.
+pub fn chain_objects_under(bucket: &str, prefix: &str, hours: &[u32]) -> Vec<Written> {
+    let log_key = |hour, n| format!("{prefix}{}", log_key(hour, n));
+    let digest_key = |hour| format!("{prefix}{}", digest_key(hour));
+    let mut objects = Vec::new();
     let mut previous: Option<(String, String, String)> = None;
     for &hour in hours {
         let mut logs = Vec::new();
         for n in 1..=2 {
             let content = log_content(hour, n);
-            stack.put(&log_key(hour, n), gzip(&content)).await;
+            objects.push(Written {
+                key: log_key(hour, n),
+                body: gzip(&content),
+                signature: None,
+            });
             logs.push(json!({
                 "s3Bucket": bucket,
                 "s3Object": log_key(hour, n),
@@ -127,18 +147,32 @@ pub async fn write_chain(stack: &Stack, hours: &[u32]) {
             )
             .expect("signing");
         let signature = hex(&signature);
-        stack
+        objects.push(Written {
+            key: key.clone(),
+            body: gzip(&text),
+            signature: Some(signature.clone()),
+        });
+        previous = Some((key, hash, signature));
+    }
+    objects
+}
+
+/// Writes [`chain_objects`] into the stack's bucket, each digest with its
+/// `x-amz-meta-signature` and `-signature-algorithm`.
+pub async fn write_chain(stack: &Stack, hours: &[u32]) {
+    for object in chain_objects(&stack.bucket, hours) {
+        let mut put = stack
             .s3
             .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .metadata("signature", &signature)
-            .metadata("signature-algorithm", "SHA256withRSA")
-            .body(ByteStream::from(gzip(&text)))
-            .send()
-            .await
-            .expect("put digest");
-        previous = Some((key, hash, signature));
+            .bucket(&stack.bucket)
+            .key(&object.key)
+            .body(ByteStream::from(object.body));
+        if let Some(signature) = &object.signature {
+            put = put
+                .metadata("signature", signature)
+                .metadata("signature-algorithm", "SHA256withRSA");
+        }
+        put.send().await.expect("put an object of the chain");
     }
 }
 
