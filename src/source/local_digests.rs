@@ -202,7 +202,14 @@ impl LocalDigests {
         if let Some(path) = self.digests.get(key) {
             return Some(path.clone());
         }
+        // A key is the digest's word, which a hostile copy chooses: it
+        // never leads out of the copy (S3 keys may hold `..`; CloudTrail's
+        // never do, so such an object is simply not in the copy).
+        let unsafe_part = |part: &str| matches!(part, "" | "." | "..");
         if let Some(tail) = tail(key) {
+            if tail.split('/').any(unsafe_part) {
+                return None;
+            }
             for base in &self.bases {
                 let path = base.join(tail);
                 if path.is_file() {
@@ -210,7 +217,7 @@ impl LocalDigests {
                 }
             }
         }
-        let name = key.rsplit('/').next()?;
+        let name = key.rsplit('/').next().filter(|name| !unsafe_part(name))?;
         self.by_name.get(name).cloned()
     }
 
@@ -248,6 +255,13 @@ impl DigestStore for LocalDigests {
         let Some(folder) = tail(prefix) else {
             return Ok(Vec::new());
         };
+        if folder
+            .trim_end_matches('/')
+            .split('/')
+            .any(|part| matches!(part, "" | "." | ".."))
+        {
+            return Ok(Vec::new());
+        }
         let mut keys = Vec::new();
         for base in &self.bases {
             let dir = base.join(folder);
@@ -370,6 +384,43 @@ mod tests {
             Some("AWSLogs/o-1/1/CloudTrail-Digest/r/d.json.gz")
         );
         assert_eq!(path_tail(Path::new("/copy/flat/d.json.gz")), None);
+    }
+
+    #[test]
+    fn a_key_never_leads_out_of_the_copy() {
+        let dir = std::env::temp_dir().join(format!("tw-escape-{}", std::process::id()));
+        let inside = dir.join("copy/AWSLogs/1/CloudTrail/r");
+        fs::create_dir_all(&inside).expect("a temp dir");
+        fs::write(inside.join("log.json.gz"), b"x").expect("write");
+        fs::write(dir.join("secret.json.gz"), b"x").expect("write");
+        let store = LocalDigests {
+            bases: vec![dir.join("copy")],
+            by_name: HashMap::new(),
+            digests: HashMap::new(),
+            signatures: HashMap::new(),
+        };
+        assert!(store
+            .get(
+                &Location::new("b", "p/AWSLogs/1/CloudTrail/r/log.json.gz"),
+                None
+            )
+            .expect("read")
+            .is_some());
+        for key in [
+            "AWSLogs/../secret.json.gz",
+            "AWSLogs/1/CloudTrail/r/../../../../secret.json.gz",
+            "AWSLogs//1/CloudTrail/r/log.json.gz",
+            "AWSLogs/1/./CloudTrail/r/log.json.gz",
+        ] {
+            assert!(
+                store
+                    .get(&Location::new("b", key), None)
+                    .expect("read")
+                    .is_none(),
+                "{key}"
+            );
+        }
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
