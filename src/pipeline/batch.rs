@@ -148,6 +148,14 @@ pub struct Splitter<'r> {
     end: End,
 }
 
+/// How [`Splitter::each_record_within`] stopped.
+pub enum Within {
+    /// The log ended (why, if early), or `take` stopped it.
+    Ended(Option<LogError>),
+    /// The bytes were read, and the log goes on.
+    Grown,
+}
+
 enum End {
     NotYet,
     Clean,
@@ -191,20 +199,27 @@ impl<'r> Splitter<'r> {
 
     /// Hands each record to `take(index, bytes, tokens)` where the log's
     /// reader holds it, until the log ends or `take` returns false (then
-    /// how the log would have ended is no news); why the log ended early,
-    /// if it did.
-    pub fn each_record(
-        mut self,
+    /// how the log would have ended is no news: [`Within::Ended`] with why
+    /// the log ended early, if it did), or until `bytes` of content have
+    /// been read: then [`Within::Grown`], and the splitter goes on from the
+    /// next record.
+    pub fn each_record_within(
+        &mut self,
+        bytes: u64,
         mut take: impl FnMut(u64, &[u8], Option<Tokens<'_>>) -> bool,
-    ) -> Option<LogError> {
+    ) -> Within {
         loop {
-            match self.records.next_with_tokens()? {
-                Err(err) => return Some(err),
-                Ok((bytes, tokens)) => {
+            if self.records.offset() >= bytes {
+                return Within::Grown;
+            }
+            match self.records.next_with_tokens() {
+                None => return Within::Ended(None),
+                Some(Err(err)) => return Within::Ended(Some(err)),
+                Some(Ok((bytes, tokens))) => {
                     let index = self.next_index;
                     self.next_index += 1;
                     if !take(index, bytes, tokens) {
-                        return None;
+                        return Within::Ended(None);
                     }
                 }
             }

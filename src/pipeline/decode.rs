@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use flate2::bufread::MultiGzDecoder;
 
+use super::buffer::ShelvedReader;
 use super::limits::Limits;
 use super::pipe;
 
@@ -217,6 +218,18 @@ impl Content {
         limits: &Limits,
         apart: bool,
     ) -> Result<Content, LogError> {
+        Content::open_buffered(source, limits, apart, READ_BUFFER)
+    }
+
+    /// [`Content::open`] through buffers of `buffer` bytes: small ones
+    /// for a look at the first record, which inflates no more than they
+    /// hold.
+    pub fn open_buffered<R: Read + Send + 'static>(
+        source: R,
+        limits: &Limits,
+        apart: bool,
+        buffer: usize,
+    ) -> Result<Content, LogError> {
         let mut source = TaggedSource(source);
         // Read the magic bytes even if the source hands them over one at a time.
         let magic = match read_head(&mut source, GZIP_MAGIC.len()) {
@@ -224,7 +237,7 @@ impl Content {
             (_, Some(err)) => return Err(classify_io(err, false)),
         };
         let is_gzip = magic == GZIP_MAGIC;
-        let raw = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(magic).chain(source));
+        let raw = ShelvedReader::with_capacity(buffer, io::Cursor::new(magic).chain(source));
         let inner: Box<dyn Read + Send> = if is_gzip {
             Box::new(MultiGzDecoder::new(raw))
         } else {
@@ -250,7 +263,7 @@ impl Content {
         let apart = is_gzip && apart;
         let reader: Box<dyn BufRead + Send> = match apart {
             true => inflating_apart(stream),
-            false => Box::new(BufReader::with_capacity(READ_BUFFER, stream)),
+            false => Box::new(ShelvedReader::with_capacity(buffer, stream)),
         };
         Ok(Content {
             reader,

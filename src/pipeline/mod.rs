@@ -3,6 +3,7 @@
 //! thread over the S3 body, the CLI over files.
 
 mod batch;
+mod buffer;
 pub mod decode;
 mod evaluate;
 mod limits;
@@ -16,7 +17,7 @@ use std::sync::mpsc;
 
 use crate::alert::Finding;
 use crate::rules::{Correlator, RuleSet};
-use batch::{Batch, Heads, Splitter};
+use batch::{Batch, Heads, Splitter, Within};
 pub use decode::LogError;
 use evaluate::Evaluation;
 pub use limits::Limits;
@@ -103,7 +104,7 @@ pub fn scan<R: Read + Send + 'static>(
         rules,
         correlator,
         limits,
-        Shedding::Adaptive,
+        (Shedding::Adaptive, ON_ONE_THREAD_FIRST),
         on_finding,
     )
 }
@@ -116,28 +117,49 @@ pub fn open_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records 
     Records::new(content, limits)
 }
 
-/// [`scan`], the heads read as `shedding` says.
+/// The records of the log object `source` read through small buffers, to
+/// look at the first: only about that much is inflated.
+pub fn peek_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records {
+    let content = decode::Content::open_buffered(source, &limits, false, PEEK_BUFFER);
+    Records::new(content, limits)
+}
+
+/// Buffers of [`peek_log`]: a CloudTrail record is about 1.5 KB.
+const PEEK_BUFFER: usize = 4 << 10;
+
+/// [`scan`], the heads read as `shedding` says once `alone` bytes of
+/// content were read on the calling thread (with more than one thread).
 fn scan_with<R: Read + Send + 'static>(
     source: R,
     label: &str,
     rules: &RuleSet,
     correlator: &mut Correlator,
     limits: Limits,
-    shedding: Shedding,
+    (shedding, alone): (Shedding, u64),
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
-    let splitter = Splitter::new(open_log(source, limits), rules);
+    // Threads are started only once the object proves large enough to
+    // repay them: most log objects are a few KB, and starting threads and
+    // their buffers costs more than reading those on one.
+    let content = decode::Content::open(source, &limits, false);
+    let mut splitter = Splitter::new(Records::new(content, limits), rules);
     let mut evaluation = Evaluation::new(label, rules, correlator);
-    let error = if limits.parallel() {
-        split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)
-    } else {
-        // One thread: no batches, each record evaluated where it was
-        // read, so that its head read can build `userIdentity` for the
-        // rules (a value borrowed from the inflate buffer, which a batch's
-        // copy of the record would leave behind).
-        splitter.each_record(|index, bytes, tokens| {
-            evaluation.take_record(index, bytes, tokens, &mut on_finding)
-        })
+    // One thread: no batches, each record evaluated where it was read, so
+    // that its head read can build `userIdentity` for the rules (a value
+    // borrowed from the inflate buffer, which a batch's copy of the record
+    // would leave behind).
+    let alone = if limits.parallel() { alone } else { u64::MAX };
+    let within = splitter.each_record_within(alone, |index, bytes, tokens| {
+        evaluation.take_record(index, bytes, tokens, &mut on_finding)
+    });
+    let error = match within {
+        Within::Ended(error) => error,
+        Within::Grown => {
+            if limits.inflate_apart() {
+                splitter.inflate_apart();
+            }
+            split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)
+        }
     };
     let Evaluation {
         mut report,
@@ -160,6 +182,12 @@ fn scan_with<R: Read + Send + 'static>(
     }
     report
 }
+
+/// Content (inflated) read on the calling thread before the others start:
+/// about 5 ms of work on one thread, against about 1 ms to start the
+/// threads and their buffers (BENCHMARKS.md, "Small objects"), so that
+/// more threads are never slower than one on a small object.
+const ON_ONE_THREAD_FIRST: u64 = 2 << 20;
 
 /// Batches waiting between the two halves: memory stays flat, and the
 /// threads have slack enough not to wait on each other (four against two:
@@ -440,30 +468,33 @@ mod tests {
         out
     }
 
+    /// A way of reading a log: threads, who reads the heads, and the
+    /// content read on the calling thread before the others start.
+    type Way = (usize, (Shedding, u64));
+
     /// Every way of reading a log: on one thread (each record where it
     /// was read, no batches), on two (the heads read by the splitter, by
-    /// the evaluation, or as the queue says), on three.
-    const WAYS: [(usize, Shedding); 5] = [
-        (1, Shedding::Adaptive),
-        (2, Shedding::Adaptive),
-        (2, Shedding::Fixed(Heads::Now)),
-        (2, Shedding::Fixed(Heads::Later)),
-        (3, Shedding::Adaptive),
+    /// the evaluation, or as the queue says; from the start, or after a
+    /// start on one thread), on three.
+    const WAYS: [Way; 7] = [
+        (1, (Shedding::Adaptive, u64::MAX)),
+        (2, (Shedding::Adaptive, 0)),
+        (2, (Shedding::Fixed(Heads::Now), 0)),
+        (2, (Shedding::Fixed(Heads::Later), 0)),
+        (3, (Shedding::Adaptive, 0)),
+        (2, (Shedding::Adaptive, 100)),
+        (3, (Shedding::Adaptive, ON_ONE_THREAD_FIRST)),
     ];
 
     /// (rule, eventID) of each finding, the report's counts.
-    fn findings_with(
-        log: &[u8],
-        way: (usize, Shedding),
-        stop_after: usize,
-    ) -> (Vec<String>, ScanReport) {
+    fn findings_with(log: &[u8], way: Way, stop_after: usize) -> (Vec<String>, ScanReport) {
         findings_with_rules(log, way, stop_after, &rules())
     }
 
     /// [`findings_with`] under `rules`.
     fn findings_with_rules(
         log: &[u8],
-        (threads, shedding): (usize, Shedding),
+        (threads, shedding): Way,
         stop_after: usize,
         rules: &RuleSet,
     ) -> (Vec<String>, ScanReport) {

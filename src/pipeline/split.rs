@@ -149,6 +149,11 @@ impl Records {
         }
     }
 
+    /// Bytes of content (inflated) read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Whether the object was gzip-compressed.
     pub fn is_gzip(&self) -> bool {
         self.content.is_gzip()

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::object::ObjectKind;
-use crate::pipeline::{open_log, Limits, LogError};
+use crate::pipeline::{peek_log, Limits, LogError};
 
 /// One thing to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,10 +251,16 @@ pub fn sniff(source: impl Read + Send + 'static) -> Option<String> {
         threads: 1,
         ..Limits::default()
     };
-    let mut records = open_log(source.take(SNIFF_BYTES), limits);
+    let mut records = peek_log(source.take(SNIFF_BYTES), limits);
     let first = match records.next_record() {
         // Empty: `{"Records":[]}` or `[]`, nothing to read but no harm.
         None => return None,
+        // The common case without building the record: its marks only.
+        Some(Ok(record))
+            if serde_json::from_slice::<Marks>(record).is_ok_and(|m| m.cloudtrail()) =>
+        {
+            return None
+        }
         Some(Ok(record)) => Ok(serde_json::from_slice::<Value>(record).ok()),
         Some(Err(LogError::Source(_))) => return None,
         Some(Err(err)) => Err(err),
@@ -275,6 +281,29 @@ pub fn sniff(source: impl Read + Send + 'static) -> Option<String> {
             ))
         }
         _ => Some("not a CloudTrail log: its first record is not a JSON object".into()),
+    }
+}
+
+/// What tells a CloudTrail record, read without the rest of it.
+#[derive(serde::Deserialize)]
+struct Marks<'a> {
+    #[serde(rename = "eventTime")]
+    event_time: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "eventSource", borrow)]
+    event_source: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "insightDetails")]
+    insight_details: Option<serde::de::IgnoredAny>,
+}
+
+impl Marks<'_> {
+    /// As [`is_cloudtrail_record`] says.
+    fn cloudtrail(&self) -> bool {
+        self.insight_details.is_some()
+            || (self.event_time.is_some()
+                && self
+                    .event_source
+                    .as_deref()
+                    .is_some_and(|s| !s.starts_with("aws:")))
     }
 }
 
