@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio_util::io::SyncIoBridge;
 
 use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Level;
@@ -27,6 +28,9 @@ use crate::trigger::ResultCode;
 /// The download reads ahead by up to this many MiB of compressed bytes
 /// (some 50 MB of log).
 const DOWNLOAD_AHEAD: usize = 8;
+/// Objects of this size or less (as the notification gives it) are read
+/// on the scan's thread, without a download thread ahead of it.
+const READ_AHEAD_FROM: u64 = 1 << 20;
 
 impl Handler {
     /// Reads one object and logs its line; the answer says whether it must
@@ -295,7 +299,12 @@ impl Handler {
             }),
             None => body,
         };
-        let download = read_ahead(object, body, DOWNLOAD_AHEAD)?;
+        // A small object arrives in a read or two: a download thread ahead
+        // of the scan would cost more than it overlaps.
+        let download: Box<dyn Read + Send> = match object.size {
+            Some(size) if size <= READ_AHEAD_FROM => Box::new(SyncIoBridge::new(body)),
+            _ => Box::new(read_ahead(object, body, DOWNLOAD_AHEAD)?),
+        };
         // Counted as the decoder takes them: a notification does not always
         // give the size (CloudTrail's, Batch Operations), and a failed read
         // takes less than the whole object.
