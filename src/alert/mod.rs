@@ -25,6 +25,10 @@ pub use render::RuleTexts;
 pub const MAX_SUBJECT_CHARS: usize = 99;
 
 /// The facts of one finding, with the rule that raised it.
+///
+/// The JSON document (`render.rs`, `write_document_of`) is written field by
+/// field in this order, as this `Serialize` writes them: a field added here
+/// must be added there too (`tests/documents.rs` compares the two).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
     /// Stable id of (rule, event): the same finding always has the same id,
