@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::Grouper;
-use trailwatch::alert::{Alert, Finding};
+use trailwatch::alert::{Alert, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
@@ -675,6 +675,7 @@ struct Printer {
     format: Format,
     grouper: Option<Grouper>,
     alerts: u64,
+    json: JsonLines,
 }
 
 /// Alert groups a scan keeps open (about 2.5 KB each): past it, the least
@@ -696,6 +697,7 @@ impl Printer {
                     .with_idle_window(chrono::TimeDelta::hours(IDLE_HOURS))
             }),
             alerts: 0,
+            json: JsonLines::default(),
         }
     }
 
@@ -707,7 +709,7 @@ impl Printer {
                 grouper.add(finding, 0);
                 // Groups closed to keep memory flat are printed now.
                 for grouped in grouper.take_closed() {
-                    if !print_alert(&mut self.out, self.format, &grouped.alert) {
+                    if !print_alert(&mut self.out, self.format, &grouped.alert, &mut self.json) {
                         return false;
                     }
                     self.alerts += 1;
@@ -716,7 +718,15 @@ impl Printer {
             }
             None => {
                 self.alerts += 1;
-                print_alert(&mut self.out, self.format, &finding.alert())
+                match self.format {
+                    // The document without the alert built first.
+                    Format::Json => self.json.print(&mut self.out, |line, texts| {
+                        finding.write_document(line, usize::MAX, Some(texts));
+                    }),
+                    Format::Text => {
+                        print_alert(&mut self.out, self.format, &finding.alert(), &mut self.json)
+                    }
+                }
             }
         }
     }
@@ -727,7 +737,7 @@ impl Printer {
             return true;
         };
         for grouped in grouper.into_alerts() {
-            if !print_alert(&mut self.out, self.format, &grouped.alert) {
+            if !print_alert(&mut self.out, self.format, &grouped.alert, &mut self.json) {
                 return false;
             }
             self.alerts += 1;
@@ -785,12 +795,40 @@ fn generate(out: &Path, records: u64, seed: u64) -> ExitCode {
 }
 
 /// Prints one alert; false when stdout is closed.
-fn print_alert(out: &mut impl Write, format: Format, alert: &Alert) -> bool {
-    let written = match format {
-        Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)),
-        Format::Json => writeln!(out, "{}", alert.json()),
-    };
-    written.is_ok()
+fn print_alert(out: &mut impl Write, format: Format, alert: &Alert, json: &mut JsonLines) -> bool {
+    match format {
+        Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok(),
+        Format::Json => json.print(out, |line, texts| {
+            alert.write_document(line, usize::MAX, Some(texts));
+        }),
+    }
+}
+
+/// JSON documents printed one per line through one buffer, used again,
+/// with each rule's texts written once (`alert.json()`'s bytes).
+#[derive(Default)]
+struct JsonLines {
+    line: Vec<u8>,
+    texts: RuleTexts,
+}
+
+impl JsonLines {
+    /// Prints the document `write` appends; false when stdout is closed.
+    fn print(
+        &mut self,
+        out: &mut impl Write,
+        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts),
+    ) -> bool {
+        self.line.clear();
+        write(&mut self.line, &mut self.texts);
+        self.line.push(b'\n');
+        let printed = out.write_all(&self.line).is_ok();
+        // The buffer of an unusually large record is not kept.
+        if self.line.capacity() > 1 << 20 {
+            self.line = Vec::new();
+        }
+        printed
+    }
 }
 
 fn list_rules(rules: &RuleSet) -> ExitCode {

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use trailwatch::generate::{write_gzip_log, write_log, Spec, Stats};
+use trailwatch::generate::{write_gzip_log, write_log, write_log_by, Callers, Spec, Stats};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{RuleConfig, RuleSet};
@@ -44,6 +44,8 @@ struct Scanned {
     rules: BTreeSet<String>,
     /// eventIDs of the records that raised at least one finding.
     records: BTreeSet<String>,
+    /// Who the findings are about (sessions folded into their role).
+    actors: BTreeSet<String>,
 }
 
 fn scan_builtin(log: Vec<u8>, expected_records: u64) -> Scanned {
@@ -52,6 +54,7 @@ fn scan_builtin(log: Vec<u8>, expected_records: u64) -> Scanned {
         findings: 0,
         rules: BTreeSet::new(),
         records: BTreeSet::new(),
+        actors: BTreeSet::new(),
     };
     let report = scan(
         Cursor::new(log),
@@ -67,6 +70,9 @@ fn scan_builtin(log: Vec<u8>, expected_records: u64) -> Scanned {
                 .event_id()
                 .expect("every record has an eventID");
             scanned.records.insert(id.into_owned());
+            if let Some((actor, _)) = finding.record.actor() {
+                scanned.actors.insert(actor.into_owned());
+            }
             true
         },
     );
@@ -108,6 +114,56 @@ fn without_planted_records_nothing_matches() {
     assert_eq!(stats.matching, 0);
     let scanned = scan_builtin(log, 5_000);
     assert_eq!(scanned.findings, 0, "rules hit: {:?}", scanned.rules);
+}
+
+/// A findings-heavy log: most records planted, by a crowd of principals.
+/// Still exactly the planted records raise findings, now about many
+/// actors (users and roles of the crowd), so a scan keeps many groups.
+#[test]
+fn a_crowd_plants_most_records_by_many_principals() {
+    let spec = Spec {
+        match_per_mille: 800,
+        ..spec(20_000, 2)
+    };
+    let mut log = Vec::new();
+    let stats = write_log_by(&spec, Callers::Crowd(5_000), &mut log).expect("generating");
+    let share = stats.matching as f64 / stats.records as f64;
+    assert!((0.78..=0.82).contains(&share), "planted: {share:.4}");
+    let text = String::from_utf8(log.clone()).expect("UTF-8");
+    assert!(text.contains(":user/load-user-00"), "crowd users");
+    assert!(text.contains(":assumed-role/load-role-00"), "crowd roles");
+    let scanned = scan_builtin(log, stats.records);
+    assert_eq!(scanned.records.len() as u64, stats.matching);
+    assert!(scanned.findings >= stats.matching);
+    assert!(scanned.rules.len() >= 10, "rules hit: {:?}", scanned.rules);
+    let crowd = scanned
+        .actors
+        .iter()
+        .filter(|a| a.contains("/load-user-") || a.contains("/load-role-"))
+        .count();
+    assert!(crowd >= 4_000, "{crowd} actors of the crowd");
+}
+
+/// The crowd changes the planted records only: a log without any is the
+/// same with or without it, and without a crowd `write_log_by` is
+/// `write_log` (the default log, which the bench caches by its bytes).
+#[test]
+fn a_crowd_changes_only_the_planted_records() {
+    let quiet = Spec {
+        match_per_mille: 0,
+        ..spec(2_000, 6)
+    };
+    let (plain, _) = generate(&quiet);
+    let mut crowded = Vec::new();
+    write_log_by(&quiet, Callers::Crowd(100), &mut crowded).expect("generating");
+    assert!(plain == crowded, "a crowd changed unplanted records");
+    let (default, _) = generate(&spec(2_000, 6));
+    let mut by_account = Vec::new();
+    write_log_by(&spec(2_000, 6), Callers::Account, &mut by_account).expect("generating");
+    assert!(default == by_account);
+    let mut with_crowd = Vec::new();
+    write_log_by(&spec(2_000, 6), Callers::Crowd(100), &mut with_crowd).expect("generating");
+    assert!(default != with_crowd, "the crowd planted nothing");
 }
 
 #[test]

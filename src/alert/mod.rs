@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::json::{self, BorrowedValue};
-use crate::record::{text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
+use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
 pub mod digest;
 #[cfg(test)]
@@ -19,11 +19,16 @@ pub mod message;
 mod render;
 mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
+pub use render::RuleTexts;
 
 /// SNS subjects must be under 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
 
 /// The facts of one finding, with the rule that raised it.
+///
+/// The JSON document (`render.rs`, `write_document_of`) is written field by
+/// field in this order, as this `Serialize` writes them: a field added here
+/// must be added there too (`tests/documents.rs` compares the two).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
     /// Stable id of (rule, event): the same finding always has the same id,
@@ -387,7 +392,11 @@ impl Finding {
     /// so a retried invocation's duplicates can be recognised downstream.
     /// A threshold's id is its group and the record that reached it.
     pub fn alert_id(&self) -> String {
-        let event_id = self.record.event_id();
+        self.alert_id_of(self.record.event_id())
+    }
+
+    /// [`Finding::alert_id`] with the record's `event_id`.
+    fn alert_id_of(&self, event_id: Option<Cow<'_, str>>) -> String {
         match &self.threshold {
             None => alert_id(
                 &self.rule.id,
@@ -406,12 +415,26 @@ impl Finding {
 
     /// The alert a person reads.
     pub fn alert(&self) -> Alert {
-        let rule = &self.rule;
         let record = &self.record;
         let event = record.event();
         let text = |pointer: &str| record.owned(pointer);
         Alert {
             alert_id: self.alert_id(),
+            principal: self.principal().map(Cow::into_owned),
+            resources: resources_of(event),
+            unparsed: record.unparsed().to_vec(),
+            event: Arc::clone(event),
+            event_text: record.partial_text().cloned(),
+            ..self.alert_with(text)
+        }
+    }
+
+    /// The alert's fields that come from the rule, the finding and the
+    /// record's fields at `text` (a JSON pointer); the rest left empty.
+    fn alert_with(&self, text: impl Fn(&str) -> Option<String>) -> Alert {
+        let rule = &self.rule;
+        Alert {
+            alert_id: String::new(),
             rule_id: rule.id.clone(),
             title: rule.title.clone(),
             severity: rule.level.as_str(),
@@ -420,7 +443,7 @@ impl Finding {
             event_source: text("/eventSource"),
             event_name: text("/eventName"),
             event_time: text("/eventTime"),
-            principal: self.principal().map(Cow::into_owned),
+            principal: None,
             principal_type: text("/userIdentity/type"),
             invoked_by: text("/userIdentity/invokedBy"),
             session_issuer: text("/userIdentity/sessionContext/sessionIssuer/arn"),
@@ -431,20 +454,84 @@ impl Finding {
             user_agent: text("/userAgent"),
             error_code: text("/errorCode"),
             error_message: text("/errorMessage"),
-            resources: resources_of(event),
-            source: record.source().to_string(),
+            resources: Vec::new(),
+            source: self.record.source().to_string(),
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
             rule_author: rule.author.clone(),
             threshold: self.threshold.clone(),
             occurrences: None,
             held_back: None,
-            unparsed: record.unparsed().to_vec(),
-            event: Arc::clone(event),
-            event_text: record.partial_text().cloned(),
+            unparsed: Vec::new(),
+            event: null_event(),
+            event_text: None,
             rule: Arc::clone(rule),
         }
     }
+
+    /// The JSON document of [`Finding::alert`] (`alert().document(..)`,
+    /// the same bytes), appended to `out`; the rule's texts from `texts`
+    /// where it holds them. A record known by its text and not parsed yet
+    /// is read borrowed from its text, not into a `Value`: a scan printing
+    /// every finding of a findings-heavy log spends its time here.
+    pub fn write_document(
+        &self,
+        out: &mut Vec<u8>,
+        raw_limit: usize,
+        texts: Option<&mut RuleTexts>,
+    ) {
+        let record = &self.record;
+        // The alerts whose summary reads the event itself are never made
+        // from a scanned record; should a rule take their id, as before.
+        let special = [INTEGRITY_RULE_ID, digest::DIGEST_RULE_ID].contains(&self.rule.id.as_str());
+        if let (Some(text), None, false) = (record.text.as_deref(), record.event.get(), special) {
+            // Should the record not parse whole, `alert` says what did not.
+            if let Ok(event) = BorrowedValue::parse_record(text) {
+                let alert = self.borrowed_alert(&event);
+                alert.write_document_of(
+                    out,
+                    raw_limit,
+                    texts,
+                    render::Event::Borrowed(&event, text),
+                );
+                return;
+            }
+        }
+        self.alert().write_document(out, raw_limit, texts);
+    }
+
+    /// [`Finding::alert`] of the record `event`, read from its text, but
+    /// for `event` itself (a placeholder).
+    fn borrowed_alert(&self, event: &BorrowedValue<'_>) -> Alert {
+        let text = |pointer: &str| borrowed_text_at(event, pointer).map(Cow::into_owned);
+        let grouped = self.threshold.as_ref().and_then(|t| {
+            t.group
+                .iter()
+                .find(|(field, _)| field.starts_with("userIdentity."))
+                .map(|(_, value)| value.clone())
+        });
+        // As `Record::principal` reads the parsed record.
+        let principal = grouped.or_else(|| {
+            let identity = event.get("userIdentity")?;
+            PRINCIPAL_FIELDS
+                .iter()
+                .find_map(|key| borrowed_text_at(identity.get(key)?, ""))
+                .map(Cow::into_owned)
+        });
+        Alert {
+            alert_id: self.alert_id_of(borrowed_text_at(event, "/eventID")),
+            principal,
+            resources: borrowed_resources_of(event),
+            ..self.alert_with(text)
+        }
+    }
+}
+
+/// A shared `null`: the event of an alert made only to be written with a
+/// borrowed record ([`Finding::write_document`]).
+fn null_event() -> Arc<Value> {
+    static NULL: OnceLock<Arc<Value>> = OnceLock::new();
+    Arc::clone(NULL.get_or_init(|| Arc::new(Value::Null)))
 }
 
 impl Alert {
@@ -632,6 +719,20 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// [`resources_of`] on a record borrowed from its text.
+fn borrowed_resources_of(event: &BorrowedValue<'_>) -> Vec<String> {
+    let Some(BorrowedValue::Array(items)) = event.get("resources") else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|r| match r.get("ARN").or_else(|| r.get("arn")) {
+            Some(BorrowedValue::Str(arn)) => Some(arn.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn resources_of(event: &Value) -> Vec<String> {

@@ -8,9 +8,12 @@
 //! serde's JSON escaping only.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+
+use crate::json::{self, BorrowedValue};
 
 use super::safe_text::{cut_bytes, cut_chars, json_text, lines, one_line, subject_line};
 use super::{
@@ -126,55 +129,107 @@ impl Alert {
     /// Likewise the record's text (`event_text`, there when part of the
     /// record could not be parsed): `event_text_truncated` in its place.
     pub fn document(&self, raw_limit: usize) -> String {
-        let event = serde_json::to_string(self.event.as_ref()).unwrap_or_default();
-        let truncated = event.len() > raw_limit;
-        let text = self.event_text.as_deref().unwrap_or_default();
-        let text_truncated = text.len() > raw_limit;
-        // A cut event is left out before the alert becomes a Value, so a
-        // large record is not copied only to be dropped. Serialising
-        // strings, numbers and a Value cannot fail; should it, the document
-        // is still JSON.
-        let fields = if truncated || text_truncated {
-            let shell = Alert {
-                event: if truncated {
-                    Arc::new(Value::Null)
-                } else {
-                    Arc::clone(&self.event)
-                },
-                event_text: if text_truncated {
-                    None
-                } else {
-                    self.event_text.clone()
-                },
-                ..self.clone()
-            };
-            serde_json::to_value(&shell)
-        } else {
-            serde_json::to_value(self)
-        };
-        let Ok(Value::Object(fields)) = fields else {
-            return "{}".to_string();
-        };
-        let mut doc = Map::with_capacity(fields.len() + 2);
-        for (key, value) in fields {
-            let after_severity = key == "severity";
-            let after_event = key == "event";
-            doc.insert(key, value);
-            if after_severity {
-                doc.insert("summary".to_string(), Value::String(self.summary()));
+        let mut out = Vec::with_capacity(4096);
+        self.write_document(&mut out, raw_limit, None);
+        // Written from strings and serde_json's output: UTF-8.
+        String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// [`Alert::document`] appended to `out`, with the rule's texts taken
+    /// from `texts` when it holds them for this alert's rule (the same
+    /// bytes either way). Written field by field in the order of
+    /// [`Alert`]'s fields, each as serde_json writes it: the event is
+    /// serialised once and nothing is copied into a `Value` first.
+    pub fn write_document(
+        &self,
+        out: &mut Vec<u8>,
+        raw_limit: usize,
+        texts: Option<&mut RuleTexts>,
+    ) {
+        self.write_document_of(out, raw_limit, texts, Event::Value(&self.event));
+    }
+
+    /// [`Alert::write_document`] with `event` in place of the alert's own.
+    pub(super) fn write_document_of(
+        &self,
+        out: &mut Vec<u8>,
+        raw_limit: usize,
+        texts: Option<&mut RuleTexts>,
+        event: Event<'_>,
+    ) {
+        let mut doc = Document { out };
+        doc.string("{\"alert_id\":", &self.alert_id);
+        doc.string(",\"rule_id\":", &self.rule_id);
+        doc.string(",\"title\":", &self.title);
+        doc.string(",\"severity\":", self.severity);
+        doc.string(",\"summary\":", &self.summary());
+        let cached = texts.and_then(|texts| texts.of(self));
+        match cached {
+            Some(texts) => doc.out.extend_from_slice(&texts.description),
+            None => doc.string(",\"description\":", &self.description),
+        }
+        doc.optional(",\"event_id\":", &self.event_id);
+        doc.optional(",\"event_source\":", &self.event_source);
+        doc.optional(",\"event_name\":", &self.event_name);
+        doc.optional(",\"event_time\":", &self.event_time);
+        doc.optional(",\"principal\":", &self.principal);
+        doc.optional(",\"principal_type\":", &self.principal_type);
+        doc.optional(",\"invoked_by\":", &self.invoked_by);
+        doc.optional(",\"session_issuer\":", &self.session_issuer);
+        doc.optional(",\"access_key_id\":", &self.access_key_id);
+        doc.optional(",\"account\":", &self.account);
+        doc.optional(",\"region\":", &self.region);
+        doc.optional(",\"source_ip\":", &self.source_ip);
+        doc.optional(",\"user_agent\":", &self.user_agent);
+        doc.optional(",\"error_code\":", &self.error_code);
+        doc.optional(",\"error_message\":", &self.error_message);
+        doc.strings(",\"resources\":", &self.resources);
+        doc.string(",\"source\":", &self.source);
+        match cached {
+            Some(texts) => doc.out.extend_from_slice(&texts.rest),
+            None => rule_rest(&mut doc, self),
+        }
+        if let Some(threshold) = &self.threshold {
+            doc.value(",\"threshold\":", threshold);
+        }
+        if let Some(occurrences) = &self.occurrences {
+            doc.value(",\"occurrences\":", occurrences);
+        }
+        if let Some(held_back) = &self.held_back {
+            doc.value(",\"held_back\":", held_back);
+        }
+        if !self.unparsed.is_empty() {
+            doc.value(",\"unparsed\":", &self.unparsed);
+        }
+        // The event is written in place, then taken back out when it is
+        // longer than the limit: a large record is serialised once.
+        doc.out.extend_from_slice(b",\"event\":");
+        let at = doc.out.len();
+        match event {
+            Event::Value(value) => doc.value("", value),
+            // The record's text is the document's `event` as it is when
+            // serde_json would write it the same; else written from its parts.
+            Event::Borrowed(value, text) if value.compact_len() == Some(text.len()) => {
+                doc.out.extend_from_slice(text.as_bytes());
             }
-            if after_event && truncated {
-                let excerpt = cut_bytes(&event, raw_limit);
-                let cut = json!({ "bytes": event.len(), "excerpt": excerpt });
-                doc.insert("event_truncated".to_string(), cut);
-            }
-            if after_event && text_truncated {
-                let excerpt = cut_bytes(text, raw_limit);
-                let cut = json!({ "bytes": text.len(), "excerpt": excerpt });
-                doc.insert("event_text_truncated".to_string(), cut);
+            Event::Borrowed(value, _) => value.write_compact(doc.out),
+        }
+        let event_len = doc.out.len() - at;
+        if event_len > raw_limit {
+            let event = doc.out.split_off(at);
+            doc.out.extend_from_slice(b"null");
+            // serde_json writes UTF-8; should it not, the excerpt is empty.
+            let event = std::str::from_utf8(&event).unwrap_or_default();
+            doc.truncated(",\"event_truncated\":", event, raw_limit);
+        }
+        if let Some(text) = self.event_text.as_deref() {
+            if text.len() > raw_limit {
+                doc.truncated(",\"event_text_truncated\":", text, raw_limit);
+            } else {
+                doc.string(",\"event_text\":", text);
             }
         }
-        serde_json::to_string(&doc).unwrap_or_else(|_| "{}".to_string())
+        doc.out.push(b'}');
     }
 
     /// `arn (type)`, or a stand-in when the record names no one.
@@ -645,6 +700,127 @@ fn short_principal(principal: &str) -> &str {
     match principal.strip_prefix("arn:") {
         Some(rest) => rest.splitn(5, ':').nth(4).unwrap_or(principal),
         None => principal,
+    }
+}
+
+/// The record a document shows: the alert's `Value`, or the record read
+/// borrowed from its text (the same bytes written).
+pub(super) enum Event<'a> {
+    Value(&'a Value),
+    /// The record parsed from its text, and the text.
+    Borrowed(&'a BorrowedValue<'a>, &'a str),
+}
+
+/// A JSON document being written: a key (with the comma before it, or
+/// the opening brace) and a value, as serde_json writes them.
+struct Document<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl Document<'_> {
+    fn value(&mut self, key: &str, value: &(impl serde::Serialize + ?Sized)) {
+        self.out.extend_from_slice(key.as_bytes());
+        // Strings, numbers, a Value and structs of them into memory:
+        // serde_json cannot fail here.
+        let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    fn string(&mut self, key: &str, value: &str) {
+        self.out.extend_from_slice(key.as_bytes());
+        json::write_str(self.out, value);
+    }
+
+    fn optional(&mut self, key: &str, value: &Option<String>) {
+        match value {
+            Some(value) => self.string(key, value),
+            None => {
+                self.out.extend_from_slice(key.as_bytes());
+                self.out.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str, values: &[String]) {
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            json::write_str(self.out, value);
+        }
+        self.out.push(b']');
+    }
+
+    /// `{"bytes":N,"excerpt":"..."}`: the size of `text` and its first
+    /// `limit` bytes cut on a character boundary.
+    fn truncated(&mut self, key: &str, text: &str, limit: usize) {
+        self.out.extend_from_slice(key.as_bytes());
+        let _ = write!(self.out, "{{\"bytes\":{}", text.len());
+        self.string(",\"excerpt\":", cut_bytes(text, limit));
+        self.out.push(b'}');
+    }
+}
+
+/// `,"falsepositives":[...],"references":[...],"rule_author":...`: the
+/// rule's texts after `source`.
+fn rule_rest(doc: &mut Document<'_>, alert: &Alert) {
+    doc.strings(",\"falsepositives\":", &alert.falsepositives);
+    doc.strings(",\"references\":", &alert.references);
+    doc.optional(",\"rule_author\":", &alert.rule_author);
+}
+
+/// The parts of the document that come from the rule alone, written once
+/// per rule: a findings-heavy scan prints the same description and
+/// references with every alert. Used only where the alert's texts are
+/// still the rule's (an alert cut to fit an SNS message has its own).
+#[derive(Default)]
+pub struct RuleTexts {
+    rules: Vec<(Arc<crate::rules::RuleMeta>, CachedTexts)>,
+}
+
+/// Rules whose texts are kept; past it, the oldest is written again.
+const CACHED_RULES: usize = 256;
+
+struct CachedTexts {
+    /// `,"description":"..."`
+    description: Vec<u8>,
+    /// `,"falsepositives":[...],"references":[...],"rule_author":...`
+    rest: Vec<u8>,
+}
+
+impl RuleTexts {
+    /// The texts of `alert`'s rule, when they are the alert's own.
+    fn of(&mut self, alert: &Alert) -> Option<&CachedTexts> {
+        let rule = &alert.rule;
+        let same = rule.description == alert.description
+            && rule.falsepositives == alert.falsepositives
+            && rule.references == alert.references
+            && rule.author == alert.rule_author;
+        if !same {
+            return None;
+        }
+        // The Arc kept here keeps its address from being reused by another
+        // rule while the entry lives.
+        let at = match self.rules.iter().position(|(r, _)| Arc::ptr_eq(r, rule)) {
+            Some(at) => at,
+            None => {
+                if self.rules.len() >= CACHED_RULES {
+                    self.rules.remove(0);
+                }
+                let mut description = Vec::new();
+                Document {
+                    out: &mut description,
+                }
+                .string(",\"description\":", &alert.description);
+                let mut rest = Vec::new();
+                rule_rest(&mut Document { out: &mut rest }, alert);
+                self.rules
+                    .push((Arc::clone(rule), CachedTexts { description, rest }));
+                self.rules.len() - 1
+            }
+        };
+        Some(&self.rules[at].1)
     }
 }
 

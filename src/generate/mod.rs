@@ -55,6 +55,24 @@ impl Default for Spec {
     }
 }
 
+/// Who the planted records are by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Callers {
+    /// The account's few users and roles, as the other records (the
+    /// default): a scan groups the findings into a few dozen alerts.
+    #[default]
+    Account,
+    /// Each planted record by a user or role of this many (at most
+    /// [`MAX_CROWD`]) drawn at random: IAM users `load-user-N` where the
+    /// record would be by a user, sessions of roles `load-role-N` where by
+    /// a role (services, the root user and failed sign-ins stay as they
+    /// are). A findings-heavy log with many alert groups, for benchmarks.
+    Crowd(u32),
+}
+
+/// The largest crowd: its ids have room for six digits.
+pub const MAX_CROWD: u32 = 1_000_000;
+
 /// What was generated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -93,8 +111,16 @@ const CHUNK: usize = 64 << 10;
 
 /// Writes a CloudTrail log object of `spec.records` records to `out`, as
 /// uncompressed JSON, and flushes `out`.
-pub fn write_log(spec: &Spec, mut out: impl Write) -> io::Result<Stats> {
+pub fn write_log(spec: &Spec, out: impl Write) -> io::Result<Stats> {
+    write_log_by(spec, Callers::Account, out)
+}
+
+/// [`write_log`] with the planted records by `callers`.
+pub fn write_log_by(spec: &Spec, callers: Callers, mut out: impl Write) -> io::Result<Stats> {
     let mut gen = Gen::new(spec.seed);
+    if let Callers::Crowd(size) = callers {
+        gen.crowd = Some(size.clamp(1, MAX_CROWD));
+    }
     let mut stats = Stats::default();
     gen.out.raw("{\"Records\":[");
     for _ in 0..spec.records {
@@ -130,6 +156,11 @@ fn hand_over(gen: &mut Gen, out: &mut impl Write) -> io::Result<u64> {
 /// Like [`write_log`], gzip-compressed at the default level (6), as
 /// CloudTrail delivers its objects.
 pub fn write_gzip_log(spec: &Spec, out: impl Write) -> io::Result<Stats> {
+    write_gzip_log_by(spec, Callers::Account, out)
+}
+
+/// [`write_gzip_log`] with the planted records by `callers`.
+pub fn write_gzip_log_by(spec: &Spec, callers: Callers, out: impl Write) -> io::Result<Stats> {
     let mut gzip = GzEncoder::new(
         Counting {
             inner: out,
@@ -137,7 +168,7 @@ pub fn write_gzip_log(spec: &Spec, out: impl Write) -> io::Result<Stats> {
         },
         Compression::default(),
     );
-    let mut stats = write_log(spec, &mut gzip)?;
+    let mut stats = write_log_by(spec, callers, &mut gzip)?;
     let mut counted = gzip.finish()?;
     counted.flush()?;
     stats.written = counted.count;
@@ -147,14 +178,19 @@ pub fn write_gzip_log(spec: &Spec, out: impl Write) -> io::Result<Stats> {
 /// Writes the log to `path`: gzip when the name ends in `.gz`, plain JSON
 /// otherwise, and plain JSON on stdout for `-`.
 pub fn write_path(spec: &Spec, path: &Path) -> io::Result<Stats> {
+    write_path_by(spec, Callers::Account, path)
+}
+
+/// [`write_path`] with the planted records by `callers`.
+pub fn write_path_by(spec: &Spec, callers: Callers, path: &Path) -> io::Result<Stats> {
     if path == Path::new("-") {
-        return write_log(spec, io::stdout().lock());
+        return write_log_by(spec, callers, io::stdout().lock());
     }
     let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
     if path.extension() == Some(OsStr::new("gz")) {
-        write_gzip_log(spec, file)
+        write_gzip_log_by(spec, callers, file)
     } else {
-        write_log(spec, file)
+        write_log_by(spec, callers, file)
     }
 }
 

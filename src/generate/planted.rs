@@ -42,7 +42,9 @@ const PLANTS: &[(u32, Plant)] = &[
 /// Writes one planted record.
 pub(crate) fn one(g: &mut Gen) {
     let plant = g.rng.weighted(PLANTS);
+    g.planting = true;
     plant(g);
+    g.planting = false;
 }
 
 /// APIs probed with credentials that lack the permission, and how each
@@ -117,6 +119,8 @@ fn access_denied(g: &mut Gen) {
     } else {
         g.region()
     };
+    // By one of a crowd, if there is one: the message names the caller.
+    let who = g.caller(who);
     let arn = who.arn();
     let message = match code {
         "AccessDenied" if source == "s3.amazonaws.com" => "Access Denied".to_string(),

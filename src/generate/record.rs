@@ -126,6 +126,11 @@ pub(crate) struct Gen {
     pub rng: Rng,
     pub out: Out,
     now_ms: u64,
+    /// Planted records are by one of this many principals
+    /// ([`super::Callers::Crowd`]).
+    pub crowd: Option<u32>,
+    /// A planted record is being written.
+    pub planting: bool,
 }
 
 impl Gen {
@@ -134,6 +139,28 @@ impl Gen {
             rng: Rng::new(seed),
             out: Out::with_capacity(1 << 17),
             now_ms: START_SECONDS * 1000,
+            crowd: None,
+            planting: false,
+        }
+    }
+
+    /// Who a call is by: `who`, or while planting with a crowd, one of
+    /// the crowd of the same kind (a user for a user, a role session for
+    /// a role session). Without a crowd, no randomness is drawn, so the
+    /// default log stays the same.
+    pub(crate) fn caller(&mut self, who: Who) -> Who {
+        let Some(size) = self.crowd.filter(|_| self.planting) else {
+            return who;
+        };
+        let size = u64::from(size);
+        match who {
+            Who::User(_) => Who::CrowdUser(self.rng.below(size) as u32),
+            // A few instances per role, as a fleet has.
+            Who::Role { .. } => Who::CrowdRole {
+                role: self.rng.below(size) as u32,
+                session: self.rng.below(4) as u32,
+            },
+            other => other,
         }
     }
 
@@ -170,6 +197,7 @@ impl Gen {
     /// Writes one record: the envelope of `call` around the members
     /// `body` writes.
     pub(crate) fn emit(&mut self, call: &Call<'_>, body: impl FnOnce(&mut Out, &mut Rng)) {
+        let who = self.caller(call.who);
         let now = self.now();
         let time = iso_time(now);
         // Sessions were created up to an hour before the call.
@@ -177,7 +205,7 @@ impl Gen {
         let rng = &mut self.rng;
         self.out.elem_obj(|o| {
             o.str("eventVersion", call.version);
-            o.obj("userIdentity", |o| call.who.write(o, rng, &created));
+            o.obj("userIdentity", |o| who.write(o, rng, &created));
             o.str("eventTime", &time);
             o.str("eventSource", call.source)
                 .str("eventName", call.name);

@@ -204,6 +204,29 @@ pub(crate) enum Who {
     Federated(&'static str),
     /// A failed console sign-in with a user name that does not exist.
     Hidden,
+    /// One of the many IAM users of a crowd ([`crowd_user`]).
+    CrowdUser(u32),
+    /// A session of one of the many roles of a crowd ([`crowd_role`]).
+    CrowdRole {
+        role: u32,
+        session: u32,
+    },
+}
+
+/// `load-user-000042`: the name of a crowd's IAM user.
+fn crowd_user(index: u32) -> String {
+    format!("load-user-{index:06}")
+}
+
+/// `load-role-000042`: the name of a crowd's role.
+fn crowd_role(index: u32) -> String {
+    format!("load-role-{index:06}")
+}
+
+/// An id of `len` characters after `prefix` made of `index` (IAM ids are
+/// upper-case letters and digits): the same principal, the same id.
+fn crowd_id(prefix: &str, index: u32, len: usize) -> String {
+    format!("{prefix}{index:0>len$}", len = len)
 }
 
 impl Who {
@@ -229,6 +252,13 @@ impl Who {
             Who::Federated(name) => format!("arn:aws:sts::{ACCOUNT}:federated-user/{name}"),
             Who::Service(service) => (*service).to_string(),
             Who::Hidden => String::new(),
+            Who::CrowdUser(index) => {
+                format!("arn:aws:iam::{ACCOUNT}:user/{}", crowd_user(*index))
+            }
+            Who::CrowdRole { role, session } => format!(
+                "arn:aws:sts::{ACCOUNT}:assumed-role/{}/i-{session:017x}",
+                crowd_role(*role)
+            ),
         }
     }
 
@@ -286,6 +316,28 @@ impl Who {
                 o.str("type", "IAMUser").str("accountId", ACCOUNT);
                 o.str("accessKeyId", "")
                     .str("userName", "HIDDEN_DUE_TO_SECURITY_REASONS");
+            }
+            Who::CrowdUser(index) => {
+                let name = crowd_user(index);
+                o.str("type", "IAMUser")
+                    .str("principalId", &crowd_id("AIDAQ3EGRYZ5", index, 9));
+                o.str("arn", &self.arn()).str("accountId", ACCOUNT);
+                o.str("accessKeyId", &crowd_id("AKIAQ3EGRYZ5", index, 8))
+                    .str("userName", &name);
+            }
+            Who::CrowdRole { role, session } => {
+                let id = crowd_id("AROAQ3EGRYZ5", role, 9);
+                let name = crowd_role(role);
+                o.str("type", "AssumedRole");
+                o.str("principalId", &format!("{id}:i-{session:017x}"));
+                o.str("arn", &self.arn()).str("accountId", ACCOUNT);
+                o.str("accessKeyId", &rng.access_key("ASIA"));
+                o.obj("sessionContext", |o| {
+                    let arn = format!("arn:aws:iam::{ACCOUNT}:role/{name}");
+                    issuer(o, "Role", &id, &arn, &name);
+                    session_attributes(o, created, false);
+                    o.str("ec2RoleDelivery", "2.0");
+                });
             }
         }
     }

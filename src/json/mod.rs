@@ -8,10 +8,12 @@ pub mod classify;
 pub(crate) mod strict;
 mod value;
 pub(crate) mod walk;
+mod write;
 
 pub use classify::Tokens;
 pub use strict::{check, without_position};
 pub use value::BorrowedValue;
+pub use write::write_str;
 
 /// Values nested deeper than this (the outermost is level 1) are rejected.
 /// CloudTrail records nest a dozen levels at most; the limit stays below

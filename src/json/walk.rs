@@ -34,6 +34,22 @@ impl<'a> BorrowedValue<'a> {
     }
 }
 
+impl<'a> BorrowedValue<'a> {
+    /// Parses a whole record (a value at level 1), checked as
+    /// [`super::check`] checks it: what it accepts, `check` accepts, and
+    /// serde_json reads into the `Value` [`BorrowedValue::to_value`] gives.
+    pub fn parse_record(text: &'a str) -> Result<BorrowedValue<'a>, serde_json::Error> {
+        let walked = with_tokens(text.as_bytes(), |mut walk| {
+            let (value, _, after) = walk.build(0, text, 1)?;
+            (after == walk.text.len()).then_some(value)
+        });
+        match walked {
+            Some(value) => Ok(value),
+            None => Self::parse_by_serde_at(text, 1),
+        }
+    }
+}
+
 /// `text` as a value, walked; `None` when serde_json must read it.
 pub(crate) fn value(text: &str) -> Option<BorrowedValue<'_>> {
     with_tokens(text.as_bytes(), |mut walk| {

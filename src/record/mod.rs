@@ -12,6 +12,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::json::BorrowedValue;
+
 pub use brief::{Brief, PRINCIPAL_FIELDS};
 pub use fields::{Fields, LazyRecord};
 pub use head::{HeadReader, Lenient, RecordHead};
@@ -75,6 +77,45 @@ pub fn text_at<'v>(event: &'v Value, pointer: &str) -> Option<Cow<'v, str>> {
         Value::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
+}
+
+/// [`text_at`] on a record borrowed from its text: the same text for the
+/// same record, without the record parsed into a `Value`.
+pub fn borrowed_text_at<'v>(event: &'v BorrowedValue<'_>, pointer: &str) -> Option<Cow<'v, str>> {
+    match borrowed_at(event, pointer)? {
+        BorrowedValue::Str(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_ref())),
+        // Numbers, lists, anything else: rare, and read as `text_at` reads
+        // them by construction.
+        other => text_at(&other.to_value(), "").map(|text| Cow::Owned(text.into_owned())),
+    }
+}
+
+/// [`value_at`] on a borrowed value.
+fn borrowed_at<'v, 'a>(
+    event: &'v BorrowedValue<'a>,
+    pointer: &str,
+) -> Option<&'v BorrowedValue<'a>> {
+    if pointer.is_empty() {
+        return Some(event);
+    }
+    let steps = pointer.strip_prefix('/')?;
+    steps.split('/').try_fold(event, |value, step| {
+        let step = if step.contains('~') {
+            Cow::Owned(step.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(step)
+        };
+        match value {
+            BorrowedValue::Object(_) => value.get(step.as_ref()),
+            BorrowedValue::Array(items) => {
+                if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
+                    return None;
+                }
+                items.get(step.parse::<usize>().ok()?)
+            }
+            _ => None,
+        }
+    })
 }
 
 /// `Value::pointer` without its two `String`s per step (alerts read a

@@ -551,3 +551,29 @@ fn alert_ids_are_stable_per_rule_and_event() {
         Alert::new(&Arc::new(other), event(), "s").alert_id
     );
 }
+
+/// A finding's document is written from the record borrowed from its
+/// text: the record is not parsed into a `Value` for it, and the document
+/// is the alert's.
+#[test]
+fn a_findings_document_leaves_its_record_unparsed() {
+    let text = serde_json::to_string(&event()).expect("JSON");
+    let record = Arc::new(crate::alert::Record::from_text(
+        &text,
+        crate::record::Brief::default(),
+        Arc::from("s3://b/k"),
+    ));
+    let finding = crate::alert::Finding::new(&rule(), &record);
+    let mut texts = RuleTexts::default();
+    let mut first = Vec::new();
+    finding.write_document(&mut first, usize::MAX, Some(&mut texts));
+    let mut again = Vec::new();
+    finding.write_document(&mut again, usize::MAX, Some(&mut texts));
+    assert!(record.event.get().is_none(), "the record was parsed");
+    assert_eq!(first, again);
+    assert_eq!(
+        String::from_utf8(first).expect("UTF-8"),
+        finding.alert().json()
+    );
+    assert!(record.event.get().is_some());
+}
