@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
-use trailwatch::alert::group::Grouper;
+use trailwatch::alert::group::{Closed, Grouper};
 use trailwatch::alert::{Alert, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
@@ -708,8 +708,8 @@ impl Printer {
             Some(grouper) => {
                 grouper.add(finding, 0);
                 // Groups closed to keep memory flat are printed now.
-                for grouped in grouper.take_closed() {
-                    if !print_alert(&mut self.out, self.format, &grouped.alert, &mut self.json) {
+                for closed in grouper.take_closed_lean() {
+                    if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
                         return false;
                     }
                     self.alerts += 1;
@@ -718,15 +718,7 @@ impl Printer {
             }
             None => {
                 self.alerts += 1;
-                match self.format {
-                    // The document without the alert built first.
-                    Format::Json => self.json.print(&mut self.out, |line, texts| {
-                        finding.write_document(line, usize::MAX, Some(texts));
-                    }),
-                    Format::Text => {
-                        print_alert(&mut self.out, self.format, &finding.alert(), &mut self.json)
-                    }
-                }
+                print_finding(&mut self.out, self.format, &finding, &mut self.json)
             }
         }
     }
@@ -736,8 +728,8 @@ impl Printer {
         let Some(grouper) = self.grouper.take() else {
             return true;
         };
-        for grouped in grouper.into_alerts() {
-            if !print_alert(&mut self.out, self.format, &grouped.alert, &mut self.json) {
+        for closed in grouper.into_closed() {
+            if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
                 return false;
             }
             self.alerts += 1;
@@ -791,6 +783,36 @@ fn generate(out: &Path, records: u64, seed: u64) -> ExitCode {
             eprintln!("trailwatch: {}: {err}", out.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a finding's alert (JSON: its document, without the alert built
+/// first); false when stdout is closed.
+fn print_finding(
+    out: &mut impl Write,
+    format: Format,
+    finding: &Finding,
+    json: &mut JsonLines,
+) -> bool {
+    match format {
+        Format::Json => json.print(out, |line, texts| {
+            finding.write_document(line, usize::MAX, Some(texts));
+        }),
+        Format::Text => print_alert(out, format, &finding.alert(), json),
+    }
+}
+
+/// Prints a closed group: a group of one as its finding; false when
+/// stdout is closed.
+fn print_closed(
+    out: &mut impl Write,
+    format: Format,
+    closed: Closed,
+    json: &mut JsonLines,
+) -> bool {
+    match closed {
+        Closed::One { finding, .. } => print_finding(out, format, &finding, json),
+        Closed::Several(grouped) => print_alert(out, format, &grouped.alert, json),
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use trailwatch::alert::group::Grouper;
+use trailwatch::alert::group::{Closed, Grouper};
 use trailwatch::alert::{Alert, Finding, Occurrences, Record, RuleTexts, Sessions, Threshold};
 use trailwatch::generate::{write_log_by, Callers, Spec};
 use trailwatch::pipeline::{scan, Limits};
@@ -217,6 +217,31 @@ fn every_finding_of_a_findings_heavy_log_writes_the_same_document() {
         for alert in &alerts {
             assert_same(alert, &mut texts);
         }
+        // What the command line prints: a group of one written from its
+        // finding, the same bytes, in the same order.
+        let build = || {
+            let mut grouper = Grouper::new(cap);
+            for finding in &findings {
+                grouper.add(finding.clone(), 0);
+            }
+            grouper
+        };
+        let built: Vec<String> = build().into_alerts().map(|g| g.alert.json()).collect();
+        let mut ones = 0;
+        let lean: Vec<String> = build()
+            .into_closed()
+            .map(|closed| match closed {
+                Closed::One { finding, .. } => {
+                    ones += 1;
+                    let mut line = Vec::new();
+                    finding.write_document(&mut line, usize::MAX, Some(&mut texts));
+                    String::from_utf8(line).expect("UTF-8")
+                }
+                Closed::Several(grouped) => grouped.alert.json(),
+            })
+            .collect();
+        assert!(ones > 0, "no group of one");
+        assert_eq!(lean, built);
     }
 }
 

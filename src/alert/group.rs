@@ -32,6 +32,17 @@ pub struct Grouped {
     pub units: BTreeSet<Unit>,
 }
 
+/// A group as it closed: its one finding (whose alert is the finding's
+/// own, to be built or written only when it is printed or sent), or the
+/// alert of several.
+pub enum Closed {
+    One {
+        finding: Finding,
+        units: BTreeSet<Unit>,
+    },
+    Several(Box<Grouped>),
+}
+
 /// Rule id and actor (the principal with its session folded into its role;
 /// with none, the log object), in one string: the rule id's length, `:`,
 /// the rule id, the actor. One string can be looked up without a new
@@ -179,6 +190,14 @@ impl Grouper {
             .map(Group::into_alert)
     }
 
+    /// [`Grouper::take_closed`], a group of one finding handed over as it
+    /// is ([`Closed::One`]).
+    pub fn take_closed_lean(&mut self) -> impl Iterator<Item = Closed> {
+        std::mem::take(&mut self.closed)
+            .into_iter()
+            .map(Group::into_closed)
+    }
+
     /// Findings taken so far, sent or held back.
     pub fn findings(&self) -> u64 {
         self.groups.values().map(|g| g.count).sum::<u64>() + self.held.findings
@@ -315,6 +334,18 @@ impl Grouper {
     /// before the next, so printing tens of thousands of groups does not
     /// hold them all as alerts at once.
     pub fn into_alerts(self) -> impl Iterator<Item = Grouped> {
+        self.into_closed().map(|closed| match closed {
+            Closed::One { finding, units } => Grouped {
+                alert: finding.alert(),
+                units,
+            },
+            Closed::Several(grouped) => *grouped,
+        })
+    }
+
+    /// [`Grouper::into_alerts`], a group of one finding handed over as it
+    /// is ([`Closed::One`]).
+    pub fn into_closed(self) -> impl Iterator<Item = Closed> {
         let mut groups: Vec<Group> = self.groups.into_values().collect();
         groups.sort_by_key(|g| g.arrival);
         let cap = self.cap.unwrap_or_default();
@@ -323,8 +354,13 @@ impl Grouper {
         self.closed
             .into_iter()
             .chain(groups)
-            .map(Group::into_alert)
-            .chain(std::iter::once_with(move || held.into_alert(cap)).flatten())
+            .map(Group::into_closed)
+            .chain(
+                std::iter::once_with(move || {
+                    held.into_alert(cap).map(|g| Closed::Several(Box::new(g)))
+                })
+                .flatten(),
+            )
     }
 }
 
@@ -406,6 +442,17 @@ impl Group {
         } else {
             self.more_sources = true;
         }
+    }
+
+    /// A group of one finding is that finding: its alert is the finding's.
+    fn into_closed(self) -> Closed {
+        if self.count == 1 {
+            return Closed::One {
+                finding: self.first,
+                units: self.units,
+            };
+        }
+        Closed::Several(Box::new(self.into_alert()))
     }
 
     fn into_alert(self) -> Grouped {
