@@ -21,7 +21,7 @@ use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::digests::CloudTrailKeys;
-use trailwatch::source::fs::{expand, Input};
+use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
 use trailwatch::source::rules_s3::S3Prefix;
 
 #[derive(Parser)]
@@ -379,12 +379,39 @@ fn scan_paths(
     let (mut records, mut findings) = (0u64, 0u64);
     // Thresholds and groups span all the files of one scan.
     let mut correlator = rules.correlations().correlator();
-    for input in &expanded.inputs {
+    // With more than one thread, small files are read and inflated ahead
+    // on one while the one before is scanned on this one.
+    let ahead = match limits.parallel() && expanded.inputs.len() > 1 {
+        true => read_ahead(expanded.inputs.clone(), limits).ok(),
+        false => None,
+    };
+    let mut inputs = expanded.inputs.iter().cloned();
+    let mut next = || match &ahead {
+        Some(ready) => ready.recv().ok(),
+        None => inputs.next().map(|input| (input, Ahead::Input)),
+    };
+    while let Some((input, ahead)) = next() {
         let label = input.to_string();
         let print = |finding| printer.take(finding);
-        let report = match input {
-            Input::Stdin => scan(io::stdin(), &label, rules, &mut correlator, limits, print),
-            Input::File(path) => match std::fs::File::open(path) {
+        let report = match (&input, ahead) {
+            (_, Ahead::Content(content)) => {
+                let one = Limits {
+                    threads: 1,
+                    ..limits
+                };
+                scan(
+                    io::Cursor::new(content),
+                    &label,
+                    rules,
+                    &mut correlator,
+                    one,
+                    print,
+                )
+            }
+            (Input::Stdin, Ahead::Input) => {
+                scan(io::stdin(), &label, rules, &mut correlator, limits, print)
+            }
+            (Input::File(path), Ahead::Input) => match std::fs::File::open(path) {
                 Ok(file) => scan(file, &label, rules, &mut correlator, limits, print),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");

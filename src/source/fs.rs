@@ -20,6 +20,7 @@ use std::fs::{File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde_json::Value;
 
@@ -237,6 +238,82 @@ fn what_file(path: &Path, size: u64) -> Option<Skip> {
         Ok(file) => sniff(file).map(Skip::NotLog),
         // Reading it will say what is wrong.
         Err(_) => None,
+    }
+}
+
+/// A file read ahead of the scan ([`read_ahead`]).
+pub enum Ahead {
+    /// Its content, inflated: scan it from memory, on one thread.
+    Content(Vec<u8>),
+    /// Read it as usual: standard input, a file too large to read ahead,
+    /// or one whose gzip did not inflate whole within the cap (reading it
+    /// again says what is wrong, as it would have).
+    Input,
+}
+
+/// Files of this size or less are read ahead: most log objects are a few
+/// KB, and their own threads cost more than reading them (threads start
+/// past 2 MiB of content in one object, `pipeline::scan`).
+const AHEAD_MAX_FILE: u64 = 1 << 20;
+/// Content of a file read ahead, at most: the inflated log waits in
+/// memory for its turn.
+const AHEAD_MAX_CONTENT: u64 = 2 << 20;
+/// Files read ahead and waiting.
+const AHEAD_DEPTH: usize = 2;
+
+/// Reads `inputs` in order on a thread of its own, each small file read
+/// and inflated whole ([`Ahead::Content`]) while the one before is being
+/// scanned, so that a scan of many small files keeps two CPUs busy as one
+/// of a large file does. The thread ends with the inputs, or when the
+/// receiver is dropped.
+pub fn read_ahead(
+    inputs: Vec<Input>,
+    limits: Limits,
+) -> io::Result<mpsc::Receiver<(Input, Ahead)>> {
+    let (send, ready) = mpsc::sync_channel(AHEAD_DEPTH);
+    std::thread::Builder::new()
+        .name("trailwatch-ahead".to_string())
+        .spawn(move || {
+            for input in inputs {
+                let ahead = match &input {
+                    Input::File(path) => ahead_of(path, &limits),
+                    Input::Stdin => Ahead::Input,
+                };
+                if send.send((input, ahead)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(ready)
+}
+
+/// A small file's content, inflated; else [`Ahead::Input`].
+fn ahead_of(path: &Path, limits: &Limits) -> Ahead {
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= AHEAD_MAX_FILE);
+    if !small {
+        return Ahead::Input;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ahead::Input;
+    };
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ahead::Content(bytes);
+    }
+    let cap = AHEAD_MAX_CONTENT.min(limits.max_decompressed_bytes);
+    let mut content = Vec::with_capacity(bytes.len() * 8);
+    let inflated = flate2::read::MultiGzDecoder::new(&bytes[..])
+        .take(cap + 1)
+        .read_to_end(&mut content);
+    // Content that is not JSON is read as usual, so that what is said
+    // of it ("the decompressed content is ...") names the gzip.
+    let body = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&content);
+    let json = matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    );
+    match inflated {
+        Ok(n) if n as u64 <= cap && json => Ahead::Content(content),
+        _ => Ahead::Input,
     }
 }
 
