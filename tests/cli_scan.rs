@@ -489,7 +489,9 @@ fn a_scan_that_finds_nothing_to_read_fails() {
 #[test]
 fn small_files_read_ahead_say_what_they_said_one_by_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let logs = dir.path().join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/07");
+    let logs = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/07");
     std::fs::create_dir_all(&logs).expect("mkdir");
     let gz = |bytes: &[u8]| {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -497,7 +499,8 @@ fn small_files_read_ahead_say_what_they_said_one_by_one() {
         e.finish().expect("gzip")
     };
     let samples = ["events/logs/console-and-root.json.gz"];
-    let good = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(samples[0])).expect("a sample log");
+    let good = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(samples[0]))
+        .expect("a sample log");
     let whole = gunzip(samples[0]);
     let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("a", good.clone()),
@@ -511,7 +514,9 @@ fn small_files_read_ahead_say_what_they_said_one_by_one() {
     ];
     files.push(("i", good));
     for (name, bytes) in &files {
-        let path = logs.join(format!("111122223333_CloudTrail_us-east-1_20261207T1000Z_{name}.json.gz"));
+        let path = logs.join(format!(
+            "111122223333_CloudTrail_us-east-1_20261207T1000Z_{name}.json.gz"
+        ));
         std::fs::write(path, bytes).expect("write");
     }
     let dir_arg = dir.path().to_string_lossy().into_owned();
@@ -525,7 +530,11 @@ fn small_files_read_ahead_say_what_they_said_one_by_one() {
     };
     let one = run("1");
     assert_eq!(one.0, Some(1), "{}", one.2);
-    assert!(one.2.contains("9 file(s)") && one.2.contains("5 error(s)"), "{}", one.2);
+    assert!(
+        one.2.contains("9 file(s)") && one.2.contains("5 error(s)"),
+        "{}",
+        one.2
+    );
     assert!(!one.1.is_empty());
     for threads in ["2", "3"] {
         assert_eq!(run(threads), one, "--threads {threads}");

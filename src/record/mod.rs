@@ -98,23 +98,10 @@ fn borrowed_at<'v, 'a>(
     if pointer.is_empty() {
         return Some(event);
     }
-    let steps = pointer.strip_prefix('/')?;
-    steps.split('/').try_fold(event, |value, step| {
-        let step = if step.contains('~') {
-            Cow::Owned(step.replace("~1", "/").replace("~0", "~"))
-        } else {
-            Cow::Borrowed(step)
-        };
-        match value {
-            BorrowedValue::Object(_) => value.get(step.as_ref()),
-            BorrowedValue::Array(items) => {
-                if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
-                    return None;
-                }
-                items.get(step.parse::<usize>().ok()?)
-            }
-            _ => None,
-        }
+    pointer_steps(pointer)?.try_fold(event, |value, step| match value {
+        BorrowedValue::Object(_) => value.get(step.as_ref()),
+        BorrowedValue::Array(items) => items.get(array_index(&step)?),
+        _ => None,
     })
 }
 
@@ -124,24 +111,33 @@ fn value_at<'v>(event: &'v Value, pointer: &str) -> Option<&'v Value> {
     if pointer.is_empty() {
         return Some(event);
     }
+    pointer_steps(pointer)?.try_fold(event, |value, step| match value {
+        Value::Object(map) => map.get(step.as_ref()),
+        Value::Array(items) => items.get(array_index(&step)?),
+        _ => None,
+    })
+}
+
+/// The steps of a JSON pointer (RFC 6901), `~1` and `~0` decoded; `None`
+/// for a pointer that does not start with `/`.
+fn pointer_steps(pointer: &str) -> Option<impl Iterator<Item = Cow<'_, str>>> {
     let steps = pointer.strip_prefix('/')?;
-    steps.split('/').try_fold(event, |value, step| {
-        let step = if step.contains('~') {
+    Some(steps.split('/').map(|step| {
+        if step.contains('~') {
             Cow::Owned(step.replace("~1", "/").replace("~0", "~"))
         } else {
             Cow::Borrowed(step)
-        };
-        match value {
-            Value::Object(map) => map.get(step.as_ref()),
-            Value::Array(items) => {
-                if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
-                    return None;
-                }
-                items.get(step.parse::<usize>().ok()?)
-            }
-            _ => None,
         }
-    })
+    }))
+}
+
+/// An array index as a pointer step writes it: digits, no sign, no
+/// leading zero.
+fn array_index(step: &str) -> Option<usize> {
+    if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
+        return None;
+    }
+    step.parse().ok()
 }
 
 #[cfg(test)]
