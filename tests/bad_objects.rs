@@ -49,6 +49,9 @@ const fn case(file: &'static str, counts: (u64, u64, u64), alerts: u64, want: Wa
             threads: 0,
             stop_at: None,
             time_per_object: None,
+            // Threads from the first byte: these objects are small, and
+            // every way of reading them is compared.
+            one_thread_first: 0,
         },
         counts,
         alerts,
@@ -69,6 +72,7 @@ impl Case {
             threads: 0,
             stop_at: None,
             time_per_object: None,
+            one_thread_first: 0,
         };
         self
     }

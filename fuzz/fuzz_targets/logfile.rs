@@ -71,6 +71,9 @@ fn scan_with(data: &[u8], threads: usize) -> ScanReport {
         max_record_bytes: 1 << 20,
         max_decompressed_bytes: 64 << 20,
         threads,
+        // Threads from the first byte: inputs are small, and the ways of
+        // reading are what is compared.
+        one_thread_first: 0,
         ..Limits::default()
     };
     scan(

@@ -25,7 +25,19 @@ pub struct Limits {
     /// Stop reading an object this long after it was opened (the command
     /// line's `--timeout`).
     pub time_per_object: Option<Duration>,
+    /// With more than one thread, the bytes of content read on the calling
+    /// thread before the others start ([`ONE_THREAD_FIRST`]); 0 starts
+    /// them at once (the tests and the fuzz target, to compare the ways
+    /// of reading on small objects).
+    pub one_thread_first: u64,
 }
+
+/// Content read on the calling thread before the other threads start:
+/// about 5 ms of work on one thread, against about 1 ms to start the
+/// threads and their buffers (BENCHMARKS.md, "Issue 22: many small
+/// objects"), so that more threads are never slower than one on a small
+/// object.
+pub const ONE_THREAD_FIRST: u64 = 2 << 20;
 
 impl Limits {
     /// The threads to read with ([`Limits::threads`]): 1, 2 or 3.
@@ -71,6 +83,7 @@ impl Default for Limits {
             threads: 0,
             stop_at: None,
             time_per_object: None,
+            one_thread_first: ONE_THREAD_FIRST,
         }
     }
 }

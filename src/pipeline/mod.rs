@@ -20,7 +20,7 @@ use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter, Within};
 pub use decode::LogError;
 use evaluate::Evaluation;
-pub use limits::Limits;
+pub use limits::{Limits, ONE_THREAD_FIRST};
 use split::Records;
 
 /// What reading one object found. Records read = records evaluated +
@@ -104,7 +104,7 @@ pub fn scan<R: Read + Send + 'static>(
         rules,
         correlator,
         limits,
-        (Shedding::Adaptive, ON_ONE_THREAD_FIRST),
+        Shedding::Adaptive,
         on_finding,
     )
 }
@@ -127,15 +127,14 @@ pub fn peek_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records 
 /// Buffers of [`peek_log`]: a CloudTrail record is about 1.5 KB.
 const PEEK_BUFFER: usize = 4 << 10;
 
-/// [`scan`], the heads read as `shedding` says once `alone` bytes of
-/// content were read on the calling thread (with more than one thread).
+/// [`scan`], the heads read as `shedding` says once the threads started.
 fn scan_with<R: Read + Send + 'static>(
     source: R,
     label: &str,
     rules: &RuleSet,
     correlator: &mut Correlator,
     limits: Limits,
-    (shedding, alone): (Shedding, u64),
+    shedding: Shedding,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
     // Threads are started only once the object proves large enough to
@@ -148,7 +147,11 @@ fn scan_with<R: Read + Send + 'static>(
     // that its head read can build `userIdentity` for the rules (a value
     // borrowed from the inflate buffer, which a batch's copy of the record
     // would leave behind).
-    let alone = if limits.parallel() { alone } else { u64::MAX };
+    let alone = if limits.parallel() {
+        limits.one_thread_first
+    } else {
+        u64::MAX
+    };
     let within = splitter.each_record_within(alone, |index, bytes, tokens| {
         evaluation.take_record(index, bytes, tokens, &mut on_finding)
     });
@@ -182,12 +185,6 @@ fn scan_with<R: Read + Send + 'static>(
     }
     report
 }
-
-/// Content (inflated) read on the calling thread before the others start:
-/// about 5 ms of work on one thread, against about 1 ms to start the
-/// threads and their buffers (BENCHMARKS.md, "Small objects"), so that
-/// more threads are never slower than one on a small object.
-const ON_ONE_THREAD_FIRST: u64 = 2 << 20;
 
 /// Batches waiting between the two halves: memory stays flat, and the
 /// threads have slack enough not to wait on each other (four against two:
@@ -483,7 +480,7 @@ mod tests {
         (2, (Shedding::Fixed(Heads::Later), 0)),
         (3, (Shedding::Adaptive, 0)),
         (2, (Shedding::Adaptive, 100)),
-        (3, (Shedding::Adaptive, ON_ONE_THREAD_FIRST)),
+        (3, (Shedding::Adaptive, ONE_THREAD_FIRST)),
     ];
 
     /// (rule, eventID) of each finding, the report's counts.
@@ -494,7 +491,7 @@ mod tests {
     /// [`findings_with`] under `rules`.
     fn findings_with_rules(
         log: &[u8],
-        (threads, shedding): Way,
+        (threads, (shedding, one_thread_first)): Way,
         stop_after: usize,
         rules: &RuleSet,
     ) -> (Vec<String>, ScanReport) {
@@ -506,6 +503,7 @@ mod tests {
             &mut rules.correlations().correlator(),
             Limits {
                 threads,
+                one_thread_first,
                 ..Limits::default()
             },
             shedding,
