@@ -16,7 +16,7 @@ use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
 use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::digest::keys_file::FileKeys;
-use trailwatch::generate::{write_path, Spec};
+use trailwatch::generate::{write_path_by, Callers, Spec};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
@@ -112,6 +112,15 @@ enum Command {
         /// Seed: the same seed writes the same log.
         #[arg(long, value_name = "S", default_value_t = Spec::default().seed)]
         seed: u64,
+        /// Records in a thousand planted to match a built-in rule.
+        #[arg(long, value_name = "P", default_value_t = Spec::default().match_per_mille,
+              value_parser = clap::value_parser!(u32).range(0..=1000))]
+        planted_per_mille: u32,
+        /// The planted records made by this many users and roles
+        /// (`load-user-N`, sessions of `load-role-N`) instead of the
+        /// account's few: a findings-heavy log with many alert groups.
+        #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        principals: Option<u32>,
     },
     /// Work with the rules.
     Rules {
@@ -332,7 +341,21 @@ pub fn run() -> ExitCode {
             };
             Ok(verify_run(&roots, window, keys, region, format, &s3))
         }),
-        Command::Generate { out, records, seed } => Ok(generate(&out, records, seed)),
+        Command::Generate {
+            out,
+            records,
+            seed,
+            planted_per_mille,
+            principals,
+        } => {
+            let spec = Spec {
+                records,
+                seed,
+                match_per_mille: planted_per_mille,
+            };
+            let callers = principals.map_or(Callers::Account, Callers::Crowd);
+            Ok(generate(&out, &spec, callers))
+        }
         Command::Rules { command } => match command {
             RulesCommand::List { rules } => rules.load().map(|set| list_rules(&set)),
             RulesCommand::Test { rules } => rules.load_with_examples().map(|set| test_rules(&set)),
@@ -787,13 +810,8 @@ impl Output for Console {
     }
 }
 
-fn generate(out: &Path, records: u64, seed: u64) -> ExitCode {
-    let spec = Spec {
-        records,
-        seed,
-        ..Spec::default()
-    };
-    match write_path(&spec, out) {
+fn generate(out: &Path, spec: &Spec, callers: Callers) -> ExitCode {
+    match write_path_by(spec, callers, out) {
         Ok(stats) => {
             let mb = |bytes: u64| bytes as f64 / 1e6;
             let planted = 100.0 * stats.matching as f64 / stats.records.max(1) as f64;

@@ -319,3 +319,51 @@ fn generate_to_stdout_writes_plain_json() {
     let (expected, _) = generate(&spec(50, 1));
     assert!(output.stdout == expected, "stdout is the library's log");
 }
+
+/// `trailwatch generate --planted-per-mille P --principals C` writes what
+/// the library writes for that spec and crowd; out-of-range values are
+/// usage errors.
+#[test]
+fn the_command_line_writes_a_findings_heavy_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("heavy.json");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+            .args([
+                "generate",
+                out.to_str().expect("UTF-8"),
+                "--records",
+                "2000",
+                "--seed",
+                "7",
+            ])
+            .args(extra)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .output()
+            .expect("run trailwatch")
+    };
+    let done = run(&["--planted-per-mille", "700", "--principals", "300"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let spec = Spec {
+        records: 2000,
+        seed: 7,
+        match_per_mille: 700,
+    };
+    let mut expected = Vec::new();
+    write_log_by(&spec, Callers::Crowd(300), &mut expected).expect("generated");
+    assert_eq!(std::fs::read(&out).expect("written"), expected);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(stderr.contains("2000 records"), "{stderr}");
+    for bad in [
+        ["--planted-per-mille", "1001"],
+        ["--principals", "0"],
+        ["--principals", "1000001"],
+    ] {
+        let refused = run(&bad);
+        assert_eq!(refused.status.code(), Some(2), "{bad:?}");
+    }
+}
