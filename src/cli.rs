@@ -728,8 +728,9 @@ struct Printer {
     json: JsonLines,
 }
 
-/// Alert groups a scan keeps open (about 2.5 KB each): past it, the least
-/// recently active tenth are printed and closed (README "The command line").
+/// Alert groups a scan keeps open (2.5 to 4 KB each, with its first
+/// record): past it, the least recently active tenth are printed and
+/// closed (README "The command line").
 const OPEN_GROUPS: usize = 50_000;
 
 /// A group is printed once the newest event read is this many hours of
