@@ -28,7 +28,7 @@ use super::list::Listing;
 use super::{Counts, Output};
 use crate::alert::digest::finding;
 use crate::digest::keys_file::FileKeys;
-use crate::digest::name::DigestName;
+use crate::digest::name::{utc_text, DigestName};
 use crate::digest::{verify, DigestStore, Hour, Kind, Location, Problem, Report, VerifyError};
 use crate::source::digests::{CloudTrailKeys, S3Digests};
 use crate::source::local_digests::LocalDigests;
@@ -169,17 +169,15 @@ pub async fn verify_local(
         let roots = roots.to_vec();
         tokio::task::spawn_blocking(move || LocalDigests::open(&roots)).await
     };
+    let opened = match opened {
+        Ok(Ok(opened)) => Ok(opened),
+        Ok(Err(err)) => Err(format!("cannot read the copy: {err}")),
+        Err(err) => Err(format!("reading the copy stopped: {err}")),
+    };
     let (store, digests) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(err)) => {
-            out.problem(&format!("cannot read the copy: {err}"));
-            return DigestSummary {
-                listing_failed: true,
-                ..DigestSummary::default()
-            };
-        }
-        Err(err) => {
-            out.problem(&format!("reading the copy stopped: {err}"));
+        Ok(opened) => opened,
+        Err(line) => {
+            out.problem(&line);
             return DigestSummary {
                 listing_failed: true,
                 ..DigestSummary::default()
@@ -381,10 +379,9 @@ impl Link {
             Some(hour) => hour,
             None => {
                 let start = name.end - chrono::Duration::hours(1);
-                let text = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
                 let hour = Hour {
-                    start: text(start),
-                    end: text(name.end),
+                    start: utc_text(start),
+                    end: utc_text(name.end),
                 };
                 (start, name.end, hour)
             }

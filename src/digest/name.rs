@@ -63,6 +63,11 @@ impl<'k> DigestName<'k> {
     }
 }
 
+/// A time as CloudTrail writes it in a digest: `2015-08-17T15:01:31Z`.
+pub fn utc_text(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use super::file::{self, BadDigest, Digest, MAX_DIGEST_BYTES};
 use super::hash::{hash_log, hex, same_hex, Sha256};
 use super::location::Location;
-use super::name::DigestName;
+use super::name::{utc_text, DigestName};
 use super::sign::{self, Rejected, ALGORITHM};
 
 /// An object as read: its body (streamed), its user metadata without the
@@ -615,11 +615,9 @@ fn restarted(
                                 p.digest.digest_end_time,
                             ))
                         })
-                        .unwrap_or_else(|| {
-                            (last.end, last.end.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                        })
+                        .unwrap_or_else(|| (last.end, utc_text(last.end)))
                 }
-                None => (last.end, last.end.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                None => (last.end, utc_text(last.end)),
             };
             if from >= start {
                 return Ok(None);
@@ -684,7 +682,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// A digest object's bytes, refusing one past the size no digest reaches
 /// compressed either.
-fn read_capped(body: Box<dyn Read + Send>) -> Result<Vec<u8>, Failure> {
+pub fn read_capped(body: Box<dyn Read + Send>) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     body.take(MAX_DIGEST_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_DIGEST_BYTES {

@@ -25,6 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use crate::digest::file;
+use crate::digest::verify::read_capped;
 use crate::digest::{DigestStore, Failure, Location, Object};
 
 /// The folder the object keys of a trail start at.
@@ -72,6 +73,13 @@ fn path_tail(path: &Path) -> Option<String> {
         .collect();
     let at = parts.iter().rposition(|part| *part == AWS_LOGS)?;
     Some(parts[at..].join("/"))
+}
+
+/// Whether a key (or a part of one) could lead out of the copy: a key is
+/// a digest's word, which a hostile copy chooses (S3 keys may hold `..`;
+/// CloudTrail's never do, so such an object is simply not in the copy).
+fn leaves_the_copy(key: &str) -> bool {
+    key.split('/').any(|part| matches!(part, "" | "." | ".."))
 }
 
 /// Whether a file name is a digest's.
@@ -124,8 +132,9 @@ impl LocalDigests {
         let mut unreadable = Vec::new();
         for path in files {
             let at = Location::new("", path.display().to_string());
-            let Some(parsed) = read_capped(&path)
+            let Some(parsed) = File::open(&path)
                 .ok()
+                .and_then(|file| read_capped(Box::new(file)).ok())
                 .and_then(|bytes| file::parse(&at, &bytes).ok())
             else {
                 unreadable.push(path);
@@ -202,12 +211,8 @@ impl LocalDigests {
         if let Some(path) = self.digests.get(key) {
             return Some(path.clone());
         }
-        // A key is the digest's word, which a hostile copy chooses: it
-        // never leads out of the copy (S3 keys may hold `..`; CloudTrail's
-        // never do, so such an object is simply not in the copy).
-        let unsafe_part = |part: &str| matches!(part, "" | "." | "..");
         if let Some(tail) = tail(key) {
-            if tail.split('/').any(unsafe_part) {
+            if leaves_the_copy(tail) {
                 return None;
             }
             for base in &self.bases {
@@ -217,7 +222,10 @@ impl LocalDigests {
                 }
             }
         }
-        let name = key.rsplit('/').next().filter(|name| !unsafe_part(name))?;
+        let name = key
+            .rsplit('/')
+            .next()
+            .filter(|name| !leaves_the_copy(name))?;
         self.by_name.get(name).cloned()
     }
 
@@ -255,11 +263,7 @@ impl DigestStore for LocalDigests {
         let Some(folder) = tail(prefix) else {
             return Ok(Vec::new());
         };
-        if folder
-            .trim_end_matches('/')
-            .split('/')
-            .any(|part| matches!(part, "" | "." | ".."))
-        {
+        if leaves_the_copy(folder.trim_end_matches('/')) {
             return Ok(Vec::new());
         }
         let mut keys = Vec::new();
@@ -334,22 +338,6 @@ fn index_names(root: &Path, by_name: &mut HashMap<String, PathBuf>) -> io::Resul
         }
     }
     Ok(())
-}
-
-fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(file::MAX_DIGEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > file::MAX_DIGEST_BYTES {
-        return Err(format!(
-            "larger than {} bytes: not a digest",
-            file::MAX_DIGEST_BYTES
-        ));
-    }
-    Ok(bytes)
 }
 
 /// A `.metadata.json`: `aws s3api head-object` output, or its `Metadata`.
