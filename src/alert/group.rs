@@ -205,13 +205,13 @@ impl Grouper {
 
     pub fn add(&mut self, finding: Finding, unit: Unit) {
         let mut key = std::mem::take(&mut self.scratch);
-        key_into(&finding, &mut key);
+        let session = key_into(&finding, &mut key);
         self.touches += 1;
         if self.idle_window.is_some() {
             self.note_time(&finding);
         }
         if let Some(group) = self.groups.get_mut(&key) {
-            group.add(&finding, unit);
+            group.add(&finding, unit, session);
             group.touched = self.touches;
             self.scratch = key;
             return;
@@ -232,7 +232,7 @@ impl Grouper {
             }
         }
         self.arrivals += 1;
-        let mut group = Group::new(finding, self.arrivals, unit);
+        let mut group = Group::new(&finding, self.arrivals, unit, session);
         group.touched = self.touches;
         self.groups.insert(key, group);
         if self
@@ -364,25 +364,31 @@ impl Grouper {
     }
 }
 
-fn key_into(finding: &Finding, key: &mut String) {
+/// The group key of `finding` into `key`; the name of the session folded
+/// into its actor, if one was (folding is done once per finding).
+fn key_into<'f>(finding: &'f Finding, key: &mut String) -> Option<&'f str> {
     use std::fmt::Write;
     key.clear();
     let rule = &finding.rule.id;
     // Writing to a String cannot fail.
     let _ = write!(key, "{}:{rule}", rule.len());
     // A threshold is grouped by what it counted; a record by its actor.
-    let who = match &finding.threshold {
-        Some(_) => finding.principal(),
-        None => finding.record.actor().map(|(actor, _)| actor),
+    let (who, session) = match &finding.threshold {
+        Some(_) => (finding.principal(), None),
+        None => match finding.record.actor() {
+            Some((actor, session)) => (Some(actor), session),
+            None => (None, None),
+        },
     };
     match who {
         Some(who) => key.push_str(&who),
         None => key.push_str(finding.record.source()),
     }
+    session
 }
 
 impl Group {
-    fn new(finding: Finding, arrival: u64, unit: Unit) -> Group {
+    fn new(finding: &Finding, arrival: u64, unit: Unit, session: Option<&str>) -> Group {
         let mut group = Group {
             first: finding.clone(),
             arrival,
@@ -396,11 +402,13 @@ impl Group {
             other_sources: Vec::new(),
             more_sources: false,
         };
-        group.add(&finding, unit);
+        group.add(finding, unit, session);
         group
     }
 
-    fn add(&mut self, finding: &Finding, unit: Unit) {
+    /// `session`: the session folded into the finding's actor
+    /// ([`key_into`]).
+    fn add(&mut self, finding: &Finding, unit: Unit, session: Option<&str>) {
         self.count += 1;
         self.units.insert(unit);
         self.add_source(&finding.record.source);
@@ -424,11 +432,9 @@ impl Group {
                 self.event_ids.push(id.into_owned());
             }
         }
-        if finding.threshold.is_none() {
-            if let Some((_, Some(session))) = finding.record.actor() {
-                self.sessions
-                    .add(session, MAX_COUNTED_SESSIONS, MAX_SESSION_NAMES);
-            }
+        if let Some(session) = session {
+            self.sessions
+                .add(session, MAX_COUNTED_SESSIONS, MAX_SESSION_NAMES);
         }
     }
 

@@ -100,9 +100,10 @@ impl HeadReader {
         tokens: Option<Tokens<'_>>,
         identity: bool,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
-        // Skipped strings are not checked for UTF-8; std checks the whole
-        // record far faster. When it fails, the strict check names where.
-        let Ok(text) = std::str::from_utf8(bytes) else {
+        // Skipped strings are not checked for UTF-8; checking the whole
+        // record at once is far faster. When it fails, the strict check
+        // names where.
+        let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
             return Err(match crate::json::check(bytes) {
                 Err(err) => err,
                 Ok(()) => de::Error::custom("a string is not valid UTF-8"),
