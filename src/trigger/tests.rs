@@ -554,3 +554,36 @@ fn every_events_sample_reads_through_aws_lambda_events() {
         assert_eq!(missing.len(), want_missing, "{file}: {missing:?}");
     }
 }
+
+/// A message `SqsMessage` cannot read (a body that is not text) is that
+/// message's permanent error, under its id; the others are read.
+#[test]
+fn a_queue_message_of_the_wrong_shape_fails_alone() {
+    let event = json!({"Records": [
+        {"messageId": "odd", "eventSource": "aws:sqs", "body": 5},
+        {"messageId": "none", "eventSource": "aws:sqs"},
+        {"messageId": "fine", "eventSource": "aws:sqs", "body": CLOUDTRAIL},
+    ]});
+    let Ok(Trigger::Queue(messages)) = parse(&event) else {
+        panic!("an SQS batch");
+    };
+    let errors: Vec<(&str, String)> = messages
+        .iter()
+        .filter_map(|m| Some((m.message_id.as_str(), m.content.as_ref().err()?.to_string())))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "odd",
+                "SQS message is malformed: invalid type: integer `5`, expected a string"
+                    .to_string()
+            ),
+            (
+                "none",
+                "SQS message is malformed: it has no text body".to_string()
+            ),
+        ]
+    );
+    assert!(messages[2].content.is_ok());
+}
