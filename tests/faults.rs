@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::sqs::SqsBatchResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use common::mock_http::{
     any_get_object, any_publish, any_put_item, calls, credentials, dynamodb_ok, dynamodb_throttled,
@@ -27,9 +28,7 @@ use trailwatch::alert::message::SNS_MAX_BYTES;
 use trailwatch::alert::Alert;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
-use trailwatch::lambda::{
-    Handler, InvocationError, InvocationSummary, ItemFailure, QueueReply, Reply,
-};
+use trailwatch::lambda::{Handler, InvocationError, InvocationSummary, Reply};
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleMeta, RuleSet};
 use trailwatch::sink::sns::{SnsSink, MAX_BATCH_ENTRIES};
@@ -537,14 +536,9 @@ async fn sqs_batch_lists_only_the_message_whose_alerts_failed() {
         .await
         .expect("an SQS batch answers which messages to redeliver");
 
-    assert_eq!(
-        response.reply,
-        Reply::Queue(QueueReply {
-            batch_item_failures: vec![ItemFailure {
-                item_identifier: "message-failing".to_string()
-            }]
-        })
-    );
+    let mut redeliver = SqsBatchResponse::default();
+    redeliver.add_failure("message-failing");
+    assert_eq!(response.reply, Reply::Queue(redeliver));
     assert_eq!(
         response.to_json(),
         json!({"batchItemFailures": [{"itemIdentifier": "message-failing"}]})
@@ -762,7 +756,7 @@ async fn a_key_longer_than_s3_allows_fails_only_its_message() {
 
     assert_eq!(
         response.reply,
-        Reply::Queue(QueueReply::default()),
+        Reply::Queue(SqsBatchResponse::default()),
         "nothing to redeliver"
     );
     assert_read_one_alert_but(&response.summary, 1);

@@ -36,6 +36,7 @@ use crate::trigger::{
     self, BatchJob, BatchResponse, Notification, QueueMessage, ResultCode, TaskResult, Trigger,
     TriggerError,
 };
+use aws_lambda_events::sqs::SqsBatchResponse;
 use metrics::{MetricsSink, NoMetrics};
 
 /// What an invocation did; logged, turned into metrics, and returned for
@@ -126,38 +127,21 @@ pub enum Reply {
     /// For notifications: the summary.
     Summary,
     /// For SQS: the messages to deliver again.
-    Queue(QueueReply),
+    Queue(SqsBatchResponse),
     /// For S3 Batch Operations: one result per task.
     BatchOperations(BatchResponse),
 }
 
-/// SQS partial batch response (the function's event source mapping needs
-/// `ReportBatchItemFailures`).
-#[derive(Debug, Default, PartialEq, Serialize)]
-pub struct QueueReply {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-impl QueueReply {
-    /// Lists a message for redelivery, once.
-    fn fail(&mut self, message_id: &str) {
-        if !self
-            .batch_item_failures
-            .iter()
-            .any(|f| f.item_identifier == message_id)
-        {
-            self.batch_item_failures.push(ItemFailure {
-                item_identifier: message_id.to_string(),
-            });
-        }
+/// Lists a message for redelivery in the SQS partial batch response (the
+/// function's event source mapping needs `ReportBatchItemFailures`), once.
+fn fail(reply: &mut SqsBatchResponse, message_id: &str) {
+    if !reply
+        .batch_item_failures
+        .iter()
+        .any(|f| f.item_identifier == message_id)
+    {
+        reply.add_failure(message_id);
     }
-}
-
-#[derive(Debug, PartialEq, Serialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
 }
 
 /// An invocation's result: what it did and what to answer.
@@ -315,7 +299,7 @@ impl Handler {
                 let mut reply = self.queue(&messages, invocation).await;
                 for unit in self.deliver(invocation).await {
                     if let Some(message) = messages.get(unit) {
-                        reply.fail(&message.message_id);
+                        fail(&mut reply, &message.message_id);
                     }
                 }
                 Reply::Queue(reply)
@@ -370,8 +354,8 @@ impl Handler {
         done
     }
 
-    async fn queue(&self, messages: &[QueueMessage], inv: &mut Invocation) -> QueueReply {
-        let mut reply = QueueReply::default();
+    async fn queue(&self, messages: &[QueueMessage], inv: &mut Invocation) -> SqsBatchResponse {
+        let mut reply = SqsBatchResponse::default();
         // The messages delivered most often first: one that keeps being
         // left unread behind others would reach the dead-letter queue
         // though it was never tried.
@@ -383,7 +367,7 @@ impl Handler {
             match &message.content {
                 Ok(notification) => {
                     if !self.notification(notification, inv).await {
-                        reply.fail(&message.message_id);
+                        fail(&mut reply, &message.message_id);
                     }
                 }
                 // Redelivering the same body cannot help: report, do not list.

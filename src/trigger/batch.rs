@@ -2,7 +2,8 @@
 //! 1.0 and 2.0): how a user backfills months of logs at AWS's scale. Each
 //! task is one object and gets its own answer.
 
-use serde::Serialize;
+use aws_lambda_events::s3_batch_job::{S3BatchJobEvent, S3BatchJobTask};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{s3::decode_key, TriggerError};
@@ -54,48 +55,59 @@ pub struct BatchResponse {
 }
 
 pub(super) fn parse(event: &Value) -> Result<BatchJob, TriggerError> {
-    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(String::from);
     let malformed = |message: String| TriggerError::Malformed {
         what: "S3 Batch Operations invocation",
         message,
     };
-    let schema_version = text(event, "invocationSchemaVersion")
+    // The schema first: the crate's type reads any, and a schema trailwatch
+    // does not know may hold anything.
+    let schema_version = event
+        .get("invocationSchemaVersion")
+        .and_then(Value::as_str)
         .ok_or_else(|| malformed("invocationSchemaVersion is not a string".to_string()))?;
-    if !matches!(schema_version.as_str(), "1.0" | "2.0") {
+    if !matches!(schema_version, "1.0" | "2.0") {
         return Err(malformed(format!(
             "invocation schema {schema_version:?} is not 1.0 or 2.0"
         )));
     }
-    let invocation_id = text(event, "invocationId")
+    let job = S3BatchJobEvent::deserialize(event).map_err(|err| malformed(err.to_string()))?;
+    let invocation_id = job
+        .invocation_id
         .ok_or_else(|| malformed("invocationId is missing".to_string()))?;
-    let tasks = event
-        .get("tasks")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed("tasks is not a list".to_string()))?;
-    let tasks = tasks
-        .iter()
+    // Deserialized, so `tasks` is a list of the same length.
+    let raw_tasks = event.get("tasks").and_then(Value::as_array);
+    let tasks = job
+        .tasks
+        .into_iter()
         .enumerate()
-        .map(|(index, task)| BatchTask {
-            task_id: text(task, "taskId").unwrap_or_else(|| format!("#{index}")),
-            object: task_object(task),
+        .map(|(index, task)| {
+            let raw = raw_tasks.and_then(|tasks| tasks.get(index));
+            BatchTask {
+                object: task_object(&task, raw),
+                task_id: task.task_id.unwrap_or_else(|| format!("#{index}")),
+            }
         })
         .collect();
     Ok(BatchJob {
-        schema_version,
+        schema_version: schema_version.to_string(),
         invocation_id,
         tasks,
     })
 }
 
 /// Schema 2.0 names the bucket, 1.0 its ARN; both URL-encode the key.
-fn task_object(task: &Value) -> Result<ObjectRef, String> {
-    let text = |key: &str| task.get(key).and_then(Value::as_str);
-    let bucket = match (text("s3Bucket"), text("s3BucketArn")) {
+/// The shim: aws_lambda_events' task has 1.0's `s3BucketArn` but not
+/// 2.0's `s3Bucket` (events/batch-operations-2.0.json), read from `raw`.
+fn task_object(task: &S3BatchJobTask, raw: Option<&Value>) -> Result<ObjectRef, String> {
+    let bucket_name = raw
+        .and_then(|raw| raw.get("s3Bucket"))
+        .and_then(Value::as_str);
+    let bucket = match (bucket_name, task.s3_bucket_arn.as_deref()) {
         (Some(bucket), _) => bucket,
         (None, Some(arn)) => arn.rsplit(':').next().unwrap_or(arn),
         (None, None) => return Err("the task has neither s3Bucket nor s3BucketArn".to_string()),
     };
-    let raw_key = text("s3Key").ok_or("the task has no s3Key")?;
+    let raw_key = task.s3_key.as_deref().ok_or("the task has no s3Key")?;
     let key = decode_key(raw_key).ok_or_else(|| {
         format!(
             "s3Key {} is not valid URL encoding of UTF-8",

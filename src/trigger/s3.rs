@@ -1,34 +1,25 @@
 //! S3 event notifications: every record (not just `Records[0]`), keys
 //! URL-decoded the way S3 encodes them (`+` is a space, then `%XX`).
 
+use aws_lambda_events::s3::S3Entity;
+use serde::de::Error as _;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Notification, SerdeError, TriggerError};
 use crate::object::ObjectRef;
 
+/// One S3 notification record: aws_lambda_events' `S3Entity` (bucket and
+/// object) under the event name. A shim, not its `S3EventRecord`: that one
+/// requires `eventTime`, `userIdentity` and `requestParameters`, which
+/// every AWS sample has but records built by hand (the tests', a
+/// `cargo lambda invoke` payload) often do not, and which trailwatch never
+/// reads.
 #[derive(Deserialize)]
 struct S3Record {
     #[serde(rename = "eventName")]
     event_name: String,
     s3: S3Entity,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    key: String,
-    size: Option<u64>,
 }
 
 /// Adds one S3 notification record to `out`: object-created events are
@@ -38,22 +29,39 @@ pub(super) fn add_record(
     raw: &Value,
     out: &mut Notification,
 ) -> Result<(), TriggerError> {
-    let record = S3Record::deserialize(raw).map_err(|source| TriggerError::BadRecord {
+    let bad_record = |source| TriggerError::BadRecord {
         index,
         source: SerdeError(source),
-    })?;
-    let Some(key) = decode_key(&record.s3.object.key) else {
+    };
+    let record = S3Record::deserialize(raw).map_err(bad_record)?;
+    // The crate makes both optional; S3 always sends them.
+    let bucket = record
+        .s3
+        .bucket
+        .name
+        .ok_or_else(|| bad_record(serde_json::Error::missing_field("name")))?;
+    let raw_key = record
+        .s3
+        .object
+        .key
+        .ok_or_else(|| bad_record(serde_json::Error::missing_field("key")))?;
+    let Some(key) = decode_key(&raw_key) else {
         let err = TriggerError::BadKey {
             index,
-            key: super::shown(&record.s3.object.key),
+            key: super::shown(&raw_key),
         };
         out.rejected.push(err.to_string());
         return Ok(());
     };
     let object = ObjectRef {
-        bucket: record.s3.bucket.name,
+        bucket,
         key,
-        size: record.s3.object.size,
+        // A negative size is no size.
+        size: record
+            .s3
+            .object
+            .size
+            .and_then(|size| u64::try_from(size).ok()),
     };
     if record.event_name.starts_with("ObjectCreated:") {
         super::add_object(object, out);

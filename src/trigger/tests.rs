@@ -35,8 +35,31 @@ fn s3_record(event_name: &str, key: &str, size: u64) -> Value {
     })
 }
 
+/// An SNS message with every field SNS sends (aws_lambda_events'
+/// `SnsMessage` requires them), as it arrives in an SQS body.
+fn sns_message(message: &str) -> Value {
+    json!({"Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:1:t",
+        "Message": message, "Timestamp": "2026-11-23T08:20:06.000Z", "SignatureVersion": "1",
+        "Signature": "EXAMPLE", "SigningCertURL": "https://example.com/c.pem",
+        "UnsubscribeURL": "https://example.com/u"})
+}
+
+/// An SNS record as SNS invokes the function.
 fn sns(message: &str) -> Value {
-    json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": message}}]})
+    let mut sns = sns_message(message);
+    // The Lambda form spells these two `…Url`.
+    if let Some(fields) = sns.as_object_mut() {
+        for (from, to) in [
+            ("SigningCertURL", "SigningCertUrl"),
+            ("UnsubscribeURL", "UnsubscribeUrl"),
+        ] {
+            if let Some(value) = fields.remove(from) {
+                fields.insert(to.to_string(), value);
+            }
+        }
+    }
+    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:1:t:s", "Sns": sns}]})
 }
 
 fn sqs(bodies: &[&str]) -> Value {
@@ -72,7 +95,7 @@ fn every_s3_record_is_handled() {
 #[test]
 fn each_delivery_path_names_the_same_objects() {
     let s3 = json!({"Records": [s3_record("ObjectCreated:Put", "k%2B1.json.gz", 5)]}).to_string();
-    let sns_envelope = json!({"Type": "Notification", "MessageId": "x", "Message": s3}).to_string();
+    let sns_envelope = sns_message(&s3).to_string();
     let cases: Vec<(&str, Value, Vec<&str>)> = vec![
         ("SNS", sns(&s3), vec!["s3://logs/k+1.json.gz"]),
         (
@@ -208,6 +231,12 @@ fn batch_operations_tasks_of_both_schemas() {
         assert_eq!(answer["treatMissingKeysAs"], "PermanentFailure");
         assert_eq!(answer["results"][0]["resultCode"], "Succeeded");
         assert_eq!(answer["results"][0]["taskId"], "dGFza2lkZ29lc2hlcmUK");
+        // The answer is the crate's S3BatchJobResponse, field for field
+        // (trailwatch keeps its own type: a result code of three values,
+        // not free text).
+        let crate_answer: aws_lambda_events::s3_batch_job::S3BatchJobResponse =
+            serde_json::from_value(answer.clone()).expect("the crate reads the answer");
+        assert_eq!(serde_json::to_value(&crate_answer).expect("json"), answer);
     }
     let bad = json!({"invocationSchemaVersion": "3.0", "invocationId": "i", "tasks": []});
     assert!(parse(&bad)
@@ -233,8 +262,9 @@ fn errors_name_what_arrived() {
             "CloudTrail notification is malformed: s3Bucket is not a string",
         ),
         (
-            json!({"Records": [{"EventSource": "aws:sns", "Sns": {}}]}),
-            "SNS message is malformed: it has no Message text",
+            json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                "EventSubscriptionArn": "s", "Sns": {}}]}),
+            "SNS message is malformed: record 0: missing field `Type`",
         ),
         (
             json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}),
@@ -255,7 +285,7 @@ fn errors_name_what_arrived() {
 fn nesting_is_bounded() {
     let mut message = json!({"Records": [s3_record("ObjectCreated:Put", "k", 1)]}).to_string();
     for _ in 0..10 {
-        message = json!({"Type": "Notification", "Message": message}).to_string();
+        message = sns_message(&message).to_string();
     }
     assert_eq!(parse(&sns(&message)), Err(TriggerError::TooDeep));
 }
@@ -325,7 +355,7 @@ fn impossible_keys_are_rejected_one_record_at_a_time() {
     );
 
     // A Batch Operations task with such a key fails alone.
-    let job = json!({"invocationSchemaVersion": "2.0", "invocationId": "i",
+    let job = json!({"invocationSchemaVersion": "2.0", "invocationId": "i", "job": {"id": "j"},
         "tasks": [{"taskId": "t1", "s3Bucket": "logs", "s3Key": long}, {"taskId": "t2", "s3Bucket": "logs", "s3Key": "a.json.gz"}]});
     let Ok(Trigger::BatchOperations(job)) = parse(&job) else {
         panic!("a batch job");
@@ -346,4 +376,214 @@ fn sqs_receive_counts_are_read() {
     };
     let counts: Vec<u32> = messages.iter().map(|m| m.receive_count).collect();
     assert_eq!(counts, [3, 1]);
+}
+
+/// The objects `aws_lambda_events`' own types find in an event, layer by
+/// layer (`s3://bucket/key`, keys decoded), or the text no crate type
+/// reads. Independent of `parse`, so the two can be compared.
+fn crate_objects(text: &str) -> Result<Vec<String>, String> {
+    use aws_lambda_events::{
+        eventbridge::EventBridgeEvent, s3::S3Event, s3_batch_job::S3BatchJobEvent, sns::SnsEvent,
+        sns::SnsMessage, sqs::SqsEvent,
+    };
+    let all = |texts: Vec<&str>| -> Result<Vec<String>, String> {
+        let mut found = Vec::new();
+        for text in texts {
+            found.extend(crate_objects(text)?);
+        }
+        Ok(found)
+    };
+    if let Ok(job) = serde_json::from_str::<S3BatchJobEvent>(text) {
+        let arn_bucket = |arn: &str| arn.rsplit(':').next().map(str::to_string);
+        return job
+            .tasks
+            .iter()
+            .map(|task| match (task.s3_bucket_arn.as_deref(), &task.s3_key) {
+                (Some(arn), Some(key)) => Ok(format!(
+                    "s3://{}/{}",
+                    arn_bucket(arn).unwrap_or_default(),
+                    decode_key(key).unwrap_or_default()
+                )),
+                _ => Err(format!("a task without s3BucketArn: {text:.60}")),
+            })
+            .collect();
+    }
+    if let Ok(queue) = serde_json::from_str::<SqsEvent>(text) {
+        if queue
+            .records
+            .iter()
+            .all(|r| r.event_source.as_deref() == Some("aws:sqs"))
+        {
+            let bodies = queue.records.iter();
+            return all(bodies.filter_map(|r| r.body.as_deref()).collect());
+        }
+    }
+    if let Ok(sns) = serde_json::from_str::<SnsEvent>(text) {
+        return all(sns.records.iter().map(|r| r.sns.message.as_str()).collect());
+    }
+    if let Ok(sns) = serde_json::from_str::<SnsMessage>(text) {
+        return crate_objects(&sns.message);
+    }
+    if let Ok(s3) = serde_json::from_str::<S3Event>(text) {
+        let records = s3.records.iter();
+        let created = records.filter(|r| {
+            r.event_name
+                .as_deref()
+                .is_some_and(|name| name.starts_with("ObjectCreated:"))
+        });
+        return Ok(created
+            .map(|r| {
+                let key = r.s3.object.key.as_deref().unwrap_or_default();
+                let bucket = r.s3.bucket.name.as_deref().unwrap_or_default();
+                format!("s3://{bucket}/{}", decode_key(key).unwrap_or_default())
+            })
+            .collect());
+    }
+    if let Ok(event) = serde_json::from_str::<EventBridgeEvent>(text) {
+        let text = |pointer: &str| event.detail.pointer(pointer).and_then(Value::as_str);
+        return Ok(vec![format!(
+            "s3://{}/{}",
+            text("/bucket/name").unwrap_or_default(),
+            text("/object/key").unwrap_or_default()
+        )]);
+    }
+    // Cut short; enough to name what it is.
+    Err(text.chars().take(80).collect())
+}
+
+/// What `parse` finds in an event, in the same terms (a queue's messages
+/// that cannot be read are left out, as the crate's walk leaves them).
+fn parsed_objects(event: &Value) -> Result<Vec<String>, String> {
+    let strings = |n: &Notification| {
+        n.objects
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    match parse(event).map_err(|e| e.to_string())? {
+        Trigger::Notification(n) => Ok(strings(&n)),
+        Trigger::Queue(messages) => Ok(messages
+            .iter()
+            .filter_map(|m| m.content.as_ref().ok())
+            .flat_map(strings)
+            .collect()),
+        Trigger::BatchOperations(job) => Ok(job
+            .tasks
+            .iter()
+            .filter_map(|t| t.object.as_ref().ok().map(ToString::to_string))
+            .collect()),
+    }
+}
+
+/// Every sample in events/ through `aws_lambda_events`: its types alone
+/// name the same objects as `parse`, or the sample is one a shim in
+/// `parse` exists for, named here.
+#[test]
+fn every_events_sample_reads_through_aws_lambda_events() {
+    // (sample, objects it names, the shim it needs: a text in what the
+    // crate's types leave unread)
+    let table: &[(&str, usize, Option<&str>)] = &[
+        ("batch-operations-1.0.json", 3, None),
+        (
+            "batch-operations-2.0.json",
+            2,
+            Some("a task without s3BucketArn"),
+        ),
+        (
+            "cloudtrail-sns-validation.json",
+            0,
+            Some("CloudTrail validation message."),
+        ),
+        ("cloudtrail-sns.json", 2, Some("s3Bucket")),
+        ("eventbridge-object-created.json", 1, None),
+        ("s3-encoded-key.json", 1, None),
+        ("s3-one-object.json", 1, None),
+        ("s3-several-objects.json", 5, None),
+        ("s3-test-event.json", 0, Some("s3:TestEvent")),
+        ("sns-s3-test-event.json", 0, Some("s3:TestEvent")),
+        ("sns-s3.json", 1, None),
+        ("sqs-cloudtrail-sns.json", 2, Some("s3Bucket")),
+        // The second message is not JSON: both walks stop at it.
+        ("sqs-s3.json", 2, Some("this is not a notification")),
+        ("sqs-sns-s3.json", 1, None),
+        ("unknown-event.json", 0, Some("aws:dynamodb")),
+    ];
+    let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    let listed: Vec<&str> = table.iter().map(|(file, ..)| *file).collect();
+    assert_eq!(
+        on_disk, listed,
+        "every events/*.json sample is in the table"
+    );
+
+    let logs = std::fs::read_to_string(format!("{dir}/objects.tsv")).expect("objects.tsv");
+    let known: Vec<String> = logs
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split('\t').nth(1))
+        .map(|key| format!("s3://trailwatch-test-logs/{key}"))
+        .collect();
+    for &(file, count, shim) in table {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("sample");
+        let event: Value = serde_json::from_str(&text).expect("JSON");
+        let parsed = parsed_objects(&event);
+        match (crate_objects(&text), shim) {
+            (Ok(found), None) => assert_eq!(Ok(found), parsed, "{file}"),
+            (Err(left), Some(shim)) => assert!(left.contains(shim), "{file}: {left}"),
+            (found, shim) => panic!("{file}: the crate's types give {found:?}, shim {shim:?}"),
+        }
+        if file == "unknown-event.json" {
+            assert!(parsed.is_err(), "{file}: {parsed:?}");
+            continue;
+        }
+        let parsed = parsed.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(parsed.len(), count, "{file}: {parsed:?}");
+        // The objects are the sample logs, but for those that are not on
+        // purpose: batch 1.0's missing key, a digest and a folder marker.
+        let missing: Vec<&String> = parsed.iter().filter(|o| !known.contains(o)).collect();
+        let want_missing = match file {
+            "batch-operations-1.0.json" => 1,
+            "s3-several-objects.json" => 2,
+            _ => 0,
+        };
+        assert_eq!(missing.len(), want_missing, "{file}: {missing:?}");
+    }
+}
+
+/// A message `SqsMessage` cannot read (a body that is not text) is that
+/// message's permanent error, under its id; the others are read.
+#[test]
+fn a_queue_message_of_the_wrong_shape_fails_alone() {
+    let event = json!({"Records": [
+        {"messageId": "odd", "eventSource": "aws:sqs", "body": 5},
+        {"messageId": "none", "eventSource": "aws:sqs"},
+        {"messageId": "fine", "eventSource": "aws:sqs", "body": CLOUDTRAIL},
+    ]});
+    let Ok(Trigger::Queue(messages)) = parse(&event) else {
+        panic!("an SQS batch");
+    };
+    let errors: Vec<(&str, String)> = messages
+        .iter()
+        .filter_map(|m| Some((m.message_id.as_str(), m.content.as_ref().err()?.to_string())))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "odd",
+                "SQS message is malformed: invalid type: integer `5`, expected a string"
+                    .to_string()
+            ),
+            (
+                "none",
+                "SQS message is malformed: it has no text body".to_string()
+            ),
+        ]
+    );
+    assert!(messages[2].content.is_ok());
 }
