@@ -1,6 +1,8 @@
 //! Command-line interface: parses arguments and prints. The work is done by
 //! the library.
 
+mod view;
+
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::{Closed, Grouper};
+use trailwatch::alert::row::{Row, CSV_HEADER};
 use trailwatch::alert::{Alert, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
@@ -23,6 +26,7 @@ use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
 use trailwatch::source::rules_s3::S3Prefix;
+use view::{paint, ColorChoice, Tally};
 
 #[derive(Parser)]
 #[command(
@@ -47,10 +51,8 @@ enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
-        /// Output: the readable alert an email carries, or the JSON
-        /// document other subscribers get, one per line.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
         #[command(flatten)]
         grouping: GroupingArgs,
         /// Threads per log object: 1 does all on one thread; 2 or more
@@ -84,10 +86,8 @@ enum Command {
         /// directories of a local copy (not both).
         #[arg(required = true, value_name = "S3_URI|DIR")]
         uris: Vec<String>,
-        /// Output: the readable alert an email carries, or the JSON
-        /// document other subscribers get, one per line.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Read CloudTrail's public keys from this file (what `aws
         /// cloudtrail list-public-keys` prints) instead of asking
         /// CloudTrail ListPublicKeys in each digest's region.
@@ -196,6 +196,21 @@ impl RuleArgs {
     }
 }
 
+/// How alerts are printed.
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output: one line per alert, aligned (event time, level, title,
+    /// principal, account, region, count); the readable alert an email
+    /// carries (`email`, or `text`); the JSON document other subscribers
+    /// get, one per line; or CSV, a header and a record per alert.
+    #[arg(long, value_enum, default_value_t = Format::Line)]
+    format: Format,
+    /// Colour the level of each line (and the summary's bars): `auto`
+    /// when printing to a terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
 /// How findings become alerts; by default as in the Lambda function: the
 /// findings of one rule for one principal are one alert, printed at the end.
 #[derive(clap::Args)]
@@ -252,7 +267,8 @@ struct S3Args {
     /// (UTC) or RFC 3339 time (exclusive).
     #[arg(long, value_name = "DATE", value_parser = parse_bound)]
     until: Option<NaiveDateTime>,
-    /// s3:// only: show no progress (problems and the summary still print).
+    /// Show no progress and no results summary (problems and the last
+    /// line still print).
     #[arg(long, short)]
     quiet: bool,
     /// s3:// only: seconds between progress lines when stderr is not a
@@ -292,10 +308,13 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds above 0"))
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    Text,
+    Line,
+    #[value(alias = "text")]
+    Email,
     Json,
+    Csv,
 }
 
 pub fn run() -> ExitCode {
@@ -304,14 +323,17 @@ pub fn run() -> ExitCode {
         Command::Scan {
             paths,
             rules,
-            format,
+            output,
             grouping,
             threads,
             limits,
             s3,
         } => {
             let limits = limits.limits(threads);
-            let printer = Printer::new(format, &grouping);
+            let mut printer = Printer::new(&output, &grouping);
+            if !s3.quiet {
+                printer.tally = Some(Tally::default());
+            }
             match s3_roots(&paths, &s3) {
                 Ok(None) => rules
                     .load()
@@ -330,7 +352,7 @@ pub fn run() -> ExitCode {
         }
         Command::Verify {
             uris,
-            format,
+            output,
             public_keys,
             region,
             s3,
@@ -339,7 +361,7 @@ pub fn run() -> ExitCode {
                 Some(path) => Some(read_keys(path)?),
                 None => None,
             };
-            Ok(verify_run(&roots, window, keys, region, format, &s3))
+            Ok(verify_run(&roots, window, keys, region, &output, &s3))
         }),
         Command::Generate {
             out,
@@ -456,6 +478,7 @@ fn scan_paths(
     if !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    printer.summarise();
     let skipped = match expanded.skipped.len() {
         0 => String::new(),
         n => format!(", {n} skipped"),
@@ -542,6 +565,7 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
     if summary.stopped || !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    printer.summarise();
     let uris: Vec<String> = roots
         .iter()
         .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
@@ -638,7 +662,7 @@ fn verify_run(
     window: Window,
     keys: Option<FileKeys>,
     region: Option<String>,
-    format: Format,
+    output: &OutputArgs,
     s3: &VerifyArgs,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -657,7 +681,7 @@ fn verify_run(
         max_alerts: None,
     };
     let console = Arc::new(Console {
-        printer: Mutex::new(Printer::new(format, &every)),
+        printer: Mutex::new(Printer::new(output, &every)),
         progress: Progress::start_for(
             Arc::clone(&counts),
             progress_style(s3.quiet, s3.progress_every),
@@ -721,11 +745,14 @@ fn progress_style(quiet: bool, every: Duration) -> Style {
 /// Where alerts go, the one place that prints them: stdout, each as it is
 /// found or grouped as in the Lambda function and printed at the end.
 struct Printer {
-    out: io::Stdout,
-    format: Format,
     grouper: Option<Grouper>,
     alerts: u64,
-    json: JsonLines,
+    view: View,
+    /// What the printed alerts add up to, for the results summary (none
+    /// with `--quiet`, and for `verify`).
+    tally: Option<Tally>,
+    /// The summary is coloured (stderr is a terminal, or `--color always`).
+    summary_colour: bool,
 }
 
 /// Alert groups a scan keeps open (2.5 to 4 KB each, with its first
@@ -738,17 +765,23 @@ const OPEN_GROUPS: usize = 50_000;
 const IDLE_HOURS: i64 = 24;
 
 impl Printer {
-    fn new(format: Format, grouping: &GroupingArgs) -> Printer {
+    fn new(output: &OutputArgs, grouping: &GroupingArgs) -> Printer {
         Printer {
-            out: io::stdout(),
-            format,
             grouper: (!grouping.every_finding).then(|| {
                 Grouper::new(grouping.max_alerts.map(|n| n.max(1)))
                     .with_open_limit(OPEN_GROUPS)
                     .with_idle_window(chrono::TimeDelta::hours(IDLE_HOURS))
             }),
             alerts: 0,
-            json: JsonLines::default(),
+            view: View {
+                out: io::stdout(),
+                format: output.format,
+                colour: output.color.stdout(),
+                json: JsonLines::default(),
+                headed: false,
+            },
+            tally: None,
+            summary_colour: output.color.stderr(),
         }
     }
 
@@ -760,7 +793,7 @@ impl Printer {
                 grouper.add(finding, 0);
                 // Groups closed to keep memory flat are printed now.
                 for closed in grouper.take_closed_lean() {
-                    if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
+                    if !self.view.closed(closed, self.tally.as_mut()) {
                         return false;
                     }
                     self.alerts += 1;
@@ -769,23 +802,138 @@ impl Printer {
             }
             None => {
                 self.alerts += 1;
-                print_finding(&mut self.out, self.format, &finding, &mut self.json)
+                self.view.finding(&finding, self.tally.as_mut())
             }
         }
     }
 
     /// Prints the grouped alerts; false when stdout is closed.
     fn finish(&mut self) -> bool {
-        let Some(grouper) = self.grouper.take() else {
-            return true;
-        };
-        for closed in grouper.into_closed() {
-            if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
-                return false;
+        if let Some(grouper) = self.grouper.take() {
+            for closed in grouper.into_closed() {
+                if !self.view.closed(closed, self.tally.as_mut()) {
+                    return false;
+                }
+                self.alerts += 1;
             }
-            self.alerts += 1;
         }
-        true
+        self.view.finish()
+    }
+
+    /// The results summary on stderr (nothing when there was no alert, or
+    /// with `--quiet`).
+    fn summarise(&self) {
+        if let Some(tally) = &self.tally {
+            eprint!("{}", tally.render(self.summary_colour));
+        }
+    }
+}
+
+/// Alerts printed in one format on stdout.
+struct View {
+    out: io::Stdout,
+    format: Format,
+    /// Lines are coloured.
+    colour: bool,
+    json: JsonLines,
+    /// The header (of the lines, of the CSV) is printed.
+    headed: bool,
+}
+
+impl View {
+    /// Prints a finding's alert (JSON: its document, without the alert
+    /// built first); false when stdout is closed.
+    fn finding(&mut self, finding: &Finding, tally: Option<&mut Tally>) -> bool {
+        match self.format {
+            Format::Json => {
+                if let Some(tally) = tally {
+                    tally.add_finding(finding);
+                }
+                self.json.print(&mut self.out, |line, texts| {
+                    finding.write_document(line, usize::MAX, Some(texts));
+                })
+            }
+            _ => self.alert(&finding.alert(), tally),
+        }
+    }
+
+    /// Prints a closed group: a group of one as its finding.
+    fn closed(&mut self, closed: Closed, tally: Option<&mut Tally>) -> bool {
+        match closed {
+            Closed::One { finding, .. } => self.finding(&finding, tally),
+            Closed::Several(grouped) => self.alert(&grouped.alert, tally),
+        }
+    }
+
+    /// Prints one alert; false when stdout is closed.
+    fn alert(&mut self, alert: &Alert, tally: Option<&mut Tally>) -> bool {
+        let row = match (self.format, tally) {
+            (Format::Line | Format::Csv, tally) => {
+                let row = alert.row();
+                if let Some(tally) = tally {
+                    tally.add(&row);
+                }
+                Some(row)
+            }
+            (_, Some(tally)) => {
+                tally.add(&alert.row());
+                None
+            }
+            (_, None) => None,
+        };
+        if !self.head() {
+            return false;
+        }
+        let colour = self.colour;
+        match (self.format, row) {
+            (Format::Email, _) => {
+                writeln!(self.out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok()
+            }
+            (Format::Json, _) => self.json.print(&mut self.out, |line, texts| {
+                alert.write_document(line, usize::MAX, Some(texts));
+            }),
+            (Format::Line, Some(row)) => {
+                let line = row.line(|level, label| paint(colour, level, label));
+                writeln!(self.out, "{line}").is_ok()
+            }
+            (Format::Csv, Some(row)) => write_csv(&mut self.out, &row.csv_fields()),
+            (Format::Line | Format::Csv, None) => true,
+        }
+    }
+
+    /// The header, before the first alert line or CSV record.
+    fn head(&mut self) -> bool {
+        if self.headed {
+            return true;
+        }
+        self.headed = true;
+        match self.format {
+            Format::Line => writeln!(self.out, "{}", Row::line_header()).is_ok(),
+            Format::Csv => write_csv(&mut self.out, &CSV_HEADER),
+            Format::Email | Format::Json => true,
+        }
+    }
+
+    /// At the end: a CSV has its header even with no alert (a table with
+    /// no rows); false when stdout is closed.
+    fn finish(&mut self) -> bool {
+        let headed = match self.format {
+            Format::Csv => self.head(),
+            _ => true,
+        };
+        headed && self.out.flush().is_ok()
+    }
+}
+
+/// One CSV record (RFC 4180: quoted where a field needs it) on `out`.
+fn write_csv<T: AsRef<[u8]>>(out: &mut impl Write, fields: &[T]) -> bool {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if writer.write_record(fields).is_err() {
+        return false;
+    }
+    match writer.into_inner() {
+        Ok(bytes) => out.write_all(&bytes).is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -829,46 +977,6 @@ fn generate(out: &Path, spec: &Spec, callers: Callers) -> ExitCode {
             eprintln!("trailwatch: {}: {err}", out.display());
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Prints a finding's alert (JSON: its document, without the alert built
-/// first); false when stdout is closed.
-fn print_finding(
-    out: &mut impl Write,
-    format: Format,
-    finding: &Finding,
-    json: &mut JsonLines,
-) -> bool {
-    match format {
-        Format::Json => json.print(out, |line, texts| {
-            finding.write_document(line, usize::MAX, Some(texts));
-        }),
-        Format::Text => print_alert(out, format, &finding.alert(), json),
-    }
-}
-
-/// Prints a closed group: a group of one as its finding; false when
-/// stdout is closed.
-fn print_closed(
-    out: &mut impl Write,
-    format: Format,
-    closed: Closed,
-    json: &mut JsonLines,
-) -> bool {
-    match closed {
-        Closed::One { finding, .. } => print_finding(out, format, &finding, json),
-        Closed::Several(grouped) => print_alert(out, format, &grouped.alert, json),
-    }
-}
-
-/// Prints one alert; false when stdout is closed.
-fn print_alert(out: &mut impl Write, format: Format, alert: &Alert, json: &mut JsonLines) -> bool {
-    match format {
-        Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok(),
-        Format::Json => json.print(out, |line, texts| {
-            alert.write_document(line, usize::MAX, Some(texts));
-        }),
     }
 }
 

@@ -139,8 +139,13 @@ fn every_finding_prints_each_finding_and_max_alerts_holds_back_the_rest() {
 }
 
 #[test]
-fn text_format_prints_readable_alerts() {
-    let output = trailwatch(&["scan", "events/logs/lambda-invoke-data-events.json.gz"]);
+fn email_format_prints_readable_alerts() {
+    let output = trailwatch(&[
+        "scan",
+        "--format",
+        "email",
+        "events/logs/lambda-invoke-data-events.json.gz",
+    ]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -18,6 +18,7 @@ pub(crate) mod fixtures;
 pub mod group;
 pub mod message;
 mod render;
+pub mod row;
 mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
 pub use render::RuleTexts;

@@ -352,7 +352,7 @@ fn counted(count: u64, more: bool) -> String {
 
 /// `37 times between FIRST and LAST`.
 /// `12`, or `10000+` past what is counted.
-fn session_count(sessions: &Sessions) -> String {
+pub(super) fn session_count(sessions: &Sessions) -> String {
     if sessions.more {
         format!("{}+", sessions.count)
     } else {
@@ -696,7 +696,7 @@ impl Flattened {
 }
 
 /// The readable end of an ARN: `user/alice` rather than the whole ARN.
-fn short_principal(principal: &str) -> &str {
+pub(super) fn short_principal(principal: &str) -> &str {
     match principal.strip_prefix("arn:") {
         Some(rest) => rest.splitn(5, ':').nth(4).unwrap_or(principal),
         None => principal,
