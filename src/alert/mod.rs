@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::json::{self, BorrowedValue};
 use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
+pub mod attack;
 pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -19,6 +20,7 @@ pub mod message;
 mod render;
 mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
+pub use attack::Attack;
 pub use render::RuleTexts;
 
 /// SNS subjects must be under 100 characters.
@@ -50,6 +52,10 @@ pub struct Alert {
     pub session_issuer: Option<String>,
     pub access_key_id: Option<String>,
     pub account: Option<String>,
+    /// The account's name, when the deployment names its accounts
+    /// ([`AccountNames`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -61,6 +67,9 @@ pub struct Alert {
     pub falsepositives: Vec<String>,
     pub references: Vec<String>,
     pub rule_author: Option<String>,
+    /// The MITRE ATT&CK tactics and techniques the rule is tagged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<Attack>,
     /// For threshold (correlation) rules: what was counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
@@ -449,6 +458,7 @@ impl Finding {
             session_issuer: text("/userIdentity/sessionContext/sessionIssuer/arn"),
             access_key_id: text("/userIdentity/accessKeyId"),
             account: text("/recipientAccountId").or_else(|| text("/userIdentity/accountId")),
+            account_name: None,
             region: text("/awsRegion"),
             source_ip: text("/sourceIPAddress"),
             user_agent: text("/userAgent"),
@@ -459,6 +469,7 @@ impl Finding {
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
             rule_author: rule.author.clone(),
+            attack: Attack::of_tags(&rule.tags),
             threshold: self.threshold.clone(),
             occurrences: None,
             held_back: None,

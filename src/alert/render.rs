@@ -115,6 +115,7 @@ impl Alert {
         email.where_(self);
         email.when(self);
         email.objects(self);
+        email.attack(self);
         email.unparsed(self);
         email.rule_texts(self);
         email.raw_event(self, raw_limit);
@@ -178,6 +179,9 @@ impl Alert {
         doc.optional(",\"session_issuer\":", &self.session_issuer);
         doc.optional(",\"access_key_id\":", &self.access_key_id);
         doc.optional(",\"account\":", &self.account);
+        if let Some(name) = &self.account_name {
+            doc.string(",\"account_name\":", name);
+        }
         doc.optional(",\"region\":", &self.region);
         doc.optional(",\"source_ip\":", &self.source_ip);
         doc.optional(",\"user_agent\":", &self.user_agent);
@@ -188,6 +192,9 @@ impl Alert {
         match cached {
             Some(texts) => doc.out.extend_from_slice(&texts.rest),
             None => rule_rest(&mut doc, self),
+        }
+        if let Some(attack) = &self.attack {
+            doc.value(",\"attack\":", attack);
         }
         if let Some(threshold) = &self.threshold {
             doc.value(",\"threshold\":", threshold);
@@ -536,6 +543,16 @@ impl Email {
         self.list(label, &alert.resources);
         self.field("Event ID:", alert.event_id.as_deref());
         self.field("Log object:", Some(&alert.source));
+    }
+
+    /// The rule's ATT&CK techniques, one a line, and its tactics.
+    fn attack(&mut self, alert: &Alert) {
+        let Some(attack) = &alert.attack else {
+            return;
+        };
+        self.group();
+        self.list("ATT&CK:", &attack.technique_lines());
+        self.field("Tactics:", attack.tactic_line().as_deref());
     }
 
     /// The record's fields that could not be parsed, and why.

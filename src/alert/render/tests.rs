@@ -577,3 +577,48 @@ fn a_findings_document_leaves_its_record_unparsed() {
     );
     assert!(record.event.get().is_some());
 }
+
+#[test]
+fn attack_tags_read_as_technique_names_and_tactics() {
+    let mut meta = (*rule()).clone();
+    meta.tags = [
+        "attack.persistence",
+        "attack.privilege-escalation",
+        "attack.t1078.004",
+        "attack.t1098",
+        "attack.t1999",
+        "attack.s0002",
+    ]
+    .map(String::from)
+    .to_vec();
+    let tagged = Alert::new(&Arc::new(meta), event(), "s3://b/k");
+    let email = tagged.text();
+    assert!(
+        email.contains(
+            "\nATT&CK:      T1078.004 Valid Accounts: Cloud Accounts\n\
+             \x20            T1098 Account Manipulation\n\
+             \x20            T1999\n\
+             Tactics:     Persistence, Privilege Escalation\n"
+        ),
+        "{email}"
+    );
+    let document: Value = serde_json::from_str(&tagged.json()).expect("JSON");
+    assert_eq!(
+        document["attack"],
+        json!({
+            "tactics": [
+                {"id": "TA0003", "name": "Persistence"},
+                {"id": "TA0004", "name": "Privilege Escalation"}
+            ],
+            "techniques": [
+                {"id": "T1078.004", "name": "Valid Accounts: Cloud Accounts"},
+                {"id": "T1098", "name": "Account Manipulation"},
+                {"id": "T1999", "name": null}
+            ]
+        })
+    );
+    // A rule without ATT&CK tags: neither the lines nor the field.
+    let plain = alert(event());
+    assert!(!plain.text().contains("ATT&CK"), "{}", plain.text());
+    assert!(!plain.json().contains("\"attack\""), "{}", plain.json());
+}
