@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::{Closed, Grouper};
-use trailwatch::alert::{Alert, Finding, RuleTexts};
+use trailwatch::alert::{AccountNames, Alert, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
@@ -20,6 +20,7 @@ use trailwatch::generate::{write_path_by, Callers, Spec};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
+use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
 use trailwatch::source::rules_s3::S3Prefix;
@@ -62,6 +63,11 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         s3: S3Args,
+        /// Name accounts in the alerts (`prod-payments (111122223333)`):
+        /// a JSON or YAML map of account ids to names, a file or
+        /// s3://bucket/key. A file that cannot be used stops the scan.
+        #[arg(long, value_name = "FILE|S3_URI")]
+        account_names: Option<String>,
     },
     /// Verify CloudTrail's digest files under S3 prefixes, like `aws
     /// cloudtrail validate-logs` but several at a time: each digest's
@@ -309,9 +315,14 @@ pub fn run() -> ExitCode {
             threads,
             limits,
             s3,
+            account_names,
         } => {
             let limits = limits.limits(threads);
-            let printer = Printer::new(format, &grouping);
+            let names = match load_account_names(account_names.as_deref()) {
+                Ok(names) => names,
+                Err(code) => return code,
+            };
+            let printer = Printer::new(format, &grouping).with_account_names(names);
             match s3_roots(&paths, &s3) {
                 Ok(None) => rules
                     .load()
@@ -363,6 +374,35 @@ pub fn run() -> ExitCode {
         },
     };
     result.unwrap_or_else(|code| code)
+}
+
+/// The names `--account-names` points to (none without it). Given on
+/// purpose, a file that cannot be read or parsed is an error naming it.
+fn load_account_names(at: Option<&str>) -> Result<AccountNames, ExitCode> {
+    let Some(text) = at else {
+        return Ok(AccountNames::default());
+    };
+    let fail = |message: String| {
+        eprintln!("trailwatch: --account-names: {message}");
+        ExitCode::from(2)
+    };
+    let at = NamesAt::parse(text)
+        .ok_or_else(|| fail(format!("{text:?} is not a file path or s3://bucket/key")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| fail(format!("cannot start the async runtime: {err}")))?;
+    runtime
+        .block_on(async {
+            let s3 = match at {
+                NamesAt::S3 { .. } => Some(trailwatch::aws::s3_client(
+                    &trailwatch::aws::sdk_config().await,
+                )),
+                NamesAt::File(_) => None,
+            };
+            at.load(s3.as_ref()).await
+        })
+        .map_err(|err| fail(err.to_string()))
 }
 
 fn scan_paths(
@@ -752,6 +792,12 @@ impl Printer {
         }
     }
 
+    /// Alerts printed name their account from `names` where it knows it.
+    fn with_account_names(mut self, names: AccountNames) -> Printer {
+        self.json.names = names;
+        self
+    }
+
     /// Takes one finding; false when stdout is closed (e.g. piped into
     /// `head`), which stops the scan.
     fn take(&mut self, finding: Finding) -> bool {
@@ -841,8 +887,8 @@ fn print_finding(
     json: &mut JsonLines,
 ) -> bool {
     match format {
-        Format::Json => json.print(out, |line, texts| {
-            finding.write_document(line, usize::MAX, Some(texts));
+        Format::Json => json.print(out, |line, texts, names| {
+            finding.write_named_document(line, usize::MAX, Some(texts), names);
         }),
         Format::Text => print_alert(out, format, &finding.alert(), json),
     }
@@ -864,20 +910,24 @@ fn print_closed(
 
 /// Prints one alert; false when stdout is closed.
 fn print_alert(out: &mut impl Write, format: Format, alert: &Alert, json: &mut JsonLines) -> bool {
+    let named = json.names.named(alert);
+    let alert = named.as_ref().unwrap_or(alert);
     match format {
         Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok(),
-        Format::Json => json.print(out, |line, texts| {
+        Format::Json => json.print(out, |line, texts, _| {
             alert.write_document(line, usize::MAX, Some(texts));
         }),
     }
 }
 
 /// JSON documents printed one per line through one buffer, used again,
-/// with each rule's texts written once (`alert.json()`'s bytes).
+/// with each rule's texts written once (`alert.json()`'s bytes); and the
+/// account names every alert printed, text or JSON, is given.
 #[derive(Default)]
 struct JsonLines {
     line: Vec<u8>,
     texts: RuleTexts,
+    names: AccountNames,
 }
 
 impl JsonLines {
@@ -885,10 +935,10 @@ impl JsonLines {
     fn print(
         &mut self,
         out: &mut impl Write,
-        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts),
+        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts, &AccountNames),
     ) -> bool {
         self.line.clear();
-        write(&mut self.line, &mut self.texts);
+        write(&mut self.line, &mut self.texts, &self.names);
         self.line.push(b'\n');
         let printed = out.write_all(&self.line).is_ok();
         // The buffer of an unusually large record is not kept.

@@ -14,6 +14,7 @@ use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+use trailwatch::alert::AccountNames;
 use trailwatch::config::LambdaConfig;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
@@ -165,12 +166,13 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     for finding in rules.lint() {
         tracing::warn!(rule_id = %finding.rule_id, origin = %finding.origin, "rule cannot match CloudTrail: {}", finding.problem);
     }
+    let names = Arc::new(account_names(&config, &s3).await);
     let handler = Arc::new(Handler {
         store: Arc::new(S3Store::new(s3.clone())),
-        sink: Arc::new(SnsSink::new(
-            trailwatch::aws::sns_client(&sdk),
-            config.topic_arn.clone(),
-        )),
+        sink: Arc::new(
+            SnsSink::new(trailwatch::aws::sns_client(&sdk), config.topic_arn.clone())
+                .with_account_names(Arc::clone(&names)),
+        ),
         rules: Arc::new(rules),
         limits: config.limits,
         deadline_margin: config.deadline_margin,
@@ -192,7 +194,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
             }
         }),
     });
-    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
+    tracing::info!(rules = handler.rules.len(), account_names = names.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let metrics = Arc::clone(&metrics);
@@ -206,6 +208,22 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+/// The account names of `ACCOUNT_NAMES`. They only make alerts easier to
+/// read: a file that cannot be read or parsed is logged, and the function
+/// runs without them.
+async fn account_names(config: &LambdaConfig, s3: &aws_sdk_s3::Client) -> AccountNames {
+    let Some(at) = &config.account_names else {
+        return AccountNames::default();
+    };
+    match at.load(Some(s3)).await {
+        Ok(names) => names,
+        Err(err) => {
+            tracing::warn!("account names not loaded, alerts show account ids only: {err}");
+            AccountNames::default()
+        }
+    }
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as an `Instant`. A

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::json::{self, BorrowedValue};
 use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
+pub mod accounts;
 pub mod attack;
 pub mod digest;
 #[cfg(test)]
@@ -20,6 +21,7 @@ pub mod message;
 mod render;
 mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
+pub use accounts::AccountNames;
 pub use attack::Attack;
 pub use render::RuleTexts;
 
@@ -491,6 +493,18 @@ impl Finding {
         raw_limit: usize,
         texts: Option<&mut RuleTexts>,
     ) {
+        self.write_named_document(out, raw_limit, texts, &AccountNames::default());
+    }
+
+    /// [`Finding::write_document`] with the account named from `names`
+    /// (the document of `names.named(&finding.alert())`).
+    pub fn write_named_document(
+        &self,
+        out: &mut Vec<u8>,
+        raw_limit: usize,
+        texts: Option<&mut RuleTexts>,
+        names: &AccountNames,
+    ) {
         let record = &self.record;
         // The alerts whose summary reads the event itself are never made
         // from a scanned record; should a rule take their id, as before.
@@ -498,7 +512,8 @@ impl Finding {
         if let (Some(text), None, false) = (record.text.as_deref(), record.event.get(), special) {
             // Should the record not parse whole, `alert` says what did not.
             if let Ok(event) = BorrowedValue::parse_record(text) {
-                let alert = self.borrowed_alert(&event);
+                let mut alert = self.borrowed_alert(&event);
+                names.name_in(&mut alert);
                 alert.write_document_of(
                     out,
                     raw_limit,
@@ -508,7 +523,9 @@ impl Finding {
                 return;
             }
         }
-        self.alert().write_document(out, raw_limit, texts);
+        let mut alert = self.alert();
+        names.name_in(&mut alert);
+        alert.write_document(out, raw_limit, texts);
     }
 
     /// [`Finding::alert`] of the record `event`, read from its text, but

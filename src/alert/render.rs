@@ -47,7 +47,29 @@ impl Alert {
             subject.push_str(" \u{2014} ");
             subject.push_str(short_principal(principal));
         }
+        // A named account, with its id when both fit; the name alone when
+        // only it does; else cut like any subject.
+        if let (Some(id), Some(name)) = (&self.account, &self.account_name) {
+            for account in [format!("{name} ({id})"), name.clone()] {
+                // One character over the limit tells a subject that fits
+                // from one that was cut.
+                let named = subject_line(&format!("{subject} in {account}"), MAX_SUBJECT_CHARS + 1);
+                if named.chars().count() <= MAX_SUBJECT_CHARS {
+                    return named;
+                }
+            }
+        }
         subject_line(&subject, MAX_SUBJECT_CHARS)
+    }
+
+    /// `prod-payments (111122223333)` when the account is named, else the
+    /// id.
+    pub fn account_text(&self) -> Option<String> {
+        let id = self.account.as_deref()?;
+        Some(match &self.account_name {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_string(),
+        })
     }
 
     /// The plain-text body of the email, whole.
@@ -473,7 +495,7 @@ impl Email {
         self.group();
         let who = alert.principal.as_ref().map(|_| alert.caller());
         self.field("Who:", who.as_deref());
-        self.field("Account:", alert.account.as_deref());
+        self.field("Account:", alert.account_text().as_deref());
         self.field("Access key:", alert.access_key_id.as_deref());
         self.field("Session of:", alert.session_issuer.as_deref());
         self.field("Invoked by:", alert.invoked_by.as_deref());
