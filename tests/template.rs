@@ -1206,6 +1206,60 @@ fn digest_verification_is_a_setting_with_its_own_permissions() {
     assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
 }
 
+/// Issue 23: account names from one S3 object, which the function may
+/// read (and nothing else of its bucket); none by default.
+#[test]
+fn account_names_are_one_s3_object_the_function_may_read() {
+    let template = template_or_skip!();
+    let parameter = &template["Parameters"]["AccountNames"];
+    assert_eq!(parameter["Default"], "");
+    let pattern = parameter["AllowedPattern"].as_str().expect("a pattern");
+    let pattern = regex::Regex::new(pattern).expect("the pattern is a regex");
+    for good in [
+        "",
+        "s3://config/accounts.yaml",
+        "s3://config/trailwatch/names.json",
+    ] {
+        assert!(pattern.is_match(good), "{good:?}");
+        if !good.is_empty() {
+            let at = trailwatch::source::account_names::NamesAt::parse(good);
+            assert!(at.is_some(), "the function reads {good:?}");
+        }
+    }
+    for bad in [
+        "s3://config",
+        "s3://config/",
+        "s3://config/dir/",
+        "accounts.yaml",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?}");
+    }
+    for (source, overrides) in log_sources() {
+        for names in ["", "s3://config/trailwatch/accounts.yaml"] {
+            let mut overrides = overrides.clone();
+            overrides.push(("AccountNames", names));
+            let stack = render(&template, &overrides);
+            assert_eq!(
+                stack.properties("TrailwatchFunction")["Environment"]["Variables"]["ACCOUNT_NAMES"],
+                json!({"Ref": "AccountNames"})
+            );
+            let statements = stack.iam_statements();
+            let read = statements
+                .iter()
+                .find(|(_, s)| s["Sid"] == "ReadAccountNames")
+                .map(|(_, s)| *s);
+            assert_eq!(read.is_some(), !names.is_empty(), "{source} {names:?}");
+            if let Some(read) = read {
+                assert_eq!(read["Action"], "s3:GetObject");
+                assert_eq!(
+                    stack.text(&read["Resource"]),
+                    "arn:${AWS::Partition}:s3:::config/trailwatch/accounts.yaml"
+                );
+            }
+        }
+    }
+}
+
 // --- issue 19: silence, dropped messages, key prefixes, encryption ---------
 
 /// The metric names and dimension keys the function writes for `summary`.
