@@ -23,6 +23,7 @@ use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
+use trailwatch::source::organizations;
 use trailwatch::source::rules_s3::S3Prefix;
 
 #[derive(Parser)]
@@ -68,6 +69,12 @@ enum Command {
         /// s3://bucket/key. A file that cannot be used stops the scan.
         #[arg(long, value_name = "FILE|S3_URI")]
         account_names: Option<String>,
+        /// Name every account of the organization (AWS Organizations
+        /// ListAccounts, from its management account or a delegated
+        /// administrator); --account-names wins where both name one. A
+        /// listing that fails stops the scan.
+        #[arg(long)]
+        account_names_from_organizations: bool,
     },
     /// Verify CloudTrail's digest files under S3 prefixes, like `aws
     /// cloudtrail validate-logs` but several at a time: each digest's
@@ -316,9 +323,13 @@ pub fn run() -> ExitCode {
             limits,
             s3,
             account_names,
+            account_names_from_organizations,
         } => {
             let limits = limits.limits(threads);
-            let names = match load_account_names(account_names.as_deref()) {
+            let names = match load_account_names(
+                account_names.as_deref(),
+                account_names_from_organizations,
+            ) {
                 Ok(names) => names,
                 Err(code) => return code,
             };
@@ -376,33 +387,64 @@ pub fn run() -> ExitCode {
     result.unwrap_or_else(|code| code)
 }
 
-/// The names `--account-names` points to (none without it). Given on
-/// purpose, a file that cannot be read or parsed is an error naming it.
-fn load_account_names(at: Option<&str>) -> Result<AccountNames, ExitCode> {
-    let Some(text) = at else {
+/// The names `--account-names` points to and, with
+/// `--account-names-from-organizations`, those of the organization (none
+/// without either). Asked for on purpose, names that cannot be had are an
+/// error naming where they were looked for.
+fn load_account_names(
+    at: Option<&str>,
+    from_organizations: bool,
+) -> Result<AccountNames, ExitCode> {
+    if at.is_none() && !from_organizations {
         return Ok(AccountNames::default());
-    };
-    let fail = |message: String| {
-        eprintln!("trailwatch: --account-names: {message}");
+    }
+    let fail = |flag: &str, message: String| {
+        eprintln!("trailwatch: {flag}: {message}");
         ExitCode::from(2)
     };
-    let at = NamesAt::parse(text)
-        .ok_or_else(|| fail(format!("{text:?} is not a file path or s3://bucket/key")))?;
+    let at = match at {
+        Some(text) => Some(NamesAt::parse(text).ok_or_else(|| {
+            fail(
+                "--account-names",
+                format!("{text:?} is not a file path or s3://bucket/key"),
+            )
+        })?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| fail(format!("cannot start the async runtime: {err}")))?;
-    runtime
-        .block_on(async {
-            let s3 = match at {
-                NamesAt::S3 { .. } => Some(trailwatch::aws::s3_client(
-                    &trailwatch::aws::sdk_config().await,
-                )),
-                NamesAt::File(_) => None,
-            };
-            at.load(s3.as_ref()).await
-        })
-        .map_err(|err| fail(err.to_string()))
+        .map_err(|err| {
+            fail(
+                "--account-names",
+                format!("cannot start the async runtime: {err}"),
+            )
+        })?;
+    runtime.block_on(async {
+        let mut names = AccountNames::default();
+        let needs_sdk = from_organizations || matches!(at, Some(NamesAt::S3 { .. }));
+        let sdk = match needs_sdk {
+            true => Some(trailwatch::aws::sdk_config().await),
+            false => None,
+        };
+        if let (true, Some(sdk)) = (from_organizations, &sdk) {
+            let client = trailwatch::aws::organizations_client(sdk);
+            // No hurry on the command line: the SDK's own timeouts.
+            let listed = organizations::account_names(&client, Duration::from_secs(300))
+                .await
+                .map_err(|err| fail("--account-names-from-organizations", err))?;
+            names.extend(listed);
+        }
+        if let Some(at) = &at {
+            let s3 = sdk.as_ref().map(trailwatch::aws::s3_client);
+            let file = at
+                .load(s3.as_ref())
+                .await
+                .map_err(|err| fail("--account-names", err.to_string()))?;
+            names.extend(file);
+        }
+        Ok(names)
+    })
 }
 
 fn scan_paths(

@@ -44,6 +44,10 @@ pub struct LambdaConfig {
     /// name the accounts it names. A file that cannot be read is logged
     /// and alerts show ids only.
     pub account_names: Option<NamesAt>,
+    /// `ACCOUNT_NAMES_FROM_ORGANIZATIONS`: also name every account of the
+    /// organization (`organizations:ListAccounts`, at cold start; default
+    /// false). `ACCOUNT_NAMES` wins where both name an account.
+    pub account_names_from_organizations: bool,
 }
 
 /// Alerts one invocation sends before holding the rest back.
@@ -149,8 +153,13 @@ impl LambdaConfig {
                 message: format!("{value:?} is not a file path or s3://bucket/key"),
             })?),
         };
+        let account_names_from_organizations = match get("ACCOUNT_NAMES_FROM_ORGANIZATIONS") {
+            Some(value) => boolean("ACCOUNT_NAMES_FROM_ORGANIZATIONS", &value)?,
+            None => false,
+        };
         Ok(LambdaConfig {
             account_names,
+            account_names_from_organizations,
             verify_digests,
             dedup_table,
             dedup_ttl,
@@ -348,6 +357,19 @@ mod tests {
         assert_eq!(
             s3.account_names.map(|at| at.to_string()).as_deref(),
             Some("s3://config/accounts.json")
+        );
+        assert!(!s3.account_names_from_organizations);
+        let organizations = config(&[topic, ("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "TRUE")]);
+        assert!(
+            organizations
+                .expect("valid")
+                .account_names_from_organizations
+        );
+        let err = config(&[topic, ("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "yes")]).expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("configuration: ACCOUNT_NAMES_FROM_ORGANIZATIONS:"),
+            "{err}"
         );
         let err = config(&[topic, ("ACCOUNT_NAMES", "s3://config/")]).expect_err("no key");
         assert_eq!(

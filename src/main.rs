@@ -23,6 +23,7 @@ use trailwatch::lambda::{DigestCheck, Handler};
 use trailwatch::rules::RuleSet;
 use trailwatch::sink::sns::SnsSink;
 use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
+use trailwatch::source::organizations;
 use trailwatch::source::s3::S3Store;
 
 fn main() -> ExitCode {
@@ -166,7 +167,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     for finding in rules.lint() {
         tracing::warn!(rule_id = %finding.rule_id, origin = %finding.origin, "rule cannot match CloudTrail: {}", finding.problem);
     }
-    let names = Arc::new(account_names(&config, &s3).await);
+    let names = Arc::new(account_names(&config, &sdk, &s3).await);
     let handler = Arc::new(Handler {
         store: Arc::new(S3Store::new(s3.clone())),
         sink: Arc::new(
@@ -210,20 +211,30 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The account names of `ACCOUNT_NAMES`. They only make alerts easier to
-/// read: a file that cannot be read or parsed is logged, and the function
-/// runs without them.
-async fn account_names(config: &LambdaConfig, s3: &aws_sdk_s3::Client) -> AccountNames {
-    let Some(at) = &config.account_names else {
-        return AccountNames::default();
-    };
-    match at.load(Some(s3)).await {
-        Ok(names) => names,
-        Err(err) => {
-            tracing::warn!("account names not loaded, alerts show account ids only: {err}");
-            AccountNames::default()
+/// The account names of AWS Organizations (when asked for) and of
+/// `ACCOUNT_NAMES`, which wins where both name an account. They only make
+/// alerts easier to read: a source that cannot be read is logged, and the
+/// function runs without its names.
+async fn account_names(
+    config: &LambdaConfig,
+    sdk: &aws_config::SdkConfig,
+    s3: &aws_sdk_s3::Client,
+) -> AccountNames {
+    let mut names = AccountNames::default();
+    if config.account_names_from_organizations {
+        let client = trailwatch::aws::organizations_client(sdk);
+        match organizations::account_names(&client, organizations::LIST_TIMEOUT).await {
+            Ok(listed) => names.extend(listed),
+            Err(err) => tracing::warn!("account names not loaded (AWS Organizations): {err}"),
         }
     }
+    if let Some(at) = &config.account_names {
+        match at.load(Some(s3)).await {
+            Ok(file) => names.extend(file),
+            Err(err) => tracing::warn!("account names not loaded (ACCOUNT_NAMES): {err}"),
+        }
+    }
+    names
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as an `Instant`. A

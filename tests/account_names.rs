@@ -183,4 +183,146 @@ async fn names_that_cannot_be_read_are_logged_and_the_function_starts() {
         assert!(logs.contains("\"account_names\":0"), "{logs}");
         assert!(logs.contains("\"message\":\"ready\""), "{logs}");
     }
+
+    // AWS Organizations not answering: logged, and the file's names kept.
+    let output = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("ALERT_TOPIC_ARN", &stack.topic_arn)
+        .env(
+            "ACCOUNT_NAMES",
+            format!("s3://{}/accounts.yaml", stack.bucket),
+        )
+        .env("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "true")
+        .env("AWS_ENDPOINT_URL", common::endpoint())
+        .env("AWS_ENDPOINT_URL_ORGANIZATIONS", "http://127.0.0.1:9")
+        .output()
+        .expect("run the function");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    let warning = logs
+        .lines()
+        .find(|line| line.contains("account names not loaded (AWS Organizations)"))
+        .unwrap_or_else(|| panic!("no warning: {logs}"));
+    assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
+    assert!(warning.contains("organizations:ListAccounts"), "{warning}");
+    assert!(logs.contains("\"account_names\":1"), "{logs}");
+    assert!(logs.contains("\"message\":\"ready\""), "{logs}");
+}
+
+fn organizations_client(config: &aws_config::SdkConfig) -> aws_sdk_organizations::Client {
+    aws_sdk_organizations::Client::new(config)
+}
+
+/// An account named `name` in moto's organization (made if there is none
+/// yet: tests share the server, and an account has one organization).
+async fn organization_account(name: &str) -> String {
+    use aws_sdk_organizations::error::ProvideErrorMetadata;
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
+    let client = organizations_client(&common::sdk_config().await);
+    if let Err(err) = client
+        .create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        let code = err.code().unwrap_or_default();
+        assert_eq!(code, "AlreadyInOrganizationException", "{err:?}");
+    }
+    let created = client
+        .create_account()
+        .email(format!("{name}@example.com"))
+        .account_name(name)
+        .send()
+        .await
+        .expect("create account");
+    created
+        .create_account_status()
+        .and_then(|status| status.account_id())
+        .expect("moto creates the account at once")
+        .to_string()
+}
+
+#[tokio::test]
+async fn names_from_organizations_name_every_account_of_it() {
+    use trailwatch::source::organizations::{account_names, LIST_TIMEOUT};
+    let name = unique("team-data");
+    let id = organization_account(&name).await;
+    let config = common::sdk_config().await;
+    let names = account_names(&organizations_client(&config), LIST_TIMEOUT)
+        .await
+        .expect("ListAccounts");
+    assert_eq!(names.name(&id), Some(name.as_str()));
+    // The management account is listed too.
+    assert_eq!(names.name("123456789012"), Some("master"));
+
+    // No answer: an error saying so, never a wait past the limit.
+    let nowhere = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let err = account_names(&nowhere, LIST_TIMEOUT)
+        .await
+        .expect_err("unreachable");
+    assert!(err.starts_with("organizations:ListAccounts: "), "{err}");
+    let slow = account_names(&organizations_client(&config), Duration::ZERO).await;
+    assert_eq!(
+        slow.expect_err("no time at all"),
+        "organizations:ListAccounts: no answer within 0ns"
+    );
+}
+
+#[tokio::test]
+async fn the_function_and_the_command_line_take_names_from_organizations() {
+    let stack = Stack::new(&unique("names")).await;
+    let name = unique("team-web");
+    organization_account(&name).await;
+    stack
+        .put("accounts.yaml", b"444455556666: sandbox\n".to_vec())
+        .await;
+    let output = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("ALERT_TOPIC_ARN", &stack.topic_arn)
+        .env(
+            "ACCOUNT_NAMES",
+            format!("s3://{}/accounts.yaml", stack.bucket),
+        )
+        .env("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "true")
+        .env("AWS_ENDPOINT_URL", common::endpoint())
+        .output()
+        .expect("run the function");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    let ready = logs
+        .lines()
+        .find(|line| line.contains("\"message\":\"ready\""))
+        .unwrap_or_else(|| panic!("not ready: {logs}"));
+    let ready: Value = serde_json::from_str(ready).expect("a JSON log line");
+    // The file's one, the management account and at least ours.
+    let count = ready["account_names"].as_u64().expect("counted");
+    assert!(count >= 3, "{ready}");
+    assert!(!logs.contains("not loaded"), "{logs}");
+
+    // The command line: the organization's name, unless the file names it.
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "--format",
+            "json",
+            "--account-names-from-organizations",
+        ];
+        args.extend_from_slice(extra);
+        let record = record();
+        args.push(&record);
+        let output = common::trailwatch_on_moto(&args).output().expect("run");
+        assert!(output.status.success(), "{output:?}");
+        let document: Value = serde_json::from_slice(&output.stdout).expect("one document");
+        document["account_name"].clone()
+    };
+    assert_eq!(scan(&[]), "master");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("accounts.json");
+    std::fs::write(&file, "{\"123456789012\": \"prod-payments\"}").expect("write");
+    assert_eq!(
+        scan(&["--account-names", &file.display().to_string()]),
+        "prod-payments"
+    );
 }

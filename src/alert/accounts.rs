@@ -67,6 +67,12 @@ impl AccountNames {
         self.names.insert(id.to_string(), name);
     }
 
+    /// `other`'s names added, in place of any this had for the same
+    /// account.
+    pub fn extend(&mut self, other: AccountNames) {
+        self.names.extend(other.names);
+    }
+
     /// The name of account `id`.
     pub fn name(&self, id: &str) -> Option<&str> {
         self.names.get(id).map(String::as_str)
