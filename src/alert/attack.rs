@@ -69,17 +69,23 @@ impl Attack {
     /// each once; `None` when there are none.
     pub fn of_tags(tags: &[String]) -> Option<Attack> {
         let mut attack = Attack::default();
+        // Made for every alert written: nothing is allocated for a tag
+        // that is not a technique.
         for tag in tags {
-            let tag = tag.trim().to_ascii_lowercase();
-            let Some(slug) = tag.strip_prefix("attack.") else {
-                continue;
+            let tag = tag.trim();
+            let slug = match tag.get(..7) {
+                Some(prefix) if prefix.eq_ignore_ascii_case("attack.") => &tag[7..],
+                _ => continue,
             };
             if let Some(id) = technique_id(slug) {
                 if !attack.techniques.iter().any(|t| t.id == id) {
                     let name = technique_name(&id);
                     attack.techniques.push(Technique { id, name });
                 }
-            } else if let Some(&(_, id, name)) = TACTICS.iter().find(|(s, _, _)| *s == slug) {
+            } else if let Some(&(_, id, name)) = TACTICS
+                .iter()
+                .find(|(s, _, _)| s.eq_ignore_ascii_case(slug))
+            {
                 if !attack.tactics.iter().any(|t| t.id == id) {
                     attack.tactics.push(Tactic { id, name });
                 }
@@ -107,10 +113,10 @@ impl Attack {
     }
 }
 
-/// `T1078.004` for the slug `t1078.004`: four digits, and optionally a
-/// dot and three; anything else is not a technique id.
+/// `T1078.004` for the slug `t1078.004` (or `T1078.004`): four digits,
+/// and optionally a dot and three; anything else is not a technique id.
 fn technique_id(slug: &str) -> Option<String> {
-    let digits = slug.strip_prefix('t')?;
+    let digits = slug.strip_prefix(['t', 'T'])?;
     let (technique, sub) = match digits.split_once('.') {
         Some((technique, sub)) => (technique, Some(sub)),
         None => (digits, None),
@@ -207,12 +213,7 @@ mod tests {
             let (id, name) = line
                 .split_once('\t')
                 .unwrap_or_else(|| panic!("attack.tsv: {line:?} has no tab"));
-            let slug = id.to_ascii_lowercase();
-            assert_eq!(
-                technique_id(&slug).as_deref(),
-                Some(id),
-                "attack.tsv: {id:?}"
-            );
+            assert_eq!(technique_id(id).as_deref(), Some(id), "attack.tsv: {id:?}");
             assert!(
                 !name.trim().is_empty() && name == name.trim(),
                 "attack.tsv: {line:?}"

@@ -248,6 +248,13 @@ fn fields_len(alert: &Alert) -> usize {
     ] {
         len += optional(value);
     }
+    if let Some(attack) = &alert.attack {
+        len += attack
+            .techniques
+            .iter()
+            .map(|t| t.id.len() + t.name.map_or(0, str::len))
+            .sum::<usize>();
+    }
     if let Some(threshold) = &alert.threshold {
         len += threshold
             .group
@@ -357,6 +364,10 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
     for unparsed in &mut cut.unparsed {
         optional(&mut unparsed.field);
         text(&mut unparsed.reason);
+    }
+    // A rule's tags are the deployer's, but a rule may carry many.
+    if let Some(attack) = &mut cut.attack {
+        attack.techniques.truncate(caps.items.max(1));
     }
     if let Some(threshold) = &mut cut.threshold {
         threshold.group.truncate(caps.items);
