@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::{Closed, Grouper};
-use trailwatch::alert::{AccountNames, Alert, Finding, RuleTexts};
+use trailwatch::alert::{AccountNames, Alert, Attack, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
@@ -995,7 +995,7 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]",
+        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]  ATT&CK",
         "ID", "LEVEL", "INDEXED BY"
     );
     for rule in rules.rules() {
@@ -1008,8 +1008,13 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         };
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]{silent}",
-            meta.id, meta.level, indexed, meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}{silent}",
+            meta.id,
+            meta.level,
+            indexed,
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
         for filter in &rule.filters {
             let _ = writeln!(
@@ -1023,11 +1028,28 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         let meta = &threshold.meta;
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]",
-            meta.id, meta.level, "threshold", meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}",
+            meta.id,
+            meta.level,
+            "threshold",
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
     }
     ExitCode::SUCCESS
+}
+
+/// `  T1078.004 T1098`: the ATT&CK techniques a rule's tags name, by id
+/// (the alerts name them); empty without.
+fn techniques(tags: &[String]) -> String {
+    let ids: Vec<String> = Attack::of_tags(tags)
+        .map(|attack| attack.techniques.into_iter().map(|t| t.id).collect())
+        .unwrap_or_default();
+    match ids.is_empty() {
+        true => String::new(),
+        false => format!("  {}", ids.join(" ")),
+    }
 }
 
 fn test_rules(rules: &RuleSet) -> ExitCode {
