@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::{Closed, Grouper};
-use trailwatch::alert::row::{Row, CSV_HEADER};
-use trailwatch::alert::{Alert, Finding, RuleTexts};
+use trailwatch::alert::row::{Row, ACCOUNT, CSV_HEADER, NAMED_ACCOUNT};
+use trailwatch::alert::{AccountNames, Alert, Attack, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
@@ -23,8 +23,10 @@ use trailwatch::generate::{write_path_by, Callers, Spec};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
+use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
+use trailwatch::source::organizations;
 use trailwatch::source::rules_s3::S3Prefix;
 use view::{paint, ColorChoice, Tally};
 
@@ -64,6 +66,17 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         s3: S3Args,
+        /// Name accounts in the alerts (`prod-payments (111122223333)`):
+        /// a JSON or YAML map of account ids to names, a file or
+        /// s3://bucket/key. A file that cannot be used stops the scan.
+        #[arg(long, value_name = "FILE|S3_URI")]
+        account_names: Option<String>,
+        /// Name every account of the organization (AWS Organizations
+        /// ListAccounts, from its management account or a delegated
+        /// administrator); --account-names wins where both name one. A
+        /// listing that fails stops the scan.
+        #[arg(long)]
+        account_names_from_organizations: bool,
     },
     /// Verify CloudTrail's digest files under S3 prefixes, like `aws
     /// cloudtrail validate-logs` but several at a time: each digest's
@@ -328,9 +341,18 @@ pub fn run() -> ExitCode {
             threads,
             limits,
             s3,
+            account_names,
+            account_names_from_organizations,
         } => {
             let limits = limits.limits(threads);
-            let mut printer = Printer::new(&output, &grouping);
+            let names = match load_account_names(
+                account_names.as_deref(),
+                account_names_from_organizations,
+            ) {
+                Ok(names) => names,
+                Err(code) => return code,
+            };
+            let mut printer = Printer::new(&output, &grouping).with_account_names(names);
             if !s3.quiet {
                 printer.tally = Some(Tally::default());
             }
@@ -385,6 +407,66 @@ pub fn run() -> ExitCode {
         },
     };
     result.unwrap_or_else(|code| code)
+}
+
+/// The names `--account-names` points to and, with
+/// `--account-names-from-organizations`, those of the organization (none
+/// without either). Asked for on purpose, names that cannot be had are an
+/// error naming where they were looked for.
+fn load_account_names(
+    at: Option<&str>,
+    from_organizations: bool,
+) -> Result<AccountNames, ExitCode> {
+    if at.is_none() && !from_organizations {
+        return Ok(AccountNames::default());
+    }
+    let fail = |flag: &str, message: String| {
+        eprintln!("trailwatch: {flag}: {message}");
+        ExitCode::from(2)
+    };
+    let at = match at {
+        Some(text) => Some(NamesAt::parse(text).ok_or_else(|| {
+            fail(
+                "--account-names",
+                format!("{text:?} is not a file path or s3://bucket/key"),
+            )
+        })?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            fail(
+                "--account-names",
+                format!("cannot start the async runtime: {err}"),
+            )
+        })?;
+    runtime.block_on(async {
+        let mut names = AccountNames::default();
+        let needs_sdk = from_organizations || matches!(at, Some(NamesAt::S3 { .. }));
+        let sdk = match needs_sdk {
+            true => Some(trailwatch::aws::sdk_config().await),
+            false => None,
+        };
+        if let (true, Some(sdk)) = (from_organizations, &sdk) {
+            let client = trailwatch::aws::organizations_client(sdk);
+            // No hurry on the command line: the SDK's own timeouts.
+            let listed = organizations::account_names(&client, Duration::from_secs(300))
+                .await
+                .map_err(|err| fail("--account-names-from-organizations", err))?;
+            names.extend(listed);
+        }
+        if let Some(at) = &at {
+            let s3 = sdk.as_ref().map(trailwatch::aws::s3_client);
+            let file = at
+                .load(s3.as_ref())
+                .await
+                .map_err(|err| fail("--account-names", err.to_string()))?;
+            names.extend(file);
+        }
+        Ok(names)
+    })
 }
 
 fn scan_paths(
@@ -785,6 +867,12 @@ impl Printer {
         }
     }
 
+    /// Alerts printed name their account from `names` where it knows it.
+    fn with_account_names(mut self, names: AccountNames) -> Printer {
+        self.view.json.names = names;
+        self
+    }
+
     /// Takes one finding; false when stdout is closed (e.g. piped into
     /// `head`), which stops the scan.
     fn take(&mut self, finding: Finding) -> bool {
@@ -849,8 +937,8 @@ impl View {
                 if let Some(tally) = tally {
                     tally.add_finding(finding);
                 }
-                self.json.print(&mut self.out, |line, texts| {
-                    finding.write_document(line, usize::MAX, Some(texts));
+                self.json.print(&mut self.out, |line, texts, names| {
+                    finding.write_named_document(line, usize::MAX, Some(texts), names);
                 })
             }
             _ => self.alert(&finding.alert(), tally),
@@ -867,6 +955,8 @@ impl View {
 
     /// Prints one alert; false when stdout is closed.
     fn alert(&mut self, alert: &Alert, tally: Option<&mut Tally>) -> bool {
+        let named = self.json.names.named(alert);
+        let alert = named.as_ref().unwrap_or(alert);
         let row = match (self.format, tally) {
             (Format::Line | Format::Csv, tally) => {
                 let row = alert.row();
@@ -889,15 +979,25 @@ impl View {
             (Format::Email, _) => {
                 writeln!(self.out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok()
             }
-            (Format::Json, _) => self.json.print(&mut self.out, |line, texts| {
+            (Format::Json, _) => self.json.print(&mut self.out, |line, texts, _| {
                 alert.write_document(line, usize::MAX, Some(texts));
             }),
             (Format::Line, Some(row)) => {
-                let line = row.line(|level, label| paint(colour, level, label));
+                let line = row.line(self.account_width(), |level, label| {
+                    paint(colour, level, label)
+                });
                 writeln!(self.out, "{line}").is_ok()
             }
             (Format::Csv, Some(row)) => write_csv(&mut self.out, &row.csv_fields()),
             (Format::Line | Format::Csv, None) => true,
+        }
+    }
+
+    /// The account column's width: wider when accounts have names.
+    fn account_width(&self) -> usize {
+        match self.json.names.is_empty() {
+            true => ACCOUNT,
+            false => NAMED_ACCOUNT,
         }
     }
 
@@ -908,7 +1008,9 @@ impl View {
         }
         self.headed = true;
         match self.format {
-            Format::Line => writeln!(self.out, "{}", Row::line_header()).is_ok(),
+            Format::Line => {
+                writeln!(self.out, "{}", Row::line_header(self.account_width())).is_ok()
+            }
             Format::Csv => write_csv(&mut self.out, &CSV_HEADER),
             Format::Email | Format::Json => true,
         }
@@ -981,11 +1083,13 @@ fn generate(out: &Path, spec: &Spec, callers: Callers) -> ExitCode {
 }
 
 /// JSON documents printed one per line through one buffer, used again,
-/// with each rule's texts written once (`alert.json()`'s bytes).
+/// with each rule's texts written once (`alert.json()`'s bytes); and the
+/// account names every alert printed, text or JSON, is given.
 #[derive(Default)]
 struct JsonLines {
     line: Vec<u8>,
     texts: RuleTexts,
+    names: AccountNames,
 }
 
 impl JsonLines {
@@ -993,10 +1097,10 @@ impl JsonLines {
     fn print(
         &mut self,
         out: &mut impl Write,
-        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts),
+        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts, &AccountNames),
     ) -> bool {
         self.line.clear();
-        write(&mut self.line, &mut self.texts);
+        write(&mut self.line, &mut self.texts, &self.names);
         self.line.push(b'\n');
         let printed = out.write_all(&self.line).is_ok();
         // The buffer of an unusually large record is not kept.
@@ -1011,7 +1115,7 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]",
+        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]  ATT&CK",
         "ID", "LEVEL", "INDEXED BY"
     );
     for rule in rules.rules() {
@@ -1024,8 +1128,13 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         };
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]{silent}",
-            meta.id, meta.level, indexed, meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}{silent}",
+            meta.id,
+            meta.level,
+            indexed,
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
         for filter in &rule.filters {
             let _ = writeln!(
@@ -1039,11 +1148,28 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         let meta = &threshold.meta;
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]",
-            meta.id, meta.level, "threshold", meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}",
+            meta.id,
+            meta.level,
+            "threshold",
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
     }
     ExitCode::SUCCESS
+}
+
+/// `  T1078.004 T1098`: the ATT&CK techniques a rule's tags name, by id
+/// (the alerts name them); empty without.
+fn techniques(tags: &[String]) -> String {
+    let ids: Vec<String> = Attack::of_tags(tags)
+        .map(|attack| attack.techniques.into_iter().map(|t| t.id).collect())
+        .unwrap_or_default();
+    match ids.is_empty() {
+        true => String::new(),
+        false => format!("  {}", ids.join(" ")),
+    }
 }
 
 fn test_rules(rules: &RuleSet) -> ExitCode {

@@ -545,3 +545,29 @@ fn small_files_read_ahead_say_what_they_said_one_by_one() {
         assert_eq!(run(threads), one, "--threads {threads}");
     }
 }
+
+/// `rules list` ends a rule's line with the ATT&CK techniques it is tagged
+/// with, by id; a rule tagged with none has nothing after its origin.
+#[test]
+fn rules_list_names_each_rule_s_attack_techniques() {
+    let list = trailwatch(&["rules", "list"]);
+    assert!(list.status.success(), "{list:?}");
+    let listing = String::from_utf8_lossy(&list.stdout);
+    let line = |origin: &str| {
+        listing
+            .lines()
+            .find(|line| line.contains(&format!("[builtin/{origin}]")))
+            .unwrap_or_else(|| panic!("{origin} listed: {listing}"))
+            .to_string()
+    };
+    assert!(
+        line("lambda_invoked_not_by_s3.yml")
+            .ends_with("[builtin/lambda_invoked_not_by_s3.yml]  T1648"),
+        "{listing}"
+    );
+    let untagged = line("apigateway_config_changed.yml");
+    assert!(
+        untagged.ends_with("[builtin/apigateway_config_changed.yml]"),
+        "{untagged:?}"
+    );
+}

@@ -26,6 +26,8 @@ pub struct Row {
     /// Sessions folded into `principal` (`12`, or `50+` past the count).
     pub sessions: Option<String>,
     pub account: Option<String>,
+    /// The account's name, when names were given (`ACCOUNT_NAMES`).
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub event_source: Option<String>,
     pub event_name: Option<String>,
@@ -39,7 +41,7 @@ pub struct Row {
 }
 
 /// The CSV header, in [`Row::write_csv`]'s order.
-pub const CSV_HEADER: [&str; 16] = [
+pub const CSV_HEADER: [&str; 17] = [
     "first_time",
     "last_time",
     "level",
@@ -47,6 +49,7 @@ pub const CSV_HEADER: [&str; 16] = [
     "title",
     "principal",
     "account",
+    "account_name",
     "region",
     "event_source",
     "event_name",
@@ -60,12 +63,16 @@ pub const CSV_HEADER: [&str; 16] = [
 
 /// Widths of the terminal line's columns, in characters: the time is
 /// CloudTrail's (`2026-03-01T12:00:00Z`), the level the longest name, the
-/// account twelve digits; title and principal are cut to fit.
+/// account twelve digits (or a name and the id, [`NAMED_ACCOUNT`]); title
+/// and principal are cut to fit.
 const TIME: usize = 20;
 const LEVEL: usize = 8;
 const TITLE: usize = 44;
 const PRINCIPAL: usize = 32;
-const ACCOUNT: usize = 12;
+pub const ACCOUNT: usize = 12;
+/// The account column when accounts have names: `prod-payments
+/// (111122223333)`.
+pub const NAMED_ACCOUNT: usize = 30;
 const REGION: usize = 14;
 const COUNT: usize = 5;
 
@@ -102,6 +109,7 @@ impl Alert {
             principal,
             sessions: sessions.map(session_count),
             account: self.account.clone(),
+            account_name: self.account_name.clone(),
             region: self.region.clone(),
             event_source: self.event_source.clone(),
             event_name: self.event_name.clone(),
@@ -126,12 +134,13 @@ pub fn level_label(level: &str) -> &'static str {
 }
 
 impl Row {
-    /// The header of the terminal view, aligned as [`Row::line`].
-    pub fn line_header() -> String {
+    /// The header of the terminal view, aligned as [`Row::line`] with the
+    /// same `account` width (12, or [`NAMED_ACCOUNT`]).
+    pub fn line_header(account: usize) -> String {
         let mut line = String::new();
         let _ = write!(
             line,
-            "{:<TIME$}  {:<LEVEL$}  {:<TITLE$}  {:<PRINCIPAL$}  {:<ACCOUNT$}  {:<REGION$}  {:>COUNT$}",
+            "{:<TIME$}  {:<LEVEL$}  {:<TITLE$}  {:<PRINCIPAL$}  {:<account$}  {:<REGION$}  {:>COUNT$}",
             "EVENT TIME", "LEVEL", "TITLE", "PRINCIPAL", "ACCOUNT", "REGION", "COUNT"
         );
         line.truncate(line.trim_end().len());
@@ -142,11 +151,17 @@ impl Row {
     /// (a record's text can never move the cursor, change colours or start
     /// a line) and cut to its column. `paint` wraps the level's label
     /// (colour, when the terminal has it); the padding stays outside it.
-    pub fn line(&self, paint: impl Fn(&str, &str) -> String) -> String {
+    /// `account`: the account column's width (12, or [`NAMED_ACCOUNT`]
+    /// when accounts have names).
+    pub fn line(&self, account: usize, paint: impl Fn(&str, &str) -> String) -> String {
         let cell = |value: Option<&str>, width: usize| -> String {
             let shown = terminal_safe(value.unwrap_or("-"), width);
             let pad = width.saturating_sub(shown.chars().count());
             format!("{shown}{}", " ".repeat(pad))
+        };
+        let named = match (&self.account_name, &self.account) {
+            (Some(name), Some(id)) => Some(format!("{name} ({id})")),
+            (_, id) => id.clone(),
         };
         let principal = match (&self.principal, &self.sessions) {
             (Some(principal), Some(count)) => Some(format!("{principal} ({count} sessions)")),
@@ -163,7 +178,7 @@ impl Row {
             cell(self.first_time.as_deref(), TIME),
             cell(Some(&self.title), TITLE),
             cell(principal.as_deref(), PRINCIPAL),
-            cell(self.account.as_deref(), ACCOUNT),
+            cell(named.as_deref(), account),
             cell(self.region.as_deref(), REGION),
             self.count,
         );
@@ -173,7 +188,7 @@ impl Row {
 
     /// The row as CSV fields, in [`CSV_HEADER`]'s order, each safe to open
     /// in a spreadsheet ([`spreadsheet_safe`]); the writer quotes them.
-    pub fn csv_fields(&self) -> [String; 16] {
+    pub fn csv_fields(&self) -> [String; 17] {
         let text = |value: &Option<String>| spreadsheet_safe(value.as_deref().unwrap_or_default());
         [
             text(&self.first_time),
@@ -183,6 +198,7 @@ impl Row {
             spreadsheet_safe(&self.title),
             text(&self.principal),
             text(&self.account),
+            text(&self.account_name),
             text(&self.region),
             text(&self.event_source),
             text(&self.event_name),
@@ -239,6 +255,7 @@ mod tests {
             principal: Some("user/alice".into()),
             sessions: None,
             account: Some("111122223333".into()),
+            account_name: None,
             region: Some("us-east-1".into()),
             event_source: Some("lambda.amazonaws.com".into()),
             event_name: Some("Invoke".into()),
@@ -253,12 +270,12 @@ mod tests {
     #[test]
     fn lines_align_under_the_header() {
         let plain = |_: &str, label: &str| label.to_string();
-        let header = Row::line_header();
+        let header = Row::line_header(ACCOUNT);
         let mut long = row();
         long.title = "T".repeat(200);
         long.principal = Some("P".repeat(200));
         long.count = 12345;
-        let lines = [row().line(plain), long.line(plain)];
+        let lines = [row().line(ACCOUNT, plain), long.line(ACCOUNT, plain)];
         for column in ["LEVEL", "TITLE", "PRINCIPAL", "ACCOUNT", "REGION"] {
             let at = header.find(column).unwrap();
             for line in &lines {
@@ -277,7 +294,7 @@ mod tests {
         let mut hostile = row();
         hostile.principal = Some("user/\u{1b}[2J\u{1b}]0;owned\u{7}\r\nFAKE\u{202e}".into());
         hostile.title = "x\u{1b}[31mred".into();
-        let line = hostile.line(|_, label| label.to_string());
+        let line = hostile.line(ACCOUNT, |_, label| label.to_string());
         assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
         assert!(!line.contains('\u{202e}'), "{line:?}");
         assert!(line.contains("\\u001b[2J"), "{line:?}");
@@ -285,8 +302,20 @@ mod tests {
 
     #[test]
     fn the_level_is_painted_and_padded_outside_the_paint() {
-        let line = row().line(|level, label| format!("<{level}>{label}</>"));
+        let line = row().line(ACCOUNT, |level, label| format!("<{level}>{label}</>"));
         assert!(line.contains("  <high>HIGH</>      Lambda"), "{line}");
+    }
+
+    #[test]
+    fn a_named_account_is_its_name_and_id_in_a_wider_column() {
+        let mut named = row();
+        named.account_name = Some("prod-payments".into());
+        let header = Row::line_header(NAMED_ACCOUNT);
+        let line = named.line(NAMED_ACCOUNT, |_, label| label.to_string());
+        let at = header.find("REGION").unwrap();
+        assert!(line.contains("  prod-payments (111122223333)  "), "{line}");
+        let region: String = line.chars().skip(at).take(9).collect();
+        assert_eq!(region, "us-east-1", "{header}\n{line}");
     }
 
     #[test]

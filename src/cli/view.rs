@@ -289,6 +289,7 @@ mod tests {
             principal: Some(principal.to_string()),
             sessions: None,
             account: None,
+            account_name: None,
             region: None,
             event_source: None,
             event_name: None,
