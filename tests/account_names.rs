@@ -51,7 +51,10 @@ fn a_names_file_names_the_account_in_the_email_and_the_document() {
         // The terminal's line: the name and the id in the account column.
         let line = scan(&["--account-names", &names, &record()]);
         let lines = String::from_utf8_lossy(&line.stdout);
-        assert!(lines.contains("  prod-payments (123456789012)  "), "{lines}");
+        assert!(
+            lines.contains("  prod-payments (123456789012)  "),
+            "{lines}"
+        );
         let json = scan(&["--format", "json", "--account-names", &names, &record()]);
         assert!(json.status.success(), "{json:?}");
         let document: Value = serde_json::from_slice(&json.stdout).expect("one document");

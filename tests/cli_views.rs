@@ -200,6 +200,7 @@ fn csv_quotes_what_a_record_holds_and_defuses_formulas() {
     assert_eq!(field("source_ip"), "'@203.0.113.45");
     assert_eq!(field("level"), "high");
     assert_eq!(field("count"), "1");
+    assert_eq!(field("attack"), "T1648", "the built-in rule's technique");
     // No alert: still the header, a table with no rows.
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, r#"{"Records":[]}"#).expect("write");

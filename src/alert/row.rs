@@ -38,10 +38,12 @@ pub struct Row {
     pub alert_id: String,
     /// The log object of the first finding.
     pub object: String,
+    /// The rule's ATT&CK technique ids (`T1648 T1078.004`).
+    pub attack: String,
 }
 
 /// The CSV header, in [`Row::write_csv`]'s order.
-pub const CSV_HEADER: [&str; 17] = [
+pub const CSV_HEADER: [&str; 18] = [
     "first_time",
     "last_time",
     "level",
@@ -59,6 +61,7 @@ pub const CSV_HEADER: [&str; 17] = [
     "alert_id",
     "object",
     "sessions",
+    "attack",
 ];
 
 /// Widths of the terminal line's columns, in characters: the time is
@@ -118,6 +121,13 @@ impl Alert {
             count,
             alert_id: self.alert_id.clone(),
             object: self.source.clone(),
+            attack: self
+                .attack
+                .iter()
+                .flat_map(|attack| &attack.techniques)
+                .map(|technique| technique.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -188,7 +198,7 @@ impl Row {
 
     /// The row as CSV fields, in [`CSV_HEADER`]'s order, each safe to open
     /// in a spreadsheet ([`spreadsheet_safe`]); the writer quotes them.
-    pub fn csv_fields(&self) -> [String; 17] {
+    pub fn csv_fields(&self) -> [String; 18] {
         let text = |value: &Option<String>| spreadsheet_safe(value.as_deref().unwrap_or_default());
         [
             text(&self.first_time),
@@ -208,6 +218,7 @@ impl Row {
             spreadsheet_safe(&self.alert_id),
             spreadsheet_safe(&self.object),
             text(&self.sessions),
+            spreadsheet_safe(&self.attack),
         ]
     }
 }
@@ -264,6 +275,7 @@ mod tests {
             count: 1,
             alert_id: "abc".into(),
             object: "logs/a.json.gz".into(),
+            attack: "T1648".into(),
         }
     }
 

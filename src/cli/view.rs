@@ -298,6 +298,7 @@ mod tests {
             count,
             alert_id: String::new(),
             object: String::new(),
+            attack: String::new(),
         }
     }
 
