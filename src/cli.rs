@@ -21,7 +21,7 @@ use trailwatch::backfill::{Backfill, Counts, Output};
 use trailwatch::digest::keys_file::FileKeys;
 use trailwatch::generate::{write_path_by, Callers, Spec};
 use trailwatch::pipeline::scan;
-use trailwatch::pipeline::Limits;
+use trailwatch::pipeline::{EventWindow, Limits};
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
@@ -251,6 +251,16 @@ struct LimitArgs {
     /// finished (an error) and the scan goes on. Default: no limit.
     #[arg(long, value_name = "SECS", value_parser = parse_interval)]
     timeout: Option<Duration>,
+    /// Evaluate only records whose eventTime is at or after this
+    /// YYYY-MM-DD (UTC) or RFC 3339 time; the others are read, never
+    /// evaluated: no alert, and no threshold counts them. (--since and
+    /// --until pick S3 objects by the time in their keys.)
+    #[arg(long, value_name = "TIME", value_parser = parse_bound)]
+    from: Option<NaiveDateTime>,
+    /// Evaluate only records whose eventTime is before this YYYY-MM-DD
+    /// (UTC) or RFC 3339 time (exclusive).
+    #[arg(long, value_name = "TIME", value_parser = parse_bound)]
+    to: Option<NaiveDateTime>,
 }
 
 impl LimitArgs {
@@ -260,6 +270,7 @@ impl LimitArgs {
             max_record_bytes: self.max_record_bytes,
             max_decompressed_bytes: self.max_decompressed_bytes,
             time_per_object: self.timeout,
+            event_window: EventWindow::new(self.from, self.to),
             ..Limits::default()
         }
     }
@@ -344,6 +355,12 @@ pub fn run() -> ExitCode {
             account_names,
             account_names_from_organizations,
         } => {
+            if let (Some(from), Some(to)) = (limits.from, limits.to) {
+                if from >= to {
+                    eprintln!("trailwatch: --from {from} is not before --to {to}");
+                    return ExitCode::from(2);
+                }
+            }
             let limits = limits.limits(threads);
             let names = match load_account_names(
                 account_names.as_deref(),
@@ -503,7 +520,7 @@ fn scan_paths(
         );
         return ExitCode::FAILURE;
     }
-    let (mut records, mut findings) = (0u64, 0u64);
+    let (mut records, mut findings, mut outside) = (0u64, 0u64, 0u64);
     // Thresholds and groups span all the files of one scan.
     let mut correlator = rules.correlations().correlator();
     // With more than one thread, small files are read and inflated ahead
@@ -548,6 +565,7 @@ fn scan_paths(
             },
         };
         records += report.records;
+        outside += report.outside_window;
         findings += report.alerts;
         if report.stopped {
             return ExitCode::SUCCESS;
@@ -565,8 +583,12 @@ fn scan_paths(
         0 => String::new(),
         n => format!(", {n} skipped"),
     };
+    let outside = match limits.event_window.is_bounded() {
+        true => format!(" ({outside} outside --from/--to)"),
+        false => String::new(),
+    };
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s), {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
+        "trailwatch: {} file(s), {records} record(s){outside}, {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
         expanded.inputs.len(),
         printer.alerts
     );

@@ -571,3 +571,97 @@ fn rules_list_names_each_rule_s_attack_techniques() {
         "{untagged:?}"
     );
 }
+
+#[test]
+fn from_and_to_evaluate_only_the_records_of_their_window() {
+    let (from, to) = ("2026-11-23T08:15:00Z", "2026-11-23T08:30:00Z");
+    let all = json_lines(&trailwatch(&[
+        "scan",
+        "--format",
+        "json",
+        "--every-finding",
+        "events/logs",
+    ]));
+    let output = trailwatch(&[
+        "scan",
+        "--format",
+        "json",
+        "--every-finding",
+        "--from",
+        from,
+        "--to",
+        to,
+        "events/logs",
+    ]);
+    assert!(output.status.success());
+    let inside = json_lines(&output);
+    let expected: Vec<&Value> = all
+        .iter()
+        .filter(|alert| {
+            alert["event_time"]
+                .as_str()
+                .is_some_and(|t| t >= from && t < to)
+        })
+        .collect();
+    assert!(
+        !expected.is_empty() && expected.len() < all.len(),
+        "a window that cuts"
+    );
+    assert_eq!(inside.iter().collect::<Vec<_>>(), expected);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("17 record(s) (9 outside --from/--to)"),
+        "{stderr}"
+    );
+    // A window that holds nothing is a usage error when it is backwards.
+    let backwards = trailwatch(&["scan", "--from", to, "--to", from, "events/logs"]);
+    assert_eq!(backwards.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&backwards.stderr).contains("is not before --to"));
+}
+
+#[test]
+fn the_window_is_the_same_on_one_thread_and_two() {
+    // Large enough (about 16 MB of records) that two threads start.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("big.json.gz");
+    let log = log.to_str().expect("path");
+    assert!(
+        trailwatch(&["generate", log, "--records", "10000", "--seed", "7"])
+            .status
+            .success()
+    );
+    let scan = |threads: &str| {
+        let output = trailwatch(&[
+            "scan",
+            "--format",
+            "json",
+            "--every-finding",
+            "--threads",
+            threads,
+            "--from",
+            "2025-03-03T08:00:30Z",
+            "--to",
+            "2025-03-03T08:01:10Z",
+            log,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        let last = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        (json_lines(&output), last)
+    };
+    let (one, one_line) = scan("1");
+    let (two, two_line) = scan("2");
+    assert_eq!(one, two);
+    assert_eq!(one_line, two_line);
+    assert!(one_line.contains("outside --from/--to"), "{one_line}");
+    for alert in &one {
+        let time = alert["event_time"].as_str().expect("time");
+        assert!(
+            ("2025-03-03T08:00:30Z".."2025-03-03T08:01:10Z").contains(&time),
+            "{time}"
+        );
+    }
+}

@@ -76,6 +76,8 @@ pub struct Counts {
     /// Compressed bytes of the objects read.
     pub bytes: AtomicU64,
     pub records: AtomicU64,
+    /// Records outside `scan --from/--to`: read, not evaluated.
+    pub outside_window: AtomicU64,
     pub findings: AtomicU64,
     /// Listing is over: `listed` is the total.
     pub listing_done: AtomicBool,
@@ -120,6 +122,7 @@ impl Counts {
             unread: listed.saturating_sub(self.done()),
             bytes: Counts::get(&self.bytes),
             records: Counts::get(&self.records),
+            outside_window: Counts::get(&self.outside_window),
             findings: Counts::get(&self.findings),
             listing_failed,
             stopped,
@@ -142,6 +145,8 @@ pub struct Summary {
     pub unread: u64,
     pub bytes: u64,
     pub records: u64,
+    /// Of `records`, those outside `scan --from/--to` (not evaluated).
+    pub outside_window: u64,
     pub findings: u64,
     /// Some listing failed: there may be objects it never found.
     pub listing_failed: bool,
@@ -175,11 +180,11 @@ impl fmt::Display for Summary {
         if self.unread > 0 {
             write!(f, ", {} not read", self.unread)?;
         }
-        write!(
-            f,
-            "; {} record(s), {} finding(s)",
-            self.records, self.findings
-        )
+        write!(f, "; {} record(s)", self.records)?;
+        if self.outside_window > 0 {
+            write!(f, " ({} outside --from/--to)", self.outside_window)?;
+        }
+        write!(f, ", {} finding(s)", self.findings)
     }
 }
 
@@ -326,6 +331,7 @@ impl Worker {
             Err(line) => return self.fail(&line),
         };
         Counts::add(&self.counts.records, report.records);
+        Counts::add(&self.counts.outside_window, report.outside_window);
         Counts::add(&self.counts.bytes, object.size.unwrap_or_default());
         if report.stopped {
             // Neither scanned nor failed: counted as not read.
@@ -431,6 +437,7 @@ mod tests {
             unread: 1,
             bytes: 0,
             records: 40,
+            outside_window: 0,
             findings: 3,
             listing_failed: false,
             stopped: true,

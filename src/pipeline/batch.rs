@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use super::decode::LogError;
 use super::split::Records;
+use super::window::{is_cloudtrail_time, EventWindow};
 use crate::json::Tokens;
 use crate::record::{HeadReader, RecordHead};
 use crate::rules::{KeyValues, RuleSet};
@@ -35,6 +36,8 @@ pub struct Batch {
     pub rules: Vec<usize>,
     /// The latest `eventTime` among the batch's records.
     pub newest_event_time: Option<String>,
+    /// Records outside the scan's event-time window (read, not evaluated).
+    pub outside: u64,
     /// The bytes of the records whose heads are left to the evaluation
     /// ([`Entry::Unread`]), one after the other.
     pub unread: Vec<u8>,
@@ -146,6 +149,8 @@ pub struct Splitter<'r> {
     heads: HeadReader,
     next_index: u64,
     end: End,
+    /// The scan's event-time window ([`super::Limits::event_window`]).
+    window: EventWindow,
 }
 
 /// How [`Splitter::each_record_within`] stopped.
@@ -165,6 +170,7 @@ enum End {
 impl<'r> Splitter<'r> {
     pub fn new(records: Records, rules: &'r RuleSet) -> Splitter<'r> {
         Splitter {
+            window: records.event_window(),
             records,
             rules,
             heads: HeadReader::default(),
@@ -189,7 +195,14 @@ impl<'r> Splitter<'r> {
                     self.next_index += 1;
                 }
                 Some(Ok((bytes, tokens))) => {
-                    batch.add(self.next_index, bytes, tokens, self.rules, &mut self.heads);
+                    batch.add(
+                        self.next_index,
+                        bytes,
+                        tokens,
+                        self.rules,
+                        &mut self.heads,
+                        &self.window,
+                    );
                     self.next_index += 1;
                 }
             }
@@ -254,12 +267,17 @@ impl Batch {
         tokens: Option<Tokens<'_>>,
         rules: &RuleSet,
         heads: &mut HeadReader,
+        window: &EventWindow,
     ) {
         let rules_start = self.rules.len();
         // The identity could not cross to the evaluating thread: it
         // borrows the inflate buffer, not the batch's copy.
-        let mut head = match read_head(heads, bytes, tokens, rules, &mut self.rules, false) {
-            Ok(head) => head,
+        let read = read_head(heads, bytes, tokens, rules, &mut self.rules, false, window);
+        let mut head = match read {
+            Ok((head, placed)) => {
+                self.outside += u64::from(placed == Placed::Outside);
+                head
+            }
             Err(err) => {
                 self.entries.push(Entry::Invalid(index, err.to_string()));
                 return;
@@ -310,7 +328,8 @@ impl Batch {
 }
 
 /// Reads a record's head with `heads`, adding to `candidates` the
-/// positions of the rules that may match it; with `identity`,
+/// positions of the rules that may match it (none when its `eventTime` is
+/// outside `window`: then `Placed::Outside`); with `identity`,
 /// `userIdentity` is built too where it can be.
 pub fn read_head<'a>(
     heads: &mut HeadReader,
@@ -319,31 +338,33 @@ pub fn read_head<'a>(
     rules: &RuleSet,
     candidates: &mut Vec<usize>,
     identity: bool,
-) -> Result<RecordHead<'a>, serde_json::Error> {
+    window: &EventWindow,
+) -> Result<(RecordHead<'a>, Placed), serde_json::Error> {
     let head = heads.read(bytes, tokens, identity)?;
+    if !window.contains(head.event_time.as_deref()) {
+        return Ok((head, Placed::Outside));
+    }
     rules.candidate_positions_into(&KeyValues::of_head(&head), candidates);
-    Ok(head)
+    Ok((head, Placed::Inside))
 }
 
-/// Keeps in `newest` the later of it and the `eventTime` of `head`.
+/// Where a record's `eventTime` is against the scan's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    Inside,
+    /// Read and checked, not evaluated.
+    Outside,
+}
+
+/// Keeps in `newest` the later of it and the `eventTime` of `head`. Only
+/// times as CloudTrail writes them, `YYYY-MM-DDTHH:MM:SSZ`, count (text
+/// order is time order): a malformed one must not stand for the newest.
 pub fn keep_newest_event_time(newest: &mut Option<String>, head: &RecordHead<'_>) {
     if let Some(time) = head.event_time.as_deref() {
         if is_cloudtrail_time(time) {
             super::keep_latest(newest, time);
         }
     }
-}
-
-/// Only times as CloudTrail writes them, `YYYY-MM-DDTHH:MM:SSZ`, count as
-/// the newest event time (text order is time order): a malformed one must
-/// not stand for the newest.
-fn is_cloudtrail_time(time: &str) -> bool {
-    const SHAPE: &[u8; 20] = b"0000-00-00T00:00:00Z";
-    time.len() == SHAPE.len()
-        && time.bytes().zip(SHAPE).all(|(b, want)| match want {
-            b'0' => b.is_ascii_digit(),
-            _ => b == *want,
-        })
 }
 
 #[cfg(test)]

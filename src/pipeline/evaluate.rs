@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::batch::{self, Batch, Entry};
-use super::ScanReport;
+use super::{EventWindow, ScanReport};
 use crate::alert::{Finding, Record};
 use crate::json::{BorrowedValue, Tokens};
 use crate::record::{HeadReader, LazyRecord};
@@ -29,6 +29,8 @@ pub struct Evaluation<'a> {
     heads: HeadReader,
     candidates: Vec<usize>,
     identities: IdentityBuilding,
+    /// Records outside it are not evaluated ([`super::Limits::event_window`]).
+    window: EventWindow,
 }
 
 /// Whether the heads read here build `userIdentity` for the rules as they
@@ -61,8 +63,14 @@ impl IdentityBuilding {
 }
 
 impl<'a> Evaluation<'a> {
-    pub fn new(label: &str, rules: &'a RuleSet, correlator: &'a mut Correlator) -> Self {
+    pub fn new(
+        label: &str,
+        rules: &'a RuleSet,
+        correlator: &'a mut Correlator,
+        window: EventWindow,
+    ) -> Self {
         Evaluation {
+            window,
             label: Arc::from(label),
             rules,
             correlator,
@@ -84,6 +92,7 @@ impl<'a> Evaluation<'a> {
         if let Some(time) = batch.newest_event_time.take() {
             self.report.note_event_time(&time);
         }
+        self.report.outside_window += std::mem::take(&mut batch.outside);
         let go_on = self.take_entries(batch, on_finding);
         batch.text.clear();
         batch.entries.clear();
@@ -193,13 +202,15 @@ impl<'a> Evaluation<'a> {
             self.rules,
             &mut candidates,
             identity,
+            &self.window,
         );
         let go_on = match read {
             Err(err) => {
                 self.invalid(index, err.to_string());
                 true
             }
-            Ok(mut head) => {
+            Ok((mut head, placed)) => {
+                self.report.outside_window += u64::from(placed == batch::Placed::Outside);
                 batch::keep_newest_event_time(&mut self.report.newest_event_time, &head);
                 let go_on = if candidates.is_empty() {
                     self.identities.saw(false);
@@ -344,7 +355,8 @@ mod tests {
         let log = super::super::tests::generated(600);
         let records = crate::pipeline::open_log(std::io::Cursor::new(log), Default::default());
         let mut correlator = rules.correlations().correlator();
-        let mut evaluation = Evaluation::new("generated", &rules, &mut correlator);
+        let mut evaluation =
+            Evaluation::new("generated", &rules, &mut correlator, EventWindow::default());
         let ended = batch::Splitter::new(records, &rules)
             .each_record_within(u64::MAX, |index, bytes, tokens| {
                 evaluation.take_record(index, bytes, tokens, &mut |_| true)

@@ -30,6 +30,9 @@ pub struct Limits {
     /// them at once (the tests and the fuzz target, to compare the ways
     /// of reading on small objects).
     pub one_thread_first: u64,
+    /// Records are evaluated only when their `eventTime` is in this
+    /// window (the command line's `--from` and `--to`); open by default.
+    pub event_window: super::EventWindow,
 }
 
 /// Content read on the calling thread before the other threads start:
@@ -84,6 +87,7 @@ impl Default for Limits {
             stop_at: None,
             time_per_object: None,
             one_thread_first: ONE_THREAD_FIRST,
+            event_window: super::EventWindow::default(),
         }
     }
 }

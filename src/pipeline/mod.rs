@@ -9,6 +9,7 @@ mod evaluate;
 mod limits;
 pub mod pipe;
 pub mod split;
+mod window;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -22,6 +23,7 @@ pub use decode::LogError;
 use evaluate::Evaluation;
 pub use limits::{Limits, ONE_THREAD_FIRST};
 use split::Records;
+pub use window::EventWindow;
 
 /// What reading one object found. Records read = records evaluated +
 /// records invalid, always: a record is never silently dropped.
@@ -33,6 +35,9 @@ pub struct ScanReport {
     pub evaluated: u64,
     /// Records that were not valid JSON objects and could not be evaluated.
     pub invalid: u64,
+    /// Records evaluated against no rule: their `eventTime` is outside the
+    /// scan's window ([`Limits::event_window`]), or they have none.
+    pub outside_window: u64,
     /// Matches per rule id.
     pub matches: BTreeMap<String, u64>,
     /// Findings handed to the caller (rules matched, thresholds reached).
@@ -142,7 +147,7 @@ fn scan_with<R: Read + Send + 'static>(
     // their buffers costs more than reading those on one.
     let content = decode::Content::open(source, &limits, false);
     let mut splitter = Splitter::new(Records::new(content, limits), rules);
-    let mut evaluation = Evaluation::new(label, rules, correlator);
+    let mut evaluation = Evaluation::new(label, rules, correlator, limits.event_window);
     // One thread: no batches, each record evaluated where it was read, so
     // that its head read can build `userIdentity` for the rules (a value
     // borrowed from the inflate buffer, which a batch's copy of the record

@@ -121,6 +121,11 @@ pub type WithTokens<'r> = (&'r [u8], Option<Tokens<'r>>);
 const KEYS_SHOWN: usize = 6;
 
 impl Records {
+    /// The scan's event-time window ([`Limits::event_window`]).
+    pub fn event_window(&self) -> super::EventWindow {
+        self.limits.event_window
+    }
+
     /// The records of `content`, or of none when it could not be opened
     /// (the error comes first).
     pub fn new(content: Result<Content, LogError>, limits: Limits) -> Self {
