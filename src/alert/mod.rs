@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::json::{self, BorrowedValue};
 use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
+pub mod chat;
 pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -2,6 +2,7 @@
 //! entry-level retries, one message per alert cut to the SNS size limit),
 //! stdout in the CLI.
 
+pub mod chat;
 pub mod sns;
 
 use async_trait::async_trait;

@@ -44,6 +44,9 @@ pub struct SnsSink {
     topic_arn: String,
     attempts: u32,
     base_delay: Duration,
+    /// Sends each alert's chat form (`alert::chat`) as a plain message,
+    /// for a topic AWS Chatbot reads, in place of the per-protocol one.
+    chat: bool,
 }
 
 impl SnsSink {
@@ -53,6 +56,16 @@ impl SnsSink {
             topic_arn,
             attempts: DEFAULT_ATTEMPTS,
             base_delay: DEFAULT_BASE_DELAY,
+            chat: false,
+        }
+    }
+
+    /// A sink for the chat topic (`CHAT_TOPIC_ARN`): each alert as the
+    /// custom notification AWS Chatbot renders, batched and retried alike.
+    pub fn chat(client: Client, topic_arn: String) -> Self {
+        SnsSink {
+            chat: true,
+            ..SnsSink::new(client, topic_arn)
         }
     }
 
@@ -78,7 +91,7 @@ impl SnsSink {
         let mut request = self.client.publish_batch().topic_arn(&self.topic_arn);
         let mut sent = Vec::with_capacity(batch.len());
         for &index in batch {
-            match request_entry(&entries[index].message) {
+            match request_entry(&entries[index].message, !self.chat) {
                 Ok(entry) => {
                     request = request.publish_batch_request_entries(entry);
                     sent.push(index);
@@ -177,9 +190,11 @@ impl Failure {
     }
 }
 
-/// The `PublishBatch` entry for one message.
+/// The `PublishBatch` entry for one message; `per_protocol`: its body is a
+/// `MessageStructure=json` object (the alert topic's), else plain (chat).
 fn request_entry(
     message: &SnsMessage,
+    per_protocol: bool,
 ) -> Result<PublishBatchRequestEntry, aws_sdk_sns::error::BuildError> {
     let mut attributes = HashMap::with_capacity(message.attributes.len());
     for (name, value) in &message.attributes {
@@ -193,7 +208,7 @@ fn request_entry(
         .id(&message.id)
         .subject(&message.subject)
         .message(&message.message)
-        .message_structure("json")
+        .set_message_structure(per_protocol.then(|| "json".to_string()))
         .set_message_attributes(Some(attributes))
         .build()
 }
@@ -231,7 +246,11 @@ impl AlertSink for SnsSink {
             .iter()
             .map(|alert| Entry {
                 alert,
-                message: sns_message(alert),
+                message: if self.chat {
+                    alert.chat_sns_message()
+                } else {
+                    sns_message(alert)
+                },
             })
             .collect();
         let mut pending: Vec<usize> = (0..entries.len()).collect();
@@ -253,6 +272,7 @@ impl AlertSink for SnsSink {
                             rule_id = %alert.rule_id,
                             attempt = round,
                             cause = %cause,
+                            chat = self.chat,
                             "publishing the alert failed; retrying"
                         );
                         retry.push(index);
@@ -262,6 +282,7 @@ impl AlertSink for SnsSink {
                             rule_id = %alert.rule_id,
                             attempts = round,
                             cause = %cause,
+                            chat = self.chat,
                             "publishing the alert failed for good"
                         );
                         undelivered.push(index);
