@@ -104,11 +104,11 @@ pub struct Metadata {
 /// first, so each level has its own colour.
 pub fn level_marker(severity: &str) -> &'static str {
     match severity {
-        "critical" => "\u{1f6a8}",    // rotating light
-        "high" => "\u{1f534}",        // red circle
-        "medium" => "\u{1f7e0}",      // orange circle
-        "low" => "\u{1f7e1}",         // yellow circle
-        _ => "\u{1f535}",             // blue circle: informational
+        "critical" => "\u{1f6a8}", // rotating light
+        "high" => "\u{1f534}",     // red circle
+        "medium" => "\u{1f7e0}",   // orange circle
+        "low" => "\u{1f7e1}",      // yellow circle
+        _ => "\u{1f535}",          // blue circle: informational
     }
 }
 
@@ -259,10 +259,13 @@ impl Alert {
                 threshold.count, threshold.window_secs
             ));
         }
-        let from: Vec<String> = [("Source IP", &self.source_ip), ("User agent", &self.user_agent)]
-            .into_iter()
-            .filter_map(|(label, value)| v(value).map(|value| format!("*{label}:* {value}")))
-            .collect();
+        let from: Vec<String> = [
+            ("Source IP", &self.source_ip),
+            ("User agent", &self.user_agent),
+        ]
+        .into_iter()
+        .filter_map(|(label, value)| v(value).map(|value| format!("*{label}:* {value}")))
+        .collect();
         lines.push(from.join("  "));
         if let Some(link) = self.console_link() {
             lines.push(format!("*CloudTrail:* {link}"));
@@ -325,7 +328,10 @@ impl Alert {
         ];
         let mut keywords: Vec<String> = Vec::new();
         for keyword in candidates.into_iter().flatten() {
-            let keyword = prose(&subject_line(&keyword, MAX_KEYWORD_CHARS), MAX_KEYWORD_CHARS);
+            let keyword = prose(
+                &subject_line(&keyword, MAX_KEYWORD_CHARS),
+                MAX_KEYWORD_CHARS,
+            );
             if !keyword.is_empty() && !keywords.contains(&keyword) {
                 keywords.push(keyword);
             }

@@ -120,11 +120,17 @@ fn a_grouped_alert_counts_its_occurrences_and_threads_by_role() {
     let mut later = grouped.clone();
     later.alert_id = "other".into();
     later.principal = Some("arn:aws:sts::123456789012:assumed-role/ops/b".into());
-    assert_eq!(later.chat().metadata.thread_id, grouped.chat().metadata.thread_id);
+    assert_eq!(
+        later.chat().metadata.thread_id,
+        grouped.chat().metadata.thread_id
+    );
     // Another rule: another thread.
     let mut other = grouped.clone();
     other.rule_id = "rule-2".into();
-    assert_ne!(other.chat().metadata.thread_id, grouped.chat().metadata.thread_id);
+    assert_ne!(
+        other.chat().metadata.thread_id,
+        grouped.chat().metadata.thread_id
+    );
 }
 
 #[test]
@@ -160,7 +166,10 @@ fn hostile_record_text_cannot_mention_link_or_break_out() {
     assert!(!text.contains("console.aws.amazon.com"), "{text}");
     for keyword in chat["content"]["keywords"].as_array().expect("keywords") {
         let keyword = keyword.as_str().expect("string");
-        assert!(!keyword.contains('<') && !keyword.contains('@'), "{keyword}");
+        assert!(
+            !keyword.contains('<') && !keyword.contains('@'),
+            "{keyword}"
+        );
     }
 }
 
@@ -181,26 +190,39 @@ fn huge_fields_are_cut_and_the_message_stays_small() {
     assert!(chat.content.title.ends_with('…'));
     assert!(chat.content.description.chars().count() <= MAX_DESCRIPTION_CHARS);
     assert!(
-        chat.content.description.contains(&format!("`{}…`", "A".repeat(MAX_VALUE_CHARS))),
+        chat.content
+            .description
+            .contains(&format!("`{}…`", "A".repeat(MAX_VALUE_CHARS))),
         "values end in the cut marker"
     );
     assert_eq!(chat.content.next_steps.len(), MAX_NEXT_STEPS);
-    assert!(chat.content.next_steps.iter().all(|s| s.chars().count() <= MAX_STEP_CHARS + 1));
+    assert!(chat
+        .content
+        .next_steps
+        .iter()
+        .all(|s| s.chars().count() <= MAX_STEP_CHARS + 1));
     assert_eq!(chat.metadata.related_resources.len(), MAX_RELATED);
-    assert!(chat.content.keywords.iter().all(|k| k.chars().count() <= MAX_KEYWORD_CHARS));
+    assert!(chat
+        .content
+        .keywords
+        .iter()
+        .all(|k| k.chars().count() <= MAX_KEYWORD_CHARS));
     let message = huge.chat_sns_message();
     assert!(message.size() < 32 * 1024, "{}", message.size());
 }
 
 #[test]
 fn lines_past_the_description_budget_are_left_out_with_a_note() {
-    let lines: Vec<String> = (0..100).map(|i| format!("line {i:03} {}", "x".repeat(50))).collect();
+    let lines: Vec<String> = (0..100)
+        .map(|i| format!("line {i:03} {}", "x".repeat(50)))
+        .collect();
     let text = fit_lines(lines, 1_000);
     assert!(text.chars().count() <= 1_000);
     assert!(text.starts_with("line 000"));
     let last = text.lines().last().expect("a note");
     assert!(
-        last.starts_with("_… ") && last.ends_with("more line(s) left out; the email and the JSON alert have them._"),
+        last.starts_with("_… ")
+            && last.ends_with("more line(s) left out; the email and the JSON alert have them._"),
         "{last}"
     );
 }
