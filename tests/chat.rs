@@ -203,7 +203,7 @@ async fn the_chat_topic_gets_the_chat_form_and_the_alert_topic_its_usual_message
         .await
         .expect("invocation succeeds")
         .summary;
-    assert_eq!(summary.alerts, 1, "{summary:?}");
+    assert_eq!((summary.alerts, summary.chat_failed), (1, 0), "{summary:?}");
     // The alert topic: as before, the JSON document for the queue.
     let alerts = stack.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
@@ -261,6 +261,7 @@ async fn a_failing_chat_topic_costs_no_alert_and_fails_nothing() {
         .summary;
     assert_eq!(summary.alerts, 1, "{summary:?}");
     assert!(summary.transient_errors.is_empty(), "{summary:?}");
+    assert_eq!(summary.chat_failed, 1, "counted: {summary:?}");
     assert_eq!(stack.alerts(1, Duration::from_secs(10)).await.len(), 1);
 }
 

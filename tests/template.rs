@@ -1741,6 +1741,20 @@ fn chat_notifications_add_a_topic_the_function_publishes_chat_messages_to() {
             json!({"Ref": "AlertTopic"})
         );
     }
+    // A chat copy that failed is heard of on the alert topic.
+    let on = render(&template, &[CHAT_ON]);
+    let failed = trailwatch::lambda::InvocationSummary {
+        chat_failed: 1,
+        ..Default::default()
+    };
+    assert_alarm_on_function_metric(&on, "ChatFailedAlarm", &failed);
+    let alarm = on.properties("ChatFailedAlarm");
+    assert_eq!(alarm["MetricName"], "ChatFailed");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["Threshold"], 1);
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+    assert!(!render(&template, &[]).has("ChatFailedAlarm"));
+    assert!(readme_section("## Logs and metrics").contains("| `ChatFailed` |"));
     // Encrypted as the alert topic is, with the key the role may already use.
     let plain = render(&template, &[CHAT_ON]);
     assert!(plain

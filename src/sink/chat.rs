@@ -6,15 +6,17 @@
 //! goes only for the alerts it delivered (one that failed is retried with
 //! the invocation, and its chat copy goes then, once), and a chat copy
 //! that fails for good (after the same retries as the alert topic's) is
-//! logged with `class = "chat"` and the alert id, not returned as an
-//! error. Failing the invocation for it would send the email again on the
-//! retry for a message the email subscribers already have.
+//! logged with `class = "chat"` and the alert id and counted (the
+//! invocation's `chat_failed`, the `ChatFailed` metric), not returned as
+//! an error. Failing the invocation for it would send the email again on
+//! the retry for a message the email subscribers already have.
 //!
 //! Under dedup (`DEDUP_TABLE`) this sink is what `dedup::publish_once`
 //! calls with the alerts it claimed: an alert suppressed as already sent
 //! reaches neither topic.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,12 +27,19 @@ use crate::alert::Alert;
 pub struct WithChat {
     alerts: Arc<dyn AlertSink>,
     chat: Arc<dyn AlertSink>,
+    /// Chat copies that failed for good, until taken. A Lambda process runs
+    /// one invocation at a time, so what is taken after a publish is its own.
+    failed: AtomicU64,
 }
 
 impl WithChat {
     /// `alerts` (the alert topic) mirrored to `chat` (the chat topic).
     pub fn new(alerts: Arc<dyn AlertSink>, chat: Arc<dyn AlertSink>) -> Self {
-        WithChat { alerts, chat }
+        WithChat {
+            alerts,
+            chat,
+            failed: AtomicU64::new(0),
+        }
     }
 }
 
@@ -49,6 +58,8 @@ impl AlertSink for WithChat {
             .collect();
         if !delivered.is_empty() {
             if let Err(err) = self.chat.publish(&delivered).await {
+                self.failed
+                    .fetch_add(err.failed.len() as u64, Ordering::Relaxed);
                 for alert_id in &err.failed {
                     tracing::error!(
                         class = "chat",
@@ -60,5 +71,9 @@ impl AlertSink for WithChat {
             }
         }
         result
+    }
+
+    fn take_chat_failures(&self) -> u64 {
+        self.failed.swap(0, Ordering::Relaxed)
     }
 }
