@@ -311,3 +311,39 @@ async fn an_alert_dedup_suppressed_reaches_neither_topic() {
         .await;
     assert_eq!(envelopes.len(), 1, "once in chat too: {envelopes:#?}");
 }
+
+#[test]
+fn the_integrity_and_held_back_alerts_fit_the_schema() {
+    let integrity = Alert::integrity(
+        "s3://logs/AWSLogs/1/CloudTrail/us-east-1/x.json.gz",
+        "corrupt",
+        "not gzip <!here>",
+    );
+    let message = chat_of(&integrity);
+    assert_fits(&message);
+    let text = message["content"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("*Error message:* `not gzip ‹!here›`"),
+        "{text}"
+    );
+    assert!(!text.contains("console.aws.amazon.com"), "{text}");
+
+    let mut held = common::alerts::invoke_alert(&golden_record(), LOG_OBJECT);
+    held.held_back = Some(trailwatch::alert::HeldBack {
+        alerts: 120,
+        findings: 900,
+        cap: 50,
+        rules: Vec::new(),
+        objects: vec![LOG_OBJECT.to_string()],
+        object_count: 1,
+        more_objects: false,
+    });
+    let message = chat_of(&held);
+    assert_fits(&message);
+    assert_eq!(
+        message["content"]["nextSteps"][0],
+        "Raise MAX_ALERTS_PER_INVOCATION, or rescan the log objects with trailwatch scan"
+    );
+}

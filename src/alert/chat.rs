@@ -21,9 +21,9 @@
 //! [`code`] made it safe: no line breaks or invisible characters
 //! (safe_text's escapes), no backtick to close the span, and none of
 //! `<`, `>`, `@` that Slack reads as links and mentions (`<!here>`,
-//! `<@U1>`, `<https://x|click>`) even inside code. Rule texts (titles,
-//! descriptions, false positives) go through [`prose`], which also
-//! defuses markdown links (`[text](url)`).
+//! `<@U1>`, `<https://x|click>`) even inside code, nor brackets of a
+//! markdown link (`[text](url)`). Text outside code spans (the summary
+//! sentence, rule texts) goes through [`prose`], the same and `*`, `~`.
 
 use std::fmt::Write as _;
 
@@ -113,49 +113,44 @@ pub fn level_marker(severity: &str) -> &'static str {
 }
 
 /// A record value for an inline code span: on one line (safe_text's
-/// escapes), cut to `max` characters, with nothing that closes the span
-/// or that Slack reads as a link or mention inside it, nor brackets.
+/// escapes), cut to `max` characters, [`defused`].
 pub(crate) fn code(value: &str, max: usize) -> String {
     let safe = one_line(value);
-    let cut = cut_chars(&safe, max);
-    let mut out = String::with_capacity(cut.len() + 2);
+    let mut out = String::with_capacity(safe.len().min(4 * max) + 2);
     out.push('`');
-    for c in cut.chars() {
-        out.push(match c {
-            '`' => '\u{2cb}', // modifier letter grave accent
-            '<' => '\u{2039}',
-            '>' => '\u{203a}',
-            '@' => '\u{ff20}', // fullwidth commercial at
-            // No markdown link, should a client read one inside code.
-            '[' => '\u{ff3b}',
-            ']' => '\u{ff3d}',
-            c => c,
-        });
-    }
+    out.extend(cut_chars(&safe, max).chars().map(|c| defused(c, true)));
     out.push('`');
     out
 }
 
-/// Text outside code spans (rule texts, the summary sentence): [`code`]'s
-/// replacements plus brackets, so no markdown link can be formed, and
-/// `*` and `~`, so record text cannot restyle the message (`_` is kept:
-/// role and user names have it).
+/// Text outside code spans (rule texts, the summary sentence): as
+/// [`code`] makes a value, with `*` and `~` defused too.
 pub(crate) fn prose(text: &str, max: usize) -> String {
     let safe = one_line(text);
     cut_chars(&safe, max)
         .chars()
-        .map(|c| match c {
-            '`' => '\u{2cb}',
-            '<' => '\u{2039}',
-            '>' => '\u{203a}',
-            '@' => '\u{ff20}',
-            '[' => '\u{ff3b}', // fullwidth brackets
-            ']' => '\u{ff3d}',
-            '*' => '\u{2217}', // asterisk operator
-            '~' => '\u{223c}', // tilde operator
-            c => c,
-        })
+        .map(|c| defused(c, false))
         .collect()
+}
+
+/// A look-alike for a character chat markdown acts on: the backtick that
+/// would close a code span; `<`, `>` and `@` that Slack reads as links and
+/// mentions even inside code; brackets, so no `[text](url)` link forms
+/// should a client read one inside code; outside code, `*` and `~`, so
+/// record text cannot restyle the message (`_` is kept: role and user
+/// names have it).
+fn defused(c: char, in_code: bool) -> char {
+    match c {
+        '`' => '\u{2cb}', // modifier letter grave accent
+        '<' => '\u{2039}',
+        '>' => '\u{203a}',
+        '@' => '\u{ff20}', // fullwidth commercial at
+        '[' => '\u{ff3b}', // fullwidth brackets
+        ']' => '\u{ff3d}',
+        '*' if !in_code => '\u{2217}', // asterisk operator
+        '~' if !in_code => '\u{223c}', // tilde operator
+        c => c,
+    }
 }
 
 impl Alert {
