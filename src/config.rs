@@ -20,6 +20,9 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
     pub topic_arn: String,
+    /// `CHAT_TOPIC_ARN`: a second topic that gets every alert in the form
+    /// AWS Chatbot renders in Slack and Teams (`alert::chat`); `None`: none.
+    pub chat_topic_arn: Option<String>,
     /// `RULES_S3_URI`: user rules to read from S3 at cold start.
     pub rules_s3: Option<S3Prefix>,
     pub rules: RuleConfig,
@@ -142,6 +145,16 @@ impl LambdaConfig {
             },
             None => crate::dedup::DEFAULT_TTL,
         };
+        let chat_topic_arn = match get("CHAT_TOPIC_ARN").map(|v| v.trim().to_string()) {
+            Some(arn) if arn.is_empty() => None,
+            Some(arn) if !arn.starts_with("arn:") => {
+                return Err(ConfigError {
+                    name: "CHAT_TOPIC_ARN",
+                    message: format!("{arn:?} is not an ARN"),
+                })
+            }
+            arn => arn,
+        };
         let verify_digests = match get("VERIFY_DIGESTS") {
             Some(value) => boolean("VERIFY_DIGESTS", &value)?,
             None => true,
@@ -165,6 +178,7 @@ impl LambdaConfig {
             dedup_ttl,
             max_alerts: (max_alerts > 0).then_some(max_alerts),
             topic_arn,
+            chat_topic_arn,
             rules_s3,
             rules,
             limits,
@@ -375,6 +389,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "configuration: ACCOUNT_NAMES: \"s3://config/\" is not a file path or s3://bucket/key"
+        );
+    }
+
+    #[test]
+    fn a_chat_topic_is_optional_and_must_be_an_arn() {
+        let topic = ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t");
+        let config = |pairs: &[(&str, &str)]| LambdaConfig::from_env(env(pairs));
+        assert_eq!(config(&[topic]).expect("valid").chat_topic_arn, None);
+        // The template sets it empty when ChatNotifications is false.
+        let blank = config(&[topic, ("CHAT_TOPIC_ARN", " ")]).expect("valid");
+        assert_eq!(blank.chat_topic_arn, None);
+        let chat = config(&[topic, ("CHAT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:chat")]);
+        assert_eq!(
+            chat.expect("valid").chat_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:1:chat")
+        );
+        let err = config(&[topic, ("CHAT_TOPIC_ARN", "chat")]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "configuration: CHAT_TOPIC_ARN: \"chat\" is not an ARN"
         );
     }
 

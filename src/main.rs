@@ -21,7 +21,9 @@ use trailwatch::dedup::Ledger;
 use trailwatch::lambda::metrics::{EmfWriter, MetricsConfig, MetricsSink, NoMetrics};
 use trailwatch::lambda::{DigestCheck, Handler};
 use trailwatch::rules::RuleSet;
+use trailwatch::sink::chat::WithChat;
 use trailwatch::sink::sns::SnsSink;
+use trailwatch::sink::AlertSink;
 use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
 use trailwatch::source::organizations;
 use trailwatch::source::s3::S3Store;
@@ -170,10 +172,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     let names = Arc::new(account_names(&config, &sdk, &s3).await);
     let handler = Arc::new(Handler {
         store: Arc::new(S3Store::new(s3.clone())),
-        sink: Arc::new(
-            SnsSink::new(trailwatch::aws::sns_client(&sdk), config.topic_arn.clone())
-                .with_account_names(Arc::clone(&names)),
-        ),
+        sink: alert_sink(&config, trailwatch::aws::sns_client(&sdk), &names),
         rules: Arc::new(rules),
         limits: config.limits,
         deadline_margin: config.deadline_margin,
@@ -195,7 +194,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
             }
         }),
     });
-    tracing::info!(rules = handler.rules.len(), account_names = names.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
+    tracing::info!(rules = handler.rules.len(), account_names = names.len(), topic = %config.topic_arn, chat_topic = config.chat_topic_arn.as_deref().unwrap_or("none"), dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let metrics = Arc::clone(&metrics);
@@ -235,6 +234,24 @@ async fn account_names(
         }
     }
     names
+}
+
+/// The alert topic, and with `CHAT_TOPIC_ARN` the chat topic beside it.
+fn alert_sink(
+    config: &LambdaConfig,
+    sns: aws_sdk_sns::Client,
+    names: &Arc<AccountNames>,
+) -> Arc<dyn AlertSink> {
+    let alerts = Arc::new(
+        SnsSink::new(sns.clone(), config.topic_arn.clone()).with_account_names(Arc::clone(names)),
+    );
+    match &config.chat_topic_arn {
+        None => alerts,
+        Some(chat) => Arc::new(WithChat::new(
+            alerts,
+            Arc::new(SnsSink::chat(sns, chat.clone()).with_account_names(Arc::clone(names))),
+        )),
+    }
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as an `Instant`. A

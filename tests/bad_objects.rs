@@ -14,8 +14,8 @@ use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use trailwatch::pipeline::decode::TaggedSource;
-use trailwatch::pipeline::Limits;
 use trailwatch::pipeline::{scan, ScanReport};
+use trailwatch::pipeline::{EventWindow, Limits};
 use trailwatch::rules::{RuleConfig, RuleSet};
 
 fn bad_dir() -> PathBuf {
@@ -52,6 +52,7 @@ const fn case(file: &'static str, counts: (u64, u64, u64), alerts: u64, want: Wa
             // Threads from the first byte: these objects are small, and
             // every way of reading them is compared.
             one_thread_first: 0,
+            event_window: EventWindow::OPEN,
         },
         counts,
         alerts,
@@ -73,6 +74,7 @@ impl Case {
             stop_at: None,
             time_per_object: None,
             one_thread_first: 0,
+            event_window: EventWindow::OPEN,
         };
         self
     }

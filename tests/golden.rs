@@ -2,7 +2,8 @@
 //! IAM user, through the built-in pack and the real scan path) is rendered
 //! as SNS sends it, subject, email and JSON document, and compared with the
 //! golden files in tests/data/golden/; the README's "Alert examples" show
-//! the same text, so they cannot drift either.
+//! the same text, so they cannot drift either. So is its chat message
+//! (`alert::chat`).
 //!
 //! After a deliberate change to the rendering, regenerate the golden files
 //! and the README's examples with
@@ -82,6 +83,14 @@ fn json_of(alert: &Alert) -> String {
     format!("{pretty}\n")
 }
 
+/// The chat message (`CHAT_TOPIC_ARN`), pretty-printed for reading (SNS
+/// sends it on one line).
+fn chat_of(alert: &Alert) -> String {
+    let value: Value = serde_json::from_str(&alert.chat_json()).expect("the chat message is JSON");
+    let pretty = serde_json::to_string_pretty(&value).expect("pretty JSON");
+    format!("{pretty}\n")
+}
+
 /// Compares `actual` with the golden file `name`, or rewrites it.
 fn check(name: &str, actual: &str) {
     let file = golden_path(name);
@@ -110,6 +119,12 @@ fn the_grouped_alert_reads_as_the_golden_files() {
     let alert = grouped_alert();
     check("alert-grouped-email.txt", &email_of(&alert));
     check("alert-grouped.json", &json_of(&alert));
+}
+
+#[test]
+fn the_chat_messages_read_as_the_golden_files() {
+    check("alert-chat.json", &chat_of(&invoke_alert()));
+    check("alert-grouped-chat.json", &chat_of(&grouped_alert()));
 }
 
 #[test]
@@ -174,6 +189,7 @@ fn the_readme_shows_the_golden_email_and_json() {
     let blocks = [
         block("email", "text", &email_of(&alert)),
         block("json", "json", &json_of(&alert)),
+        block("chat", "json", &chat_of(&alert)),
     ];
     let readme_path = path("README.md");
     let readme = read(&readme_path);

@@ -1781,3 +1781,107 @@ fn the_function_s_own_reads_are_not_logged_into_what_it_reads() {
         );
     }
 }
+
+// --- issue 23: alerts in Slack and Microsoft Teams ---------------------------
+
+const CHAT_ON: (&str, &str) = ("ChatNotifications", "true");
+
+#[test]
+fn chat_notifications_add_a_topic_the_function_publishes_chat_messages_to() {
+    let template = template_or_skip!();
+    let parameter = &template["Parameters"]["ChatNotifications"];
+    assert_eq!(parameter["Default"], "false");
+    assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
+    let variable = |stack: &Stack| {
+        stack.properties("TrailwatchFunction")["Environment"]["Variables"]["CHAT_TOPIC_ARN"].clone()
+    };
+    let publish_chat = |stack: &Stack| {
+        stack
+            .iam_statements()
+            .into_iter()
+            .find(|(_, s)| s["Sid"] == "PublishChat")
+            .map(|(_, s)| s.clone())
+    };
+    for (source, overrides) in log_sources() {
+        // Off by default: no topic, no permission, an empty variable.
+        let off = render(&template, &overrides);
+        assert!(!off.has("ChatTopic"), "{source}");
+        assert!(!off.outputs.contains_key("ChatTopicArn"), "{source}");
+        assert_eq!(variable(&off), "", "{source}");
+        assert!(publish_chat(&off).is_none(), "{source}");
+
+        let mut overrides = overrides.clone();
+        overrides.push(CHAT_ON);
+        let on = render(&template, &overrides);
+        assert_eq!(on.resource("ChatTopic")["Type"], "AWS::SNS::Topic");
+        assert_eq!(variable(&on), json!({"Ref": "ChatTopic"}), "{source}");
+        let statement = publish_chat(&on).expect("the function may publish to the chat topic");
+        assert_eq!(statement["Action"], "sns:Publish");
+        assert_eq!(statement["Resource"], json!({"Ref": "ChatTopic"}));
+        assert!(wildcard_problems(&statement).is_empty(), "{source}");
+        assert_eq!(
+            on.outputs["ChatTopicArn"]["Value"],
+            json!({"Ref": "ChatTopic"})
+        );
+        let policy = on.policy_statements("ChatTopicPolicy");
+        assert!(
+            denies_insecure_transport(&policy, "sns:Publish"),
+            "{source}"
+        );
+        // The alert topic and its email subscription are as they were.
+        assert_eq!(
+            on.properties("AlertTopic"),
+            off.properties("AlertTopic"),
+            "{source}"
+        );
+        assert_eq!(
+            on.properties("TrailwatchFunction")["Environment"]["Variables"]["ALERT_TOPIC_ARN"],
+            json!({"Ref": "AlertTopic"})
+        );
+    }
+    // A chat copy that failed is heard of on the alert topic.
+    let on = render(&template, &[CHAT_ON]);
+    let failed = trailwatch::lambda::InvocationSummary {
+        chat_failed: 1,
+        ..Default::default()
+    };
+    assert_alarm_on_function_metric(&on, "ChatFailedAlarm", &failed);
+    let alarm = on.properties("ChatFailedAlarm");
+    assert_eq!(alarm["MetricName"], "ChatFailed");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["Threshold"], 1);
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+    assert!(!render(&template, &[]).has("ChatFailedAlarm"));
+    assert!(readme_section("## Logs and metrics").contains("| `ChatFailed` |"));
+    // Encrypted as the alert topic is, with the key the role may already use.
+    let plain = render(&template, &[CHAT_ON]);
+    assert!(plain
+        .properties("ChatTopic")
+        .get("KmsMasterKeyId")
+        .is_none());
+    for (key, want) in [
+        (CREATE_KEY, json!({"Fn::GetAtt": ["AlertTopicKey", "Arn"]})),
+        (ALERT_KEY, json!({"Ref": "AlertTopicKmsKey"})),
+    ] {
+        let stack = render(&template, &[CHAT_ON, key]);
+        assert_eq!(stack.properties("ChatTopic")["KmsMasterKeyId"], want);
+        assert_eq!(stack.properties("AlertTopic")["KmsMasterKeyId"], want);
+        let encrypt = stack
+            .iam_statements()
+            .into_iter()
+            .find(|(_, s)| s["Sid"] == "EncryptAlerts")
+            .map(|(_, s)| s["Resource"].clone());
+        assert_eq!(encrypt, Some(want));
+    }
+    // How to connect it: the console, and CloudFormation.
+    let readme = readme_deploying();
+    for want in [
+        "ChatNotifications=true",
+        "ChatTopicArn",
+        "AWS::Chatbot::SlackChannelConfiguration",
+        "AWS::Chatbot::MicrosoftTeamsChannelConfiguration",
+        "SnsTopicArns",
+    ] {
+        assert!(readme.contains(want), "README's Deploying names {want}");
+    }
+}

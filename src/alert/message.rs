@@ -112,6 +112,18 @@ pub fn sns_message(alert: &Alert) -> SnsMessage {
     last
 }
 
+/// `alert`'s message id, subject and attributes, with an empty body: the
+/// chat topic's message (`chat.rs`) carries the same, so subscription
+/// filter policies work alike on both topics.
+pub(crate) fn frame_of(alert: &Alert) -> SnsMessage {
+    SnsMessage {
+        id: entry_id(&alert.alert_id),
+        subject: alert.subject(),
+        message: String::new(),
+        attributes: attributes(alert),
+    }
+}
+
 /// What does not change while an alert is cut to size.
 struct Frame {
     id: String,

@@ -14,6 +14,7 @@ use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIEL
 
 pub mod accounts;
 pub mod attack;
+pub mod chat;
 pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;

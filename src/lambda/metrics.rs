@@ -188,6 +188,7 @@ pub fn documents(
     list.extend(errors_by_class(summary, function));
     list.extend(skipped_by_kind(summary, function));
     list.extend(matches_by_rule(summary, function));
+    list.extend(chat_failed(summary, function));
     list.iter()
         .map(|document| render(&config.namespace, timestamp, document))
         .collect()
@@ -264,6 +265,15 @@ fn matches_by_rule<'a>(
         .iter()
         .filter(|&(rule, &count)| count > 0 && dimension_value_ok(rule))
         .map(move |(rule, &count)| breakdown(function, ("RuleId", rule), "RecordsMatched", count))
+}
+
+/// Only when some failed: most deployments have no chat topic, and a
+/// metric written as zero by every invocation would be a metric for them.
+fn chat_failed<'a>(summary: &InvocationSummary, function: Option<&'a str>) -> Option<Document<'a>> {
+    (summary.chat_failed > 0).then(|| Document {
+        dimensions: function_dimension(function),
+        metrics: vec![("ChatFailed", Unit::Count, json!(summary.chat_failed))],
+    })
 }
 
 fn dimension_value_ok(value: &str) -> bool {
@@ -606,5 +616,28 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 5, "{text}");
         assert!(lines.iter().all(|line| line["_aws"].is_object()), "{text}");
+    }
+
+    #[test]
+    fn failed_chat_copies_are_counted_only_when_some_failed() {
+        let quiet = flatten(&documents(&config(Some("fn")), &summary(), now()));
+        assert!(quiet.iter().all(|(_, name, _)| name != "ChatFailed"));
+        let failed = InvocationSummary {
+            chat_failed: 3,
+            ..summary()
+        };
+        let table = flatten(&documents(&config(Some("fn")), &failed, now()));
+        let chat: Vec<&Row> = table
+            .iter()
+            .filter(|(_, name, _)| name == "ChatFailed")
+            .collect();
+        assert_eq!(
+            chat,
+            [&(
+                dims(&[("FunctionName", "fn")]),
+                "ChatFailed".to_string(),
+                json!(3)
+            )]
+        );
     }
 }

@@ -69,6 +69,10 @@ pub struct InvocationSummary {
     /// Alerts sent without the dedup check, the table being unreachable;
     /// some may be duplicates.
     pub alerts_unchecked: u64,
+    /// Alerts sent whose copy to the chat topic (`CHAT_TOPIC_ARN`) failed
+    /// for good: logged with class `chat`, the invocation not failed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub chat_failed: u64,
     /// Objects that can never be read, with the reason.
     pub permanent_errors: Vec<String>,
     /// Integrity alerts sent for those objects.
@@ -468,6 +472,7 @@ impl Handler {
         .await;
         inv.summary.alerts_suppressed += delivery.suppressed;
         inv.summary.alerts_unchecked += delivery.unchecked;
+        inv.summary.chat_failed += self.sink.take_chat_failures();
         (delivery.sent, delivery.failed.map_or(Ok(()), Err))
     }
 }
@@ -518,6 +523,7 @@ fn log_summary(summary: &InvocationSummary, took: Duration) {
         alerts = summary.alerts,
         alerts_suppressed = summary.alerts_suppressed,
         alerts_unchecked = summary.alerts_unchecked,
+        chat_failed = summary.chat_failed,
         integrity_alerts = summary.integrity_alerts,
         digests_verified = summary.digests_verified,
         digest_problems = summary.digest_problems,
@@ -528,6 +534,10 @@ fn log_summary(summary: &InvocationSummary, took: Duration) {
         duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         "invocation done"
     );
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `a=1 b=2`: counts by name, compact in one field.

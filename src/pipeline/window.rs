@@ -20,6 +20,14 @@ pub struct EventWindow {
 const SHAPE: &[u8; 20] = b"0000-00-00T00:00:00Z";
 
 impl EventWindow {
+    /// No bound: every record is evaluated (the default).
+    pub const OPEN: EventWindow = EventWindow {
+        from: None,
+        to: None,
+        from_text: None,
+        to_text: None,
+    };
+
     /// From `from` (inclusive) to `to` (exclusive), both UTC.
     pub fn new(from: Option<NaiveDateTime>, to: Option<NaiveDateTime>) -> EventWindow {
         EventWindow {

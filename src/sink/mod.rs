@@ -2,6 +2,7 @@
 //! entry-level retries, one message per alert cut to the SNS size limit),
 //! stdout in the CLI.
 
+pub mod chat;
 pub mod sns;
 
 use async_trait::async_trait;
@@ -22,4 +23,11 @@ pub struct SinkError {
 pub trait AlertSink: Send + Sync {
     /// Delivers every alert it can; the error lists those it could not.
     async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError>;
+
+    /// Alerts delivered whose chat copy (`chat.rs`) failed for good since
+    /// the last call, which resets the count: they fail nothing, and the
+    /// invocation counts them here.
+    fn take_chat_failures(&self) -> u64 {
+        0
+    }
 }

@@ -47,6 +47,9 @@ pub struct SnsSink {
     base_delay: Duration,
     /// Names for the accounts alerts are about, added as they are sent.
     names: Arc<AccountNames>,
+    /// Sends each alert's chat form (`alert::chat`) as a plain message,
+    /// for a topic AWS Chatbot reads, in place of the per-protocol one.
+    chat: bool,
 }
 
 impl SnsSink {
@@ -57,6 +60,16 @@ impl SnsSink {
             attempts: DEFAULT_ATTEMPTS,
             base_delay: DEFAULT_BASE_DELAY,
             names: Arc::default(),
+            chat: false,
+        }
+    }
+
+    /// A sink for the chat topic (`CHAT_TOPIC_ARN`): each alert as the
+    /// custom notification AWS Chatbot renders, batched and retried alike.
+    pub fn chat(client: Client, topic_arn: String) -> Self {
+        SnsSink {
+            chat: true,
+            ..SnsSink::new(client, topic_arn)
         }
     }
 
@@ -88,7 +101,7 @@ impl SnsSink {
         let mut request = self.client.publish_batch().topic_arn(&self.topic_arn);
         let mut sent = Vec::with_capacity(batch.len());
         for &index in batch {
-            match request_entry(&entries[index].message) {
+            match request_entry(&entries[index].message, !self.chat) {
                 Ok(entry) => {
                     request = request.publish_batch_request_entries(entry);
                     sent.push(index);
@@ -187,9 +200,11 @@ impl Failure {
     }
 }
 
-/// The `PublishBatch` entry for one message.
+/// The `PublishBatch` entry for one message; `per_protocol`: its body is a
+/// `MessageStructure=json` object (the alert topic's), else plain (chat).
 fn request_entry(
     message: &SnsMessage,
+    per_protocol: bool,
 ) -> Result<PublishBatchRequestEntry, aws_sdk_sns::error::BuildError> {
     let mut attributes = HashMap::with_capacity(message.attributes.len());
     for (name, value) in &message.attributes {
@@ -203,7 +218,7 @@ fn request_entry(
         .id(&message.id)
         .subject(&message.subject)
         .message(&message.message)
-        .message_structure("json")
+        .set_message_structure(per_protocol.then(|| "json".to_string()))
         .set_message_attributes(Some(attributes))
         .build()
 }
@@ -241,9 +256,11 @@ impl AlertSink for SnsSink {
             .iter()
             .map(|alert| Entry {
                 alert,
-                message: match self.names.named(alert) {
-                    Some(named) => sns_message(&named),
-                    None => sns_message(alert),
+                message: match (self.chat, self.names.named(alert)) {
+                    (true, Some(named)) => named.chat_sns_message(),
+                    (true, None) => alert.chat_sns_message(),
+                    (false, Some(named)) => sns_message(&named),
+                    (false, None) => sns_message(alert),
                 },
             })
             .collect();
@@ -266,6 +283,7 @@ impl AlertSink for SnsSink {
                             rule_id = %alert.rule_id,
                             attempt = round,
                             cause = %cause,
+                            chat = self.chat,
                             "publishing the alert failed; retrying"
                         );
                         retry.push(index);
@@ -275,6 +293,7 @@ impl AlertSink for SnsSink {
                             rule_id = %alert.rule_id,
                             attempts = round,
                             cause = %cause,
+                            chat = self.chat,
                             "publishing the alert failed for good"
                         );
                         undelivered.push(index);

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod digests;
 pub mod memory;
 pub mod mock_http;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
