@@ -1,9 +1,11 @@
-//! How far a backfill is, on stderr: a bar redrawn in place when stderr is
-//! a terminal, a plain line every so often when it is a log. Other stderr
-//! lines go through [`Progress::println`] so that they never land in the
-//! middle of the bar.
+//! How far a backfill is, on stderr: an `indicatif` bar redrawn in place
+//! when stderr is a terminal, a plain line every so often when it is a
+//! log. Other stderr lines go through [`Progress::println`] so that they
+//! never land in the middle of the bar.
 
 use std::io::{self, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -28,9 +30,10 @@ pub enum Unit {
     Digests,
 }
 
-/// How often the bar is redrawn.
+/// How often the bar is given the counts.
 const BAR_EVERY: Duration = Duration::from_millis(200);
-const BAR_WIDTH: u64 = 24;
+/// The bar: the share of the listed objects done, then the counts.
+const BAR_TEMPLATE: &str = "[{bar:24}] {msg}";
 
 /// The progress display, and the way to print other lines around it.
 pub struct Progress {
@@ -45,12 +48,13 @@ struct Shared {
     started: Instant,
     state: Mutex<State>,
     wake: Condvar,
+    /// The bar, for [`Style::Bar`]: indicatif redraws it in place and
+    /// takes it off the screen for other lines.
+    bar: Option<ProgressBar>,
 }
 
 #[derive(Default)]
 struct State {
-    /// The bar is on screen (the cursor is at its end).
-    drawn: bool,
     finished: bool,
 }
 
@@ -63,7 +67,25 @@ impl Progress {
 
     /// [`Progress::start`], the counts being of `unit`.
     pub fn start_for(counts: Arc<Counts>, style: Style, unit: Unit) -> Progress {
+        Progress::start_drawn(counts, style, unit, ProgressDrawTarget::stderr())
+    }
+
+    /// [`Progress::start_for`], a bar drawn to `target` (the tests' hidden
+    /// one).
+    fn start_drawn(
+        counts: Arc<Counts>,
+        style: Style,
+        unit: Unit,
+        target: ProgressDrawTarget,
+    ) -> Progress {
+        let bar = (style == Style::Bar).then(|| {
+            let look = ProgressStyle::with_template(BAR_TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#-");
+            ProgressBar::with_draw_target(None, target).with_style(look)
+        });
         let shared = Arc::new(Shared {
+            bar,
             counts,
             style,
             unit,
@@ -92,11 +114,12 @@ impl Progress {
     }
 
     /// Runs `f` (which prints) with the bar off the screen; it comes back
-    /// at the next redraw.
+    /// at once.
     pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
-        let mut state = self.shared.lock();
-        Shared::clear(&mut state);
-        f()
+        match &self.shared.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
     }
 
     /// Stops the display and clears the bar. Later calls do nothing.
@@ -111,7 +134,9 @@ impl Progress {
         if let Some(ticker) = ticker {
             let _ = ticker.join();
         }
-        Shared::clear(&mut self.shared.lock());
+        if let Some(bar) = &self.shared.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -143,33 +168,27 @@ impl Shared {
             if state.finished {
                 return;
             }
-            self.draw(&mut state);
+            self.draw();
         }
     }
 
-    fn draw(&self, state: &mut State) {
+    fn draw(&self) {
         let text = status(&self.counts, self.unit, self.started.elapsed());
-        let mut stderr = io::stderr().lock();
-        // A display that cannot be written is not worth failing for.
-        let _ = match self.style {
-            Style::Bar => {
-                let bar = bar(
-                    self.counts.done(),
-                    self.counts.listed.load(Ordering::Relaxed),
-                );
-                state.drawn = true;
-                write!(stderr, "\r\x1b[2K[{bar}] {text}")
+        if let Some(bar) = &self.bar {
+            bar.set_message(text);
+            // Nothing listed yet: no length, not a full bar of nothing.
+            match self.counts.listed.load(Ordering::Relaxed) {
+                0 => bar.unset_length(),
+                listed => bar.set_length(listed),
             }
-            Style::Lines(_) => writeln!(stderr, "trailwatch: progress: {text}"),
-            Style::Off => Ok(()),
-        };
-        let _ = stderr.flush();
-    }
-
-    fn clear(state: &mut State) {
-        if state.drawn {
-            let _ = write!(io::stderr(), "\r\x1b[2K");
-            state.drawn = false;
+            bar.set_position(self.counts.done());
+            return;
+        }
+        if let Style::Lines(_) = self.style {
+            let mut stderr = io::stderr().lock();
+            // A display that cannot be written is not worth failing for.
+            let _ = writeln!(stderr, "trailwatch: progress: {text}");
+            let _ = stderr.flush();
         }
     }
 }
@@ -209,18 +228,6 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-/// `#########---------------`: the share of the listed objects done.
-fn bar(done: u64, listed: u64) -> String {
-    let filled = done
-        .min(listed)
-        .saturating_mul(BAR_WIDTH)
-        .checked_div(listed)
-        .unwrap_or_default();
-    let filled = usize::try_from(filled).unwrap_or_default();
-    let width = usize::try_from(BAR_WIDTH).unwrap_or_default();
-    format!("{}{}", "#".repeat(filled), "-".repeat(width - filled))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,9 +255,30 @@ mod tests {
     }
 
     #[test]
-    fn the_bar_fills_with_the_share_done() {
-        assert_eq!(bar(0, 0), "-".repeat(24));
-        assert_eq!(bar(1, 2), format!("{}{}", "#".repeat(12), "-".repeat(12)));
-        assert_eq!(bar(9, 3), "#".repeat(24));
+    fn the_bar_follows_the_counts_and_lines_pass_it() {
+        let counts = Arc::new(Counts::default());
+        counts.listed.store(4, Ordering::Relaxed);
+        counts.scanned.store(1, Ordering::Relaxed);
+        let progress = Progress::start_drawn(
+            Arc::clone(&counts),
+            Style::Bar,
+            Unit::Logs,
+            ProgressDrawTarget::hidden(),
+        );
+        progress.shared.draw();
+        let bar = progress.shared.bar.clone().expect("a bar");
+        assert_eq!((bar.position(), bar.length()), (1, Some(4)));
+        assert!(
+            bar.message().starts_with("1/4+ objects"),
+            "{}",
+            bar.message()
+        );
+        // Printing around the bar runs what prints, and returns its value.
+        assert_eq!(progress.suspend(|| 7), 7);
+        progress.finish();
+        assert!(bar.is_finished());
+        // Lines and off: no bar.
+        let lines = Progress::start_for(counts, Style::Off, Unit::Logs);
+        assert!(lines.shared.bar.is_none());
     }
 }
