@@ -18,7 +18,7 @@ pub(crate) mod fixtures;
 pub mod group;
 pub mod message;
 mod render;
-mod safe_text;
+pub(crate) mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
 pub use render::RuleTexts;
 
@@ -315,7 +315,7 @@ impl Record {
 }
 
 /// `principal` with its session folded ([`Record::actor`]).
-fn fold_session<'r>(
+pub(crate) fn fold_session<'r>(
     principal: &'r str,
     issuer: Option<Cow<'r, str>>,
 ) -> (Cow<'r, str>, Option<&'r str>) {

@@ -29,6 +29,8 @@ pub struct Evaluation<'a> {
     heads: HeadReader,
     candidates: Vec<usize>,
     identities: IdentityBuilding,
+    /// Shown every valid record's head ([`super::scan_observed`]).
+    pub observer: Option<super::Observer<'a>>,
 }
 
 /// Whether the heads read here build `userIdentity` for the rules as they
@@ -71,6 +73,7 @@ impl<'a> Evaluation<'a> {
             heads: HeadReader::default(),
             candidates: Vec::new(),
             identities: IdentityBuilding::default(),
+            observer: None,
         }
     }
 
@@ -201,6 +204,9 @@ impl<'a> Evaluation<'a> {
             }
             Ok(mut head) => {
                 batch::keep_newest_event_time(&mut self.report.newest_event_time, &head);
+                if let Some(observer) = self.observer.as_mut() {
+                    observer(&head);
+                }
                 let go_on = if candidates.is_empty() {
                     self.identities.saw(false);
                     self.settle(index, Ok(true))

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::alert::Finding;
+use crate::record::RecordHead;
 use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter, Within};
 pub use decode::LogError;
@@ -105,6 +106,37 @@ pub fn scan<R: Read + Send + 'static>(
         correlator,
         limits,
         Shedding::Adaptive,
+        None,
+        on_finding,
+    )
+}
+
+/// Sees the head of every valid record of a scan, before the rules run on
+/// it (so before its findings are handed on).
+pub type Observer<'o> = &'o mut dyn FnMut(&RecordHead<'_>);
+
+/// [`scan`], with `observer` shown the head of every valid record first
+/// (the summary per principal reads what it counts from them, in the same
+/// pass as the rules). Read on one thread whatever [`Limits::threads`]
+/// says: the batches of the threaded path keep only the records some rule
+/// may match, and the rest would never be seen.
+pub fn scan_observed<R: Read + Send + 'static>(
+    source: R,
+    label: &str,
+    rules: &RuleSet,
+    correlator: &mut Correlator,
+    limits: Limits,
+    observer: Observer<'_>,
+    on_finding: impl FnMut(Finding) -> bool,
+) -> ScanReport {
+    scan_with(
+        source,
+        label,
+        rules,
+        correlator,
+        limits,
+        Shedding::Adaptive,
+        Some(observer),
         on_finding,
     )
 }
@@ -127,7 +159,9 @@ pub fn peek_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records 
 /// Buffers of [`peek_log`]: a CloudTrail record is about 1.5 KB.
 const PEEK_BUFFER: usize = 4 << 10;
 
-/// [`scan`], the heads read as `shedding` says once the threads started.
+/// [`scan`], the heads read as `shedding` says once the threads started;
+/// with an `observer`, on one thread ([`scan_observed`]).
+#[allow(clippy::too_many_arguments)]
 fn scan_with<R: Read + Send + 'static>(
     source: R,
     label: &str,
@@ -135,6 +169,7 @@ fn scan_with<R: Read + Send + 'static>(
     correlator: &mut Correlator,
     limits: Limits,
     shedding: Shedding,
+    observer: Option<Observer<'_>>,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
     // Threads are started only once the object proves large enough to
@@ -142,12 +177,17 @@ fn scan_with<R: Read + Send + 'static>(
     // their buffers costs more than reading those on one.
     let content = decode::Content::open(source, &limits, false);
     let mut splitter = Splitter::new(Records::new(content, limits), rules);
+    let observed = observer.is_some();
     let mut evaluation = Evaluation::new(label, rules, correlator);
+    if let Some(observer) = observer {
+        // Coerced here to the evaluation's lifetime (not through `Option`).
+        evaluation.observer = Some(observer);
+    }
     // One thread: no batches, each record evaluated where it was read, so
     // that its head read can build `userIdentity` for the rules (a value
     // borrowed from the inflate buffer, which a batch's copy of the record
     // would leave behind).
-    let alone = if limits.parallel() {
+    let alone = if limits.parallel() && !observed {
         limits.one_thread_first
     } else {
         u64::MAX
@@ -507,6 +547,7 @@ mod tests {
                 ..Limits::default()
             },
             shedding,
+            None,
             |finding| {
                 let id = finding.record.event_id().map(|id| id.into_owned());
                 seen.push(format!("{} {id:?}", finding.rule.id));
