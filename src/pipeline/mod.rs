@@ -647,6 +647,48 @@ mod tests {
         }
     }
 
+    /// An observer sees every valid record once, before its findings,
+    /// whatever the threads asked for; the findings are those of `scan`.
+    #[test]
+    fn an_observer_sees_every_record_once_before_its_findings() {
+        let log = generated(6000);
+        let rules = rules();
+        let (plain, _) = findings_with(&log, WAYS[1], usize::MAX);
+        let mut found = Vec::new();
+        let events = std::cell::RefCell::new(Vec::new());
+        let report = scan_observed(
+            Cursor::new(log),
+            "generated",
+            &rules,
+            &mut rules.correlations().correlator(),
+            Limits {
+                threads: 3,
+                one_thread_first: 0,
+                ..Limits::default()
+            },
+            &mut |head| {
+                let id = head.text.split("\"eventID\":\"").nth(1).unwrap_or_default();
+                let id = id.split('"').next().unwrap_or_default().to_string();
+                events.borrow_mut().push(id);
+            },
+            |finding| {
+                let id = finding.record.event_id().map(|id| id.into_owned());
+                // The record was seen before its findings came.
+                let id_text = id.clone().unwrap_or_default();
+                assert_eq!(events.borrow().last(), Some(&id_text));
+                found.push(format!("{} {id:?}", finding.rule.id));
+                true
+            },
+        );
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.records, report.evaluated), (6000, 6000));
+        let seen = events.into_inner();
+        assert_eq!(seen.len(), 6000);
+        let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), 6000, "each record once");
+        assert_eq!(found, plain);
+    }
+
     /// The splitter reads the heads while the evaluation keeps up, and
     /// leaves them to it once it has run dry.
     #[test]

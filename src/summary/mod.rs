@@ -21,7 +21,7 @@ use crate::alert::{fold_session, safe_text::cut_chars, Finding};
 use crate::json::BorrowedValue;
 use crate::record::{normalize_event_name, Brief, Lenient, RecordHead};
 
-pub use output::{write_csv, write_json, write_table, Format};
+pub use output::{csv_cell, row_json, write_csv, write_json, write_table, Format};
 pub use read::{summarize_paths, Shared, Totals};
 
 /// Rows kept by default (`--max-principals`).
