@@ -1,7 +1,9 @@
 //! The summary's rows printed: an aligned table for a person at a
 //! terminal, one JSON object per row, or CSV for a spreadsheet. Records are
-//! attacker-controlled text: the table escapes what a terminal would obey
-//! ([`one_line`]), and CSV quotes every cell and disarms formulas.
+//! attacker-controlled text: the table and CSV escape what a terminal or a
+//! spreadsheet would not show as it is ([`one_line`]: `\u001b`, `\n`), and
+//! CSV quotes every cell and disarms formulas. JSON keeps the values as
+//! they are (escaped as JSON escapes them), for machines.
 
 use std::io::{self, Write};
 
@@ -202,7 +204,8 @@ fn cell_of(values: &Values) -> String {
     cell
 }
 
-/// A header and one line per row (RFC 4180: CRLF, every cell quoted).
+/// A header and one line per row (RFC 4180: CRLF, every cell quoted),
+/// each value escaped as in the table.
 pub fn write_csv(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
     write_csv_line(out, CSV_HEADER.iter().map(|h| h.to_string()))?;
     for row in rows {
@@ -248,7 +251,9 @@ pub fn write_csv(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
 }
 
 fn write_csv_line(out: &mut impl Write, cells: impl Iterator<Item = String>) -> io::Result<()> {
-    let cells: Vec<String> = cells.map(|cell| csv_cell(&cell)).collect();
+    // Escaped as in the table: a spreadsheet, like a terminal, would show a
+    // bidi override or a control character as something else.
+    let cells: Vec<String> = cells.map(|cell| csv_cell(&one_line(&cell))).collect();
     out.write_all(cells.join(",").as_bytes())?;
     out.write_all(b"\r\n")
 }

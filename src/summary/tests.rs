@@ -64,10 +64,7 @@ fn two_sessions_of_one_role_are_one_row() {
 #[test]
 fn first_and_last_are_the_earliest_and_latest_event_times() {
     let user = "arn:aws:iam::1:user/u";
-    let at = |time: &str| {
-        record(user, None, "ListUsers", "")
-            .replace("2024-03-01T10:00:00Z", time)
-    };
+    let at = |time: &str| record(user, None, "ListUsers", "").replace("2024-03-01T10:00:00Z", time);
     let records = [
         at("2024-03-02T00:00:00Z"),
         at("2024-03-01T00:00:00Z"),
@@ -141,7 +138,10 @@ fn principals_past_the_cap_share_one_row_and_values_are_capped() {
     let records: Vec<String> = (0..10)
         .flat_map(|n| {
             let user = format!("arn:aws:iam::1:user/u{n}");
-            [record(&user, None, "ListUsers", ""), record(&user, None, "ListUsers", "")]
+            [
+                record(&user, None, "ListUsers", ""),
+                record(&user, None, "ListUsers", ""),
+            ]
         })
         .chain((0..150).map(|n| {
             record("arn:aws:iam::1:user/u0", None, "ListUsers", "")
@@ -176,7 +176,11 @@ fn a_long_value_is_cut_to_show_but_counted_whole() {
     ];
     let rows = summarize_records(&records, 10).into_rows();
     assert_eq!(rows[0].user_agents.count(), 2);
-    assert!(rows[0].user_agents.kept.iter().all(|kept| kept.chars().count() <= MAX_VALUE_CHARS + 1));
+    assert!(rows[0]
+        .user_agents
+        .kept
+        .iter()
+        .all(|kept| kept.chars().count() <= MAX_VALUE_CHARS + 1));
 }
 
 /// The alert's actor: the sessions' role or issuer where it grouped
@@ -280,13 +284,18 @@ fn csv_cells_are_quoted_and_formulas_disarmed() {
 #[test]
 fn the_table_escapes_what_a_terminal_would_obey() {
     let user = "arn:aws:iam::1:user/\u{1b}[31mred";
-    let records = [record(&user.replace('\u{1b}', "\\u001b"), None, "ListUsers", "")
-        .replace("192.0.2.1", "\\u001b]0;title\\u0007")];
+    let records = [
+        record(&user.replace('\u{1b}', "\\u001b"), None, "ListUsers", "")
+            .replace("192.0.2.1", "\\u001b]0;title\\u0007"),
+    ];
     let rows = summarize_records(&records, 10).into_rows();
     assert_eq!(rows[0].principal.as_deref(), Some(user));
     let mut out = Vec::new();
     write_table(&mut out, &rows).expect("written");
     let text = String::from_utf8(out).expect("UTF-8");
-    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
     assert!(text.contains(r"user/\u001b[31mred"), "{text}");
 }
