@@ -26,7 +26,13 @@ fn rows(output: &Output) -> Vec<Value> {
         .lines()
         .map(|line| {
             let mut row: Value = serde_json::from_str(line).expect("one JSON object per line");
-            for set in ["sessions", "regions", "source_ips", "user_agents", "access_keys"] {
+            for set in [
+                "sessions",
+                "regions",
+                "source_ips",
+                "user_agents",
+                "access_keys",
+            ] {
                 if let Some(values) = row[set]["values"].as_array_mut() {
                     values.sort_by_key(|v| v.to_string());
                 }
@@ -83,6 +89,14 @@ async fn s3_prefixes_summarise_as_the_same_files_do() {
     // A window the logs' keys are not in: nothing read, no row.
     let none = trailwatch(&["summary", "--format", "json", "--since", "2026-11-24", &uri]);
     assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
-    assert!(rows(&none).is_empty(), "{}", String::from_utf8_lossy(&none.stdout));
-    assert!(stderr(&none).contains("0 principal(s)"), "{}", stderr(&none));
+    assert!(
+        rows(&none).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&none.stdout)
+    );
+    assert!(
+        stderr(&none).contains("0 principal(s)"),
+        "{}",
+        stderr(&none)
+    );
 }

@@ -17,7 +17,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use crate::alert::{fold_session, safe_text::cut_chars, Finding};
+use crate::alert::safe_text::cut_bytes;
+use crate::alert::{fold_session, Finding};
 use crate::json::BorrowedValue;
 use crate::record::{normalize_event_name, Brief, Lenient, RecordHead};
 
@@ -28,11 +29,17 @@ pub use read::{summarize_paths, Shared, Totals};
 pub const MAX_PRINCIPALS: usize = 10_000;
 /// Distinct values counted per set of a row; past it the count reads "N+".
 pub const MAX_COUNTED: usize = 100;
-/// Values of a set kept whole to show (the first ones met).
-pub const MAX_KEPT: usize = 10;
-/// Characters of a value kept to show (a user agent can be kilobytes);
+/// Values of a set kept to show (the first ones met).
+pub const MAX_KEPT: usize = 5;
+/// Bytes of a value kept to show (a user agent can be kilobytes);
 /// distinct values are counted by the whole value.
-pub const MAX_VALUE_CHARS: usize = 512;
+pub const MAX_VALUE_BYTES: usize = 512;
+/// Bytes of a principal's name a row is known by: an IAM ARN is at most
+/// 2,048 characters, and a crafted record's longer name must not make a
+/// row as large as the record.
+pub const MAX_PRINCIPAL_BYTES: usize = 2048;
+/// Bytes kept of the short fields (times, identity type, API names).
+const MAX_SHORT_BYTES: usize = 128;
 /// Sensitive APIs counted one by one per row; calls to others past it are
 /// counted together.
 pub const MAX_APIS: usize = 50;
@@ -108,7 +115,7 @@ pub struct Values {
     hashes: HashSet<u64>,
     /// More than [`MAX_COUNTED`] were seen.
     pub more: bool,
-    /// The first values met, each cut to [`MAX_VALUE_CHARS`].
+    /// The first values met, each cut to [`MAX_VALUE_BYTES`].
     pub kept: Vec<String>,
 }
 
@@ -128,7 +135,7 @@ impl Values {
         self.hashes.insert(hash);
         if self.kept.len() < MAX_KEPT {
             self.kept
-                .push(cut_chars(value, MAX_VALUE_CHARS).into_owned());
+                .push(cut_bytes(value, MAX_VALUE_BYTES).to_string());
         }
     }
 
@@ -284,15 +291,18 @@ impl<'h> Seen<'h> {
                     .as_deref()
                     .map(|source| source.trim_end_matches(".amazonaws.com"))
                     .unwrap_or("?");
-                format!("{service}:{name}")
+                cut_bytes(&format!("{service}:{name}"), MAX_SHORT_BYTES).to_string()
             })
         });
         Seen {
             principal,
             issuer,
-            identity_type,
+            identity_type: identity_type.map(|t| cut_bytes(&t, MAX_SHORT_BYTES).to_string()),
             access_key,
-            event_time: head.event_time.as_deref(),
+            event_time: head
+                .event_time
+                .as_deref()
+                .map(|t| cut_bytes(t, MAX_SHORT_BYTES)),
             region: string_field(head, "awsRegion"),
             source_ip: string_field(head, "sourceIPAddress"),
             user_agent: head.user_agent.as_deref(),
@@ -347,7 +357,8 @@ impl Summary {
             }
             None => (None, None),
         };
-        let row = self.row_for(actor.as_deref(), true);
+        let actor = actor.as_deref().map(|a| cut_bytes(a, MAX_PRINCIPAL_BYTES));
+        let row = self.row_for(actor, true);
         let Some(row) = row else { return };
         if row.principal_type.is_none() && !row.is_other() {
             row.principal_type = seen.identity_type.clone();
@@ -429,8 +440,9 @@ impl Summary {
     /// reached it).
     pub fn finding(&mut self, finding: &Finding) {
         let actor = finding.record.actor().map(|(actor, _)| actor);
+        let actor = actor.as_deref().map(|a| cut_bytes(a, MAX_PRINCIPAL_BYTES));
         let rule = &finding.rule;
-        match self.row_for(actor.as_deref(), false) {
+        match self.row_for(actor, false) {
             Some(row) => match row.alerts.get_mut(&rule.id) {
                 Some(count) => count.findings += 1,
                 None => {

@@ -169,7 +169,7 @@ fn principals_past_the_cap_share_one_row_and_values_are_capped() {
 #[test]
 fn a_long_value_is_cut_to_show_but_counted_whole() {
     let user = "arn:aws:iam::1:user/u";
-    let long = "a".repeat(MAX_VALUE_CHARS + 10);
+    let long = "é".repeat(MAX_VALUE_BYTES);
     let records = [
         record(user, None, "ListUsers", "").replace("\"cli\"", &format!("\"{long}1\"")),
         record(user, None, "ListUsers", "").replace("\"cli\"", &format!("\"{long}2\"")),
@@ -180,7 +180,15 @@ fn a_long_value_is_cut_to_show_but_counted_whole() {
         .user_agents
         .kept
         .iter()
-        .all(|kept| kept.chars().count() <= MAX_VALUE_CHARS + 1));
+        .all(|kept| kept.len() == MAX_VALUE_BYTES));
+    // A crafted principal longer than any ARN: its row is named by the
+    // first bytes.
+    let huge = format!("arn:aws:iam::1:user/{}", "x".repeat(10_000));
+    let rows = summarize_records(&[record(&huge, None, "ListUsers", "")], 10).into_rows();
+    assert_eq!(
+        rows[0].principal.as_ref().map(String::len),
+        Some(MAX_PRINCIPAL_BYTES)
+    );
 }
 
 /// The alert's actor: the sessions' role or issuer where it grouped
