@@ -32,3 +32,8 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 pub fn cloudtrail_client(config: &SdkConfig) -> aws_sdk_cloudtrail::Client {
     aws_sdk_cloudtrail::Client::new(config)
 }
+
+/// AWS Organizations, for `ListAccounts` (account names).
+pub fn organizations_client(config: &SdkConfig) -> aws_sdk_organizations::Client {
+    aws_sdk_organizations::Client::new(config)
+}

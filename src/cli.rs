@@ -1,6 +1,8 @@
 //! Command-line interface: parses arguments and prints. The work is done by
 //! the library.
 
+mod view;
+
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +12,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use trailwatch::alert::group::{Closed, Grouper};
-use trailwatch::alert::{Alert, Finding, RuleTexts};
+use trailwatch::alert::row::{Row, ACCOUNT, CSV_HEADER, NAMED_ACCOUNT};
+use trailwatch::alert::{AccountNames, Alert, Attack, Finding, RuleTexts};
 use trailwatch::backfill::dates::{parse_bound, Window};
 use trailwatch::backfill::digests::{verify_digests, verify_local, Keys};
 use trailwatch::backfill::progress::{Progress, Style, Unit};
@@ -20,10 +23,13 @@ use trailwatch::generate::{write_path_by, Callers, Spec};
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
+use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
+use trailwatch::source::organizations;
 use trailwatch::source::rules_s3::S3Prefix;
 use trailwatch::summary;
+use view::{paint, ColorChoice, Tally};
 
 #[derive(Parser)]
 #[command(
@@ -48,10 +54,8 @@ enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
-        /// Output: the readable alert an email carries, or the JSON
-        /// document other subscribers get, one per line.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
         #[command(flatten)]
         grouping: GroupingArgs,
         /// Threads per log object: 1 does all on one thread; 2 or more
@@ -63,6 +67,17 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         s3: S3Args,
+        /// Name accounts in the alerts (`prod-payments (111122223333)`):
+        /// a JSON or YAML map of account ids to names, a file or
+        /// s3://bucket/key. A file that cannot be used stops the scan.
+        #[arg(long, value_name = "FILE|S3_URI")]
+        account_names: Option<String>,
+        /// Name every account of the organization (AWS Organizations
+        /// ListAccounts, from its management account or a delegated
+        /// administrator); --account-names wins where both name one. A
+        /// listing that fails stops the scan.
+        #[arg(long)]
+        account_names_from_organizations: bool,
     },
     /// Summarise what each principal did, for incident response: events,
     /// first and last time, regions, source IPs, user agents, access keys,
@@ -114,10 +129,8 @@ enum Command {
         /// directories of a local copy (not both).
         #[arg(required = true, value_name = "S3_URI|DIR")]
         uris: Vec<String>,
-        /// Output: the readable alert an email carries, or the JSON
-        /// document other subscribers get, one per line.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Read CloudTrail's public keys from this file (what `aws
         /// cloudtrail list-public-keys` prints) instead of asking
         /// CloudTrail ListPublicKeys in each digest's region.
@@ -226,6 +239,21 @@ impl RuleArgs {
     }
 }
 
+/// How alerts are printed.
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output: one line per alert, aligned (event time, level, title,
+    /// principal, account, region, count); the readable alert an email
+    /// carries (`email`, or `text`); the JSON document other subscribers
+    /// get, one per line; or CSV, a header and a record per alert.
+    #[arg(long, value_enum, default_value_t = Format::Line)]
+    format: Format,
+    /// Colour the level of each line (and the summary's bars): `auto`
+    /// when printing to a terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
 /// How findings become alerts; by default as in the Lambda function: the
 /// findings of one rule for one principal are one alert, printed at the end.
 #[derive(clap::Args)]
@@ -282,7 +310,8 @@ struct S3Args {
     /// (UTC) or RFC 3339 time (exclusive).
     #[arg(long, value_name = "DATE", value_parser = parse_bound)]
     until: Option<NaiveDateTime>,
-    /// s3:// only: show no progress (problems and the summary still print).
+    /// Show no progress and no results summary (problems and the last
+    /// line still print).
     #[arg(long, short)]
     quiet: bool,
     /// s3:// only: seconds between progress lines when stderr is not a
@@ -322,10 +351,13 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds above 0"))
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    Text,
+    Line,
+    #[value(alias = "text")]
+    Email,
     Json,
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -341,14 +373,26 @@ pub fn run() -> ExitCode {
         Command::Scan {
             paths,
             rules,
-            format,
+            output,
             grouping,
             threads,
             limits,
             s3,
+            account_names,
+            account_names_from_organizations,
         } => {
             let limits = limits.limits(threads);
-            let printer = Printer::new(format, &grouping);
+            let names = match load_account_names(
+                account_names.as_deref(),
+                account_names_from_organizations,
+            ) {
+                Ok(names) => names,
+                Err(code) => return code,
+            };
+            let mut printer = Printer::new(&output, &grouping).with_account_names(names);
+            if !s3.quiet {
+                printer.tally = Some(Tally::default());
+            }
             match s3_roots(&paths, &s3) {
                 Ok(None) => rules
                     .load()
@@ -400,7 +444,7 @@ pub fn run() -> ExitCode {
         }),
         Command::Verify {
             uris,
-            format,
+            output,
             public_keys,
             region,
             s3,
@@ -409,7 +453,7 @@ pub fn run() -> ExitCode {
                 Some(path) => Some(read_keys(path)?),
                 None => None,
             };
-            Ok(verify_run(&roots, window, keys, region, format, &s3))
+            Ok(verify_run(&roots, window, keys, region, &output, &s3))
         }),
         Command::Generate {
             out,
@@ -433,6 +477,66 @@ pub fn run() -> ExitCode {
         },
     };
     result.unwrap_or_else(|code| code)
+}
+
+/// The names `--account-names` points to and, with
+/// `--account-names-from-organizations`, those of the organization (none
+/// without either). Asked for on purpose, names that cannot be had are an
+/// error naming where they were looked for.
+fn load_account_names(
+    at: Option<&str>,
+    from_organizations: bool,
+) -> Result<AccountNames, ExitCode> {
+    if at.is_none() && !from_organizations {
+        return Ok(AccountNames::default());
+    }
+    let fail = |flag: &str, message: String| {
+        eprintln!("trailwatch: {flag}: {message}");
+        ExitCode::from(2)
+    };
+    let at = match at {
+        Some(text) => Some(NamesAt::parse(text).ok_or_else(|| {
+            fail(
+                "--account-names",
+                format!("{text:?} is not a file path or s3://bucket/key"),
+            )
+        })?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            fail(
+                "--account-names",
+                format!("cannot start the async runtime: {err}"),
+            )
+        })?;
+    runtime.block_on(async {
+        let mut names = AccountNames::default();
+        let needs_sdk = from_organizations || matches!(at, Some(NamesAt::S3 { .. }));
+        let sdk = match needs_sdk {
+            true => Some(trailwatch::aws::sdk_config().await),
+            false => None,
+        };
+        if let (true, Some(sdk)) = (from_organizations, &sdk) {
+            let client = trailwatch::aws::organizations_client(sdk);
+            // No hurry on the command line: the SDK's own timeouts.
+            let listed = organizations::account_names(&client, Duration::from_secs(300))
+                .await
+                .map_err(|err| fail("--account-names-from-organizations", err))?;
+            names.extend(listed);
+        }
+        if let Some(at) = &at {
+            let s3 = sdk.as_ref().map(trailwatch::aws::s3_client);
+            let file = at
+                .load(s3.as_ref())
+                .await
+                .map_err(|err| fail("--account-names", err.to_string()))?;
+            names.extend(file);
+        }
+        Ok(names)
+    })
 }
 
 fn scan_paths(
@@ -526,6 +630,7 @@ fn scan_paths(
     if !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    printer.summarise();
     let skipped = match expanded.skipped.len() {
         0 => String::new(),
         n => format!(", {n} skipped"),
@@ -612,6 +717,7 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
     if summary.stopped || !printer.finish() {
         return ExitCode::SUCCESS;
     }
+    printer.summarise();
     let uris: Vec<String> = roots
         .iter()
         .map(|root| format!("s3://{}/{}", root.bucket, root.prefix))
@@ -807,7 +913,7 @@ fn verify_run(
     window: Window,
     keys: Option<FileKeys>,
     region: Option<String>,
-    format: Format,
+    output: &OutputArgs,
     s3: &VerifyArgs,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -826,7 +932,7 @@ fn verify_run(
         max_alerts: None,
     };
     let console = Arc::new(Console {
-        printer: Mutex::new(Printer::new(format, &every)),
+        printer: Mutex::new(Printer::new(output, &every)),
         progress: Progress::start_for(
             Arc::clone(&counts),
             progress_style(s3.quiet, s3.progress_every),
@@ -890,11 +996,14 @@ fn progress_style(quiet: bool, every: Duration) -> Style {
 /// Where alerts go, the one place that prints them: stdout, each as it is
 /// found or grouped as in the Lambda function and printed at the end.
 struct Printer {
-    out: io::Stdout,
-    format: Format,
     grouper: Option<Grouper>,
     alerts: u64,
-    json: JsonLines,
+    view: View,
+    /// What the printed alerts add up to, for the results summary (none
+    /// with `--quiet`, and for `verify`).
+    tally: Option<Tally>,
+    /// The summary is coloured (stderr is a terminal, or `--color always`).
+    summary_colour: bool,
 }
 
 /// Alert groups a scan keeps open (2.5 to 4 KB each, with its first
@@ -907,18 +1016,30 @@ const OPEN_GROUPS: usize = 50_000;
 const IDLE_HOURS: i64 = 24;
 
 impl Printer {
-    fn new(format: Format, grouping: &GroupingArgs) -> Printer {
+    fn new(output: &OutputArgs, grouping: &GroupingArgs) -> Printer {
         Printer {
-            out: io::stdout(),
-            format,
             grouper: (!grouping.every_finding).then(|| {
                 Grouper::new(grouping.max_alerts.map(|n| n.max(1)))
                     .with_open_limit(OPEN_GROUPS)
                     .with_idle_window(chrono::TimeDelta::hours(IDLE_HOURS))
             }),
             alerts: 0,
-            json: JsonLines::default(),
+            view: View {
+                out: io::stdout(),
+                format: output.format,
+                colour: output.color.stdout(),
+                json: JsonLines::default(),
+                headed: false,
+            },
+            tally: None,
+            summary_colour: output.color.stderr(),
         }
+    }
+
+    /// Alerts printed name their account from `names` where it knows it.
+    fn with_account_names(mut self, names: AccountNames) -> Printer {
+        self.view.json.names = names;
+        self
     }
 
     /// Takes one finding; false when stdout is closed (e.g. piped into
@@ -929,7 +1050,7 @@ impl Printer {
                 grouper.add(finding, 0);
                 // Groups closed to keep memory flat are printed now.
                 for closed in grouper.take_closed_lean() {
-                    if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
+                    if !self.view.closed(closed, self.tally.as_mut()) {
                         return false;
                     }
                     self.alerts += 1;
@@ -938,23 +1059,152 @@ impl Printer {
             }
             None => {
                 self.alerts += 1;
-                print_finding(&mut self.out, self.format, &finding, &mut self.json)
+                self.view.finding(&finding, self.tally.as_mut())
             }
         }
     }
 
     /// Prints the grouped alerts; false when stdout is closed.
     fn finish(&mut self) -> bool {
-        let Some(grouper) = self.grouper.take() else {
-            return true;
-        };
-        for closed in grouper.into_closed() {
-            if !print_closed(&mut self.out, self.format, closed, &mut self.json) {
-                return false;
+        if let Some(grouper) = self.grouper.take() {
+            for closed in grouper.into_closed() {
+                if !self.view.closed(closed, self.tally.as_mut()) {
+                    return false;
+                }
+                self.alerts += 1;
             }
-            self.alerts += 1;
         }
-        true
+        self.view.finish()
+    }
+
+    /// The results summary on stderr (nothing when there was no alert, or
+    /// with `--quiet`).
+    fn summarise(&self) {
+        if let Some(tally) = &self.tally {
+            eprint!("{}", tally.render(self.summary_colour));
+        }
+    }
+}
+
+/// Alerts printed in one format on stdout.
+struct View {
+    out: io::Stdout,
+    format: Format,
+    /// Lines are coloured.
+    colour: bool,
+    json: JsonLines,
+    /// The header (of the lines, of the CSV) is printed.
+    headed: bool,
+}
+
+impl View {
+    /// Prints a finding's alert (JSON: its document, without the alert
+    /// built first); false when stdout is closed.
+    fn finding(&mut self, finding: &Finding, tally: Option<&mut Tally>) -> bool {
+        match self.format {
+            Format::Json => {
+                if let Some(tally) = tally {
+                    tally.add_finding(finding);
+                }
+                self.json.print(&mut self.out, |line, texts, names| {
+                    finding.write_named_document(line, usize::MAX, Some(texts), names);
+                })
+            }
+            _ => self.alert(&finding.alert(), tally),
+        }
+    }
+
+    /// Prints a closed group: a group of one as its finding.
+    fn closed(&mut self, closed: Closed, tally: Option<&mut Tally>) -> bool {
+        match closed {
+            Closed::One { finding, .. } => self.finding(&finding, tally),
+            Closed::Several(grouped) => self.alert(&grouped.alert, tally),
+        }
+    }
+
+    /// Prints one alert; false when stdout is closed.
+    fn alert(&mut self, alert: &Alert, tally: Option<&mut Tally>) -> bool {
+        let named = self.json.names.named(alert);
+        let alert = named.as_ref().unwrap_or(alert);
+        let row = match (self.format, tally) {
+            (Format::Line | Format::Csv, tally) => {
+                let row = alert.row();
+                if let Some(tally) = tally {
+                    tally.add(&row);
+                }
+                Some(row)
+            }
+            (_, Some(tally)) => {
+                tally.add(&alert.row());
+                None
+            }
+            (_, None) => None,
+        };
+        if !self.head() {
+            return false;
+        }
+        let colour = self.colour;
+        match (self.format, row) {
+            (Format::Email, _) => {
+                writeln!(self.out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok()
+            }
+            (Format::Json, _) => self.json.print(&mut self.out, |line, texts, _| {
+                alert.write_document(line, usize::MAX, Some(texts));
+            }),
+            (Format::Line, Some(row)) => {
+                let line = row.line(self.account_width(), |level, label| {
+                    paint(colour, level, label)
+                });
+                writeln!(self.out, "{line}").is_ok()
+            }
+            (Format::Csv, Some(row)) => write_csv(&mut self.out, &row.csv_fields()),
+            (Format::Line | Format::Csv, None) => true,
+        }
+    }
+
+    /// The account column's width: wider when accounts have names.
+    fn account_width(&self) -> usize {
+        match self.json.names.is_empty() {
+            true => ACCOUNT,
+            false => NAMED_ACCOUNT,
+        }
+    }
+
+    /// The header, before the first alert line or CSV record.
+    fn head(&mut self) -> bool {
+        if self.headed {
+            return true;
+        }
+        self.headed = true;
+        match self.format {
+            Format::Line => {
+                writeln!(self.out, "{}", Row::line_header(self.account_width())).is_ok()
+            }
+            Format::Csv => write_csv(&mut self.out, &CSV_HEADER),
+            Format::Email | Format::Json => true,
+        }
+    }
+
+    /// At the end: a CSV has its header even with no alert (a table with
+    /// no rows); false when stdout is closed.
+    fn finish(&mut self) -> bool {
+        let headed = match self.format {
+            Format::Csv => self.head(),
+            _ => true,
+        };
+        headed && self.out.flush().is_ok()
+    }
+}
+
+/// One CSV record (RFC 4180: quoted where a field needs it) on `out`.
+fn write_csv<T: AsRef<[u8]>>(out: &mut impl Write, fields: &[T]) -> bool {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if writer.write_record(fields).is_err() {
+        return false;
+    }
+    match writer.into_inner() {
+        Ok(bytes) => out.write_all(&bytes).is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -1001,52 +1251,14 @@ fn generate(out: &Path, spec: &Spec, callers: Callers) -> ExitCode {
     }
 }
 
-/// Prints a finding's alert (JSON: its document, without the alert built
-/// first); false when stdout is closed.
-fn print_finding(
-    out: &mut impl Write,
-    format: Format,
-    finding: &Finding,
-    json: &mut JsonLines,
-) -> bool {
-    match format {
-        Format::Json => json.print(out, |line, texts| {
-            finding.write_document(line, usize::MAX, Some(texts));
-        }),
-        Format::Text => print_alert(out, format, &finding.alert(), json),
-    }
-}
-
-/// Prints a closed group: a group of one as its finding; false when
-/// stdout is closed.
-fn print_closed(
-    out: &mut impl Write,
-    format: Format,
-    closed: Closed,
-    json: &mut JsonLines,
-) -> bool {
-    match closed {
-        Closed::One { finding, .. } => print_finding(out, format, &finding, json),
-        Closed::Several(grouped) => print_alert(out, format, &grouped.alert, json),
-    }
-}
-
-/// Prints one alert; false when stdout is closed.
-fn print_alert(out: &mut impl Write, format: Format, alert: &Alert, json: &mut JsonLines) -> bool {
-    match format {
-        Format::Text => writeln!(out, "{}\n{}", alert.text(), "-".repeat(72)).is_ok(),
-        Format::Json => json.print(out, |line, texts| {
-            alert.write_document(line, usize::MAX, Some(texts));
-        }),
-    }
-}
-
 /// JSON documents printed one per line through one buffer, used again,
-/// with each rule's texts written once (`alert.json()`'s bytes).
+/// with each rule's texts written once (`alert.json()`'s bytes); and the
+/// account names every alert printed, text or JSON, is given.
 #[derive(Default)]
 struct JsonLines {
     line: Vec<u8>,
     texts: RuleTexts,
+    names: AccountNames,
 }
 
 impl JsonLines {
@@ -1054,10 +1266,10 @@ impl JsonLines {
     fn print(
         &mut self,
         out: &mut impl Write,
-        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts),
+        write: impl FnOnce(&mut Vec<u8>, &mut RuleTexts, &AccountNames),
     ) -> bool {
         self.line.clear();
-        write(&mut self.line, &mut self.texts);
+        write(&mut self.line, &mut self.texts, &self.names);
         self.line.push(b'\n');
         let printed = out.write_all(&self.line).is_ok();
         // The buffer of an unusually large record is not kept.
@@ -1072,7 +1284,7 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]",
+        "{:<36}  {:<13} {:<17} TITLE  [ORIGIN]  ATT&CK",
         "ID", "LEVEL", "INDEXED BY"
     );
     for rule in rules.rules() {
@@ -1085,8 +1297,13 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         };
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]{silent}",
-            meta.id, meta.level, indexed, meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}{silent}",
+            meta.id,
+            meta.level,
+            indexed,
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
         for filter in &rule.filters {
             let _ = writeln!(
@@ -1100,11 +1317,28 @@ fn list_rules(rules: &RuleSet) -> ExitCode {
         let meta = &threshold.meta;
         let _ = writeln!(
             stdout,
-            "{:<36}  {:<13} {:<17} {}  [{}]",
-            meta.id, meta.level, "threshold", meta.title, meta.origin
+            "{:<36}  {:<13} {:<17} {}  [{}]{}",
+            meta.id,
+            meta.level,
+            "threshold",
+            meta.title,
+            meta.origin,
+            techniques(&meta.tags)
         );
     }
     ExitCode::SUCCESS
+}
+
+/// `  T1078.004 T1098`: the ATT&CK techniques a rule's tags name, by id
+/// (the alerts name them); empty without.
+fn techniques(tags: &[String]) -> String {
+    let ids: Vec<String> = Attack::of_tags(tags)
+        .map(|attack| attack.techniques.into_iter().map(|t| t.id).collect())
+        .unwrap_or_default();
+    match ids.is_empty() {
+        true => String::new(),
+        false => format!("  {}", ids.join(" ")),
+    }
 }
 
 fn test_rules(rules: &RuleSet) -> ExitCode {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::pipeline::Limits;
 use crate::rules::RuleConfig;
+use crate::source::account_names::NamesAt;
 use crate::source::rules_s3::S3Prefix;
 
 /// A setting is missing or malformed. Names the variable.
@@ -38,6 +39,15 @@ pub struct LambdaConfig {
     /// `VERIFY_DIGESTS`: verify CloudTrail's digest files as they arrive
     /// (default true); false skips them.
     pub verify_digests: bool,
+    /// `ACCOUNT_NAMES`: a JSON or YAML map of account ids to names (a path
+    /// in the package or `s3://bucket/key`), read at cold start; alerts
+    /// name the accounts it names. A file that cannot be read is logged
+    /// and alerts show ids only.
+    pub account_names: Option<NamesAt>,
+    /// `ACCOUNT_NAMES_FROM_ORGANIZATIONS`: also name every account of the
+    /// organization (`organizations:ListAccounts`, at cold start; default
+    /// false). `ACCOUNT_NAMES` wins where both name an account.
+    pub account_names_from_organizations: bool,
 }
 
 /// Alerts one invocation sends before holding the rest back.
@@ -136,7 +146,20 @@ impl LambdaConfig {
             Some(value) => boolean("VERIFY_DIGESTS", &value)?,
             None => true,
         };
+        let account_names = match get("ACCOUNT_NAMES").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(value) => Some(NamesAt::parse(&value).ok_or(ConfigError {
+                name: "ACCOUNT_NAMES",
+                message: format!("{value:?} is not a file path or s3://bucket/key"),
+            })?),
+        };
+        let account_names_from_organizations = match get("ACCOUNT_NAMES_FROM_ORGANIZATIONS") {
+            Some(value) => boolean("ACCOUNT_NAMES_FROM_ORGANIZATIONS", &value)?,
+            None => false,
+        };
         Ok(LambdaConfig {
+            account_names,
+            account_names_from_organizations,
             verify_digests,
             dedup_table,
             dedup_ttl,
@@ -311,6 +334,47 @@ mod tests {
         assert!(
             err.to_string().starts_with("configuration: MIN_LEVEL:"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn account_names_are_a_path_or_an_s3_object() {
+        let topic = ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t");
+        let config = |pairs: &[(&str, &str)]| LambdaConfig::from_env(env(pairs));
+        assert_eq!(config(&[topic]).expect("valid").account_names, None);
+        assert_eq!(
+            config(&[topic, ("ACCOUNT_NAMES", " ")])
+                .expect("valid")
+                .account_names,
+            None
+        );
+        let file = config(&[topic, ("ACCOUNT_NAMES", "accounts.yaml")]).expect("valid");
+        assert_eq!(
+            file.account_names,
+            Some(NamesAt::File(PathBuf::from("accounts.yaml")))
+        );
+        let s3 = config(&[topic, ("ACCOUNT_NAMES", "s3://config/accounts.json")]).expect("valid");
+        assert_eq!(
+            s3.account_names.map(|at| at.to_string()).as_deref(),
+            Some("s3://config/accounts.json")
+        );
+        assert!(!s3.account_names_from_organizations);
+        let organizations = config(&[topic, ("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "TRUE")]);
+        assert!(
+            organizations
+                .expect("valid")
+                .account_names_from_organizations
+        );
+        let err = config(&[topic, ("ACCOUNT_NAMES_FROM_ORGANIZATIONS", "yes")]).expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("configuration: ACCOUNT_NAMES_FROM_ORGANIZATIONS:"),
+            "{err}"
+        );
+        let err = config(&[topic, ("ACCOUNT_NAMES", "s3://config/")]).expect_err("no key");
+        assert_eq!(
+            err.to_string(),
+            "configuration: ACCOUNT_NAMES: \"s3://config/\" is not a file path or s3://bucket/key"
         );
     }
 

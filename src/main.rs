@@ -14,6 +14,7 @@ use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+use trailwatch::alert::AccountNames;
 use trailwatch::config::LambdaConfig;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
@@ -22,6 +23,7 @@ use trailwatch::lambda::{DigestCheck, Handler};
 use trailwatch::rules::RuleSet;
 use trailwatch::sink::sns::SnsSink;
 use trailwatch::source::digests::{CloudTrailKeys, S3Digests};
+use trailwatch::source::organizations;
 use trailwatch::source::s3::S3Store;
 
 fn main() -> ExitCode {
@@ -165,12 +167,13 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     for finding in rules.lint() {
         tracing::warn!(rule_id = %finding.rule_id, origin = %finding.origin, "rule cannot match CloudTrail: {}", finding.problem);
     }
+    let names = Arc::new(account_names(&config, &sdk, &s3).await);
     let handler = Arc::new(Handler {
         store: Arc::new(S3Store::new(s3.clone())),
-        sink: Arc::new(SnsSink::new(
-            trailwatch::aws::sns_client(&sdk),
-            config.topic_arn.clone(),
-        )),
+        sink: Arc::new(
+            SnsSink::new(trailwatch::aws::sns_client(&sdk), config.topic_arn.clone())
+                .with_account_names(Arc::clone(&names)),
+        ),
         rules: Arc::new(rules),
         limits: config.limits,
         deadline_margin: config.deadline_margin,
@@ -192,7 +195,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
             }
         }),
     });
-    tracing::info!(rules = handler.rules.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
+    tracing::info!(rules = handler.rules.len(), account_names = names.len(), topic = %config.topic_arn, dedup_table = config.dedup_table.as_deref().unwrap_or("none"), verify_digests = config.verify_digests, "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let metrics = Arc::clone(&metrics);
@@ -206,6 +209,32 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+/// The account names of AWS Organizations (when asked for) and of
+/// `ACCOUNT_NAMES`, which wins where both name an account. They only make
+/// alerts easier to read: a source that cannot be read is logged, and the
+/// function runs without its names.
+async fn account_names(
+    config: &LambdaConfig,
+    sdk: &aws_config::SdkConfig,
+    s3: &aws_sdk_s3::Client,
+) -> AccountNames {
+    let mut names = AccountNames::default();
+    if config.account_names_from_organizations {
+        let client = trailwatch::aws::organizations_client(sdk);
+        match organizations::account_names(&client, organizations::LIST_TIMEOUT).await {
+            Ok(listed) => names.extend(listed),
+            Err(err) => tracing::warn!("account names not loaded (AWS Organizations): {err}"),
+        }
+    }
+    if let Some(at) = &config.account_names {
+        match at.load(Some(s3)).await {
+            Ok(file) => names.extend(file),
+            Err(err) => tracing::warn!("account names not loaded (ACCOUNT_NAMES): {err}"),
+        }
+    }
+    names
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as an `Instant`. A

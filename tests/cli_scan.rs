@@ -139,8 +139,13 @@ fn every_finding_prints_each_finding_and_max_alerts_holds_back_the_rest() {
 }
 
 #[test]
-fn text_format_prints_readable_alerts() {
-    let output = trailwatch(&["scan", "events/logs/lambda-invoke-data-events.json.gz"]);
+fn email_format_prints_readable_alerts() {
+    let output = trailwatch(&[
+        "scan",
+        "--format",
+        "email",
+        "events/logs/lambda-invoke-data-events.json.gz",
+    ]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -539,4 +544,30 @@ fn small_files_read_ahead_say_what_they_said_one_by_one() {
     for threads in ["2", "3"] {
         assert_eq!(run(threads), one, "--threads {threads}");
     }
+}
+
+/// `rules list` ends a rule's line with the ATT&CK techniques it is tagged
+/// with, by id; a rule tagged with none has nothing after its origin.
+#[test]
+fn rules_list_names_each_rule_s_attack_techniques() {
+    let list = trailwatch(&["rules", "list"]);
+    assert!(list.status.success(), "{list:?}");
+    let listing = String::from_utf8_lossy(&list.stdout);
+    let line = |origin: &str| {
+        listing
+            .lines()
+            .find(|line| line.contains(&format!("[builtin/{origin}]")))
+            .unwrap_or_else(|| panic!("{origin} listed: {listing}"))
+            .to_string()
+    };
+    assert!(
+        line("lambda_invoked_not_by_s3.yml")
+            .ends_with("[builtin/lambda_invoked_not_by_s3.yml]  T1648"),
+        "{listing}"
+    );
+    let untagged = line("apigateway_config_changed.yml");
+    assert!(
+        untagged.ends_with("[builtin/apigateway_config_changed.yml]"),
+        "{untagged:?}"
+    );
 }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 use trailwatch::alert::group::{Closed, Grouper};
-use trailwatch::alert::{Alert, Finding, Occurrences, Record, RuleTexts, Sessions, Threshold};
+use trailwatch::alert::{
+    AccountNames, Alert, Finding, Occurrences, Record, RuleTexts, Sessions, Threshold,
+};
 use trailwatch::generate::{write_log_by, Callers, Spec};
 use trailwatch::pipeline::{scan, Limits};
 use trailwatch::record::Brief;
@@ -94,23 +96,45 @@ fn assert_same(alert: &Alert, texts: &mut RuleTexts) {
 
 /// Every finding's document written from the record borrowed from its
 /// text, before any alert parses the record, then against the reference.
+/// With the accounts of `names()` named, too.
 fn assert_findings(findings: &[Finding], texts: &mut RuleTexts) -> usize {
-    let written: Vec<(Vec<u8>, Vec<u8>)> = findings
+    let names = names();
+    let written: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = findings
         .iter()
         .map(|finding| {
             let mut alone = Vec::new();
             finding.write_document(&mut alone, usize::MAX, None);
             let mut cached = Vec::new();
             finding.write_document(&mut cached, usize::MAX, Some(texts));
-            (alone, cached)
+            let mut named = Vec::new();
+            finding.write_named_document(&mut named, usize::MAX, Some(texts), &names);
+            (alone, cached, named)
         })
         .collect();
-    for (finding, (alone, cached)) in findings.iter().zip(&written) {
-        let want = document_before(&finding.alert(), usize::MAX);
+    let mut was_named = 0;
+    for (finding, (alone, cached, named)) in findings.iter().zip(&written) {
+        let alert = finding.alert();
+        let want = document_before(&alert, usize::MAX);
         assert_eq!(String::from_utf8_lossy(alone), want);
         assert_eq!(String::from_utf8_lossy(cached), want);
+        let named_alert = names.named(&alert).unwrap_or(alert);
+        was_named += usize::from(named_alert.account_name.is_some());
+        assert_eq!(
+            String::from_utf8_lossy(named),
+            document_before(&named_alert, usize::MAX)
+        );
     }
+    assert!(was_named > 0 || findings.is_empty(), "no account named");
     findings.len()
+}
+
+/// Names for the accounts the corpus and the generated logs use most.
+fn names() -> AccountNames {
+    let mut names = AccountNames::default();
+    names.insert("111122223333", "prod-payments");
+    names.insert("123456789012", "sandbox \"quoted\"\n");
+    names.insert("056392974792", "flaws");
+    names
 }
 
 fn rules(sigmahq: bool) -> RuleSet {

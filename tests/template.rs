@@ -40,10 +40,16 @@ fn statements(document: &Value) -> Vec<&Value> {
 /// Actions that take no resource but `*`, and why: IAM's Service
 /// Authorization Reference lists no resource type for them. A statement
 /// may have Resource `*` only when all its actions are here.
-const ONLY_STAR_RESOURCE: &[(&str, &str)] = &[(
-    "cloudtrail:ListPublicKeys",
-    "the keys that sign digest files are CloudTrail's, not a resource of the account",
-)];
+const ONLY_STAR_RESOURCE: &[(&str, &str)] = &[
+    (
+        "cloudtrail:ListPublicKeys",
+        "the keys that sign digest files are CloudTrail's, not a resource of the account",
+    ),
+    (
+        "organizations:ListAccounts",
+        "it lists the accounts of the caller's organization, named by no ARN",
+    ),
+];
 
 /// The problems with one statement's Action and Resource: a `*` resource
 /// (but for [`ONLY_STAR_RESOURCE`] actions), a `*` action, or none at all.
@@ -1204,6 +1210,98 @@ fn digest_verification_is_a_setting_with_its_own_permissions() {
     let parameter = &template["Parameters"]["VerifyDigests"];
     assert_eq!(parameter["Default"], "true");
     assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
+}
+
+/// Issue 23: names from AWS Organizations only when asked for, with
+/// ListAccounts (on "*", the only resource it takes) then.
+#[test]
+fn account_names_from_organizations_are_off_unless_asked_for() {
+    let template = template_or_skip!();
+    let parameter = &template["Parameters"]["AccountNamesFromOrganizations"];
+    assert_eq!(parameter["Default"], "false");
+    assert_eq!(parameter["AllowedValues"], json!(["true", "false"]));
+    for (source, overrides) in log_sources() {
+        for on in ["true", "false"] {
+            let mut overrides = overrides.clone();
+            overrides.push(("AccountNamesFromOrganizations", on));
+            let stack = render(&template, &overrides);
+            assert_eq!(
+                stack.properties("TrailwatchFunction")["Environment"]["Variables"]
+                    ["ACCOUNT_NAMES_FROM_ORGANIZATIONS"],
+                json!({"Ref": "AccountNamesFromOrganizations"})
+            );
+            let statements = stack.iam_statements();
+            let list: Vec<_> = statements
+                .iter()
+                .filter(|(_, s)| {
+                    one_or_many(&s["Action"])
+                        .iter()
+                        .any(|a| a.as_str().is_some_and(|a| a.starts_with("organizations:")))
+                })
+                .collect();
+            assert_eq!(list.len(), usize::from(on == "true"), "{source} {on}");
+            if let Some((_, list)) = list.first() {
+                assert_eq!(list["Sid"], "ListAccountNames");
+                assert_eq!(list["Action"], "organizations:ListAccounts");
+                assert_eq!(list["Resource"], "*");
+                assert!(wildcard_problems(list).is_empty());
+            }
+        }
+    }
+}
+
+/// Issue 23: account names from one S3 object, which the function may
+/// read (and nothing else of its bucket); none by default.
+#[test]
+fn account_names_are_one_s3_object_the_function_may_read() {
+    let template = template_or_skip!();
+    let parameter = &template["Parameters"]["AccountNames"];
+    assert_eq!(parameter["Default"], "");
+    let pattern = parameter["AllowedPattern"].as_str().expect("a pattern");
+    let pattern = regex::Regex::new(pattern).expect("the pattern is a regex");
+    for good in [
+        "",
+        "s3://config/accounts.yaml",
+        "s3://config/trailwatch/names.json",
+    ] {
+        assert!(pattern.is_match(good), "{good:?}");
+        if !good.is_empty() {
+            let at = trailwatch::source::account_names::NamesAt::parse(good);
+            assert!(at.is_some(), "the function reads {good:?}");
+        }
+    }
+    for bad in [
+        "s3://config",
+        "s3://config/",
+        "s3://config/dir/",
+        "accounts.yaml",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?}");
+    }
+    for (source, overrides) in log_sources() {
+        for names in ["", "s3://config/trailwatch/accounts.yaml"] {
+            let mut overrides = overrides.clone();
+            overrides.push(("AccountNames", names));
+            let stack = render(&template, &overrides);
+            assert_eq!(
+                stack.properties("TrailwatchFunction")["Environment"]["Variables"]["ACCOUNT_NAMES"],
+                json!({"Ref": "AccountNames"})
+            );
+            let statements = stack.iam_statements();
+            let read = statements
+                .iter()
+                .find(|(_, s)| s["Sid"] == "ReadAccountNames")
+                .map(|(_, s)| *s);
+            assert_eq!(read.is_some(), !names.is_empty(), "{source} {names:?}");
+            if let Some(read) = read {
+                assert_eq!(read["Action"], "s3:GetObject");
+                assert_eq!(
+                    stack.text(&read["Resource"]),
+                    "arn:${AWS::Partition}:s3:::config/trailwatch/accounts.yaml"
+                );
+            }
+        }
+    }
 }
 
 // --- issue 19: silence, dropped messages, key prefixes, encryption ---------

@@ -238,6 +238,7 @@ fn fields_len(alert: &Alert) -> usize {
         &alert.session_issuer,
         &alert.access_key_id,
         &alert.account,
+        &alert.account_name,
         &alert.region,
         &alert.source_ip,
         &alert.user_agent,
@@ -246,6 +247,13 @@ fn fields_len(alert: &Alert) -> usize {
         &alert.rule_author,
     ] {
         len += optional(value);
+    }
+    if let Some(attack) = &alert.attack {
+        len += attack
+            .techniques
+            .iter()
+            .map(|t| t.id.len() + t.name.map_or(0, str::len))
+            .sum::<usize>();
     }
     if let Some(threshold) = &alert.threshold {
         len += threshold
@@ -338,6 +346,7 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
         &mut cut.session_issuer,
         &mut cut.access_key_id,
         &mut cut.account,
+        &mut cut.account_name,
         &mut cut.region,
         &mut cut.source_ip,
         &mut cut.user_agent,
@@ -355,6 +364,10 @@ fn cut_fields(alert: &Alert, caps: Caps) -> Alert {
     for unparsed in &mut cut.unparsed {
         optional(&mut unparsed.field);
         text(&mut unparsed.reason);
+    }
+    // A rule's tags are the deployer's, but a rule may carry many.
+    if let Some(attack) = &mut cut.attack {
+        attack.techniques.truncate(caps.items.max(1));
     }
     if let Some(threshold) = &mut cut.threshold {
         threshold.group.truncate(caps.items);

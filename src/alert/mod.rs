@@ -12,14 +12,19 @@ use serde_json::Value;
 use crate::json::{self, BorrowedValue};
 use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
 
+pub mod accounts;
+pub mod attack;
 pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod group;
 pub mod message;
 mod render;
+pub mod row;
 pub(crate) mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
+pub use accounts::AccountNames;
+pub use attack::Attack;
 pub use render::RuleTexts;
 
 /// SNS subjects must be under 100 characters.
@@ -51,6 +56,10 @@ pub struct Alert {
     pub session_issuer: Option<String>,
     pub access_key_id: Option<String>,
     pub account: Option<String>,
+    /// The account's name, when the deployment names its accounts
+    /// ([`AccountNames`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -62,6 +71,9 @@ pub struct Alert {
     pub falsepositives: Vec<String>,
     pub references: Vec<String>,
     pub rule_author: Option<String>,
+    /// The MITRE ATT&CK tactics and techniques the rule is tagged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<Attack>,
     /// For threshold (correlation) rules: what was counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
@@ -455,6 +467,7 @@ impl Finding {
             session_issuer: text("/userIdentity/sessionContext/sessionIssuer/arn"),
             access_key_id: text("/userIdentity/accessKeyId"),
             account: text("/recipientAccountId").or_else(|| text("/userIdentity/accountId")),
+            account_name: None,
             region: text("/awsRegion"),
             source_ip: text("/sourceIPAddress"),
             user_agent: text("/userAgent"),
@@ -465,6 +478,7 @@ impl Finding {
             falsepositives: rule.falsepositives.clone(),
             references: rule.references.clone(),
             rule_author: rule.author.clone(),
+            attack: Attack::of_tags(&rule.tags),
             threshold: self.threshold.clone(),
             occurrences: None,
             held_back: None,
@@ -486,6 +500,18 @@ impl Finding {
         raw_limit: usize,
         texts: Option<&mut RuleTexts>,
     ) {
+        self.write_named_document(out, raw_limit, texts, &AccountNames::default());
+    }
+
+    /// [`Finding::write_document`] with the account named from `names`
+    /// (the document of `names.named(&finding.alert())`).
+    pub fn write_named_document(
+        &self,
+        out: &mut Vec<u8>,
+        raw_limit: usize,
+        texts: Option<&mut RuleTexts>,
+        names: &AccountNames,
+    ) {
         let record = &self.record;
         // The alerts whose summary reads the event itself are never made
         // from a scanned record; should a rule take their id, as before.
@@ -493,7 +519,8 @@ impl Finding {
         if let (Some(text), None, false) = (record.text.as_deref(), record.event.get(), special) {
             // Should the record not parse whole, `alert` says what did not.
             if let Ok(event) = BorrowedValue::parse_record(text) {
-                let alert = self.borrowed_alert(&event);
+                let mut alert = self.borrowed_alert(&event);
+                names.name_in(&mut alert);
                 alert.write_document_of(
                     out,
                     raw_limit,
@@ -503,7 +530,9 @@ impl Finding {
                 return;
             }
         }
-        self.alert().write_document(out, raw_limit, texts);
+        let mut alert = self.alert();
+        names.name_in(&mut alert);
+        alert.write_document(out, raw_limit, texts);
     }
 
     /// [`Finding::alert`] of the record `event`, read from its text, but

@@ -47,7 +47,29 @@ impl Alert {
             subject.push_str(" \u{2014} ");
             subject.push_str(short_principal(principal));
         }
+        // A named account, with its id when both fit; the name alone when
+        // only it does; else cut like any subject.
+        if let (Some(id), Some(name)) = (&self.account, &self.account_name) {
+            for account in [format!("{name} ({id})"), name.clone()] {
+                // One character over the limit tells a subject that fits
+                // from one that was cut.
+                let named = subject_line(&format!("{subject} in {account}"), MAX_SUBJECT_CHARS + 1);
+                if named.chars().count() <= MAX_SUBJECT_CHARS {
+                    return named;
+                }
+            }
+        }
         subject_line(&subject, MAX_SUBJECT_CHARS)
+    }
+
+    /// `prod-payments (111122223333)` when the account is named, else the
+    /// id.
+    pub fn account_text(&self) -> Option<String> {
+        let id = self.account.as_deref()?;
+        Some(match &self.account_name {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_string(),
+        })
     }
 
     /// The plain-text body of the email, whole.
@@ -115,6 +137,7 @@ impl Alert {
         email.where_(self);
         email.when(self);
         email.objects(self);
+        email.attack(self);
         email.unparsed(self);
         email.rule_texts(self);
         email.raw_event(self, raw_limit);
@@ -178,6 +201,9 @@ impl Alert {
         doc.optional(",\"session_issuer\":", &self.session_issuer);
         doc.optional(",\"access_key_id\":", &self.access_key_id);
         doc.optional(",\"account\":", &self.account);
+        if let Some(name) = &self.account_name {
+            doc.string(",\"account_name\":", name);
+        }
         doc.optional(",\"region\":", &self.region);
         doc.optional(",\"source_ip\":", &self.source_ip);
         doc.optional(",\"user_agent\":", &self.user_agent);
@@ -188,6 +214,9 @@ impl Alert {
         match cached {
             Some(texts) => doc.out.extend_from_slice(&texts.rest),
             None => rule_rest(&mut doc, self),
+        }
+        if let Some(attack) = &self.attack {
+            doc.value(",\"attack\":", attack);
         }
         if let Some(threshold) = &self.threshold {
             doc.value(",\"threshold\":", threshold);
@@ -352,7 +381,7 @@ fn counted(count: u64, more: bool) -> String {
 
 /// `37 times between FIRST and LAST`.
 /// `12`, or `10000+` past what is counted.
-fn session_count(sessions: &Sessions) -> String {
+pub(super) fn session_count(sessions: &Sessions) -> String {
     if sessions.more {
         format!("{}+", sessions.count)
     } else {
@@ -466,7 +495,7 @@ impl Email {
         self.group();
         let who = alert.principal.as_ref().map(|_| alert.caller());
         self.field("Who:", who.as_deref());
-        self.field("Account:", alert.account.as_deref());
+        self.field("Account:", alert.account_text().as_deref());
         self.field("Access key:", alert.access_key_id.as_deref());
         self.field("Session of:", alert.session_issuer.as_deref());
         self.field("Invoked by:", alert.invoked_by.as_deref());
@@ -536,6 +565,16 @@ impl Email {
         self.list(label, &alert.resources);
         self.field("Event ID:", alert.event_id.as_deref());
         self.field("Log object:", Some(&alert.source));
+    }
+
+    /// The rule's ATT&CK techniques, one a line, and its tactics.
+    fn attack(&mut self, alert: &Alert) {
+        let Some(attack) = &alert.attack else {
+            return;
+        };
+        self.group();
+        self.list("ATT&CK:", &attack.technique_lines());
+        self.field("Tactics:", attack.tactic_line().as_deref());
     }
 
     /// The record's fields that could not be parsed, and why.
@@ -696,7 +735,7 @@ impl Flattened {
 }
 
 /// The readable end of an ARN: `user/alice` rather than the whole ARN.
-fn short_principal(principal: &str) -> &str {
+pub(super) fn short_principal(principal: &str) -> &str {
     match principal.strip_prefix("arn:") {
         Some(rest) => rest.splitn(5, ':').nth(4).unwrap_or(principal),
         None => principal,

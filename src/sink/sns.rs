@@ -12,6 +12,7 @@
 //! up, and the error lists exactly the alerts not delivered.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use aws_sdk_sns::Client;
 
 use super::{AlertSink, SinkError};
 use crate::alert::message::{sns_message, SnsMessage, ATTRIBUTE_TYPE, MESSAGE_BUDGET};
-use crate::alert::Alert;
+use crate::alert::{AccountNames, Alert};
 
 /// Entries per `PublishBatch` call (the SNS maximum).
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -44,6 +45,8 @@ pub struct SnsSink {
     topic_arn: String,
     attempts: u32,
     base_delay: Duration,
+    /// Names for the accounts alerts are about, added as they are sent.
+    names: Arc<AccountNames>,
 }
 
 impl SnsSink {
@@ -53,7 +56,14 @@ impl SnsSink {
             topic_arn,
             attempts: DEFAULT_ATTEMPTS,
             base_delay: DEFAULT_BASE_DELAY,
+            names: Arc::default(),
         }
+    }
+
+    /// Alerts sent name their account from `names` where it knows it.
+    pub fn with_account_names(mut self, names: Arc<AccountNames>) -> Self {
+        self.names = names;
+        self
     }
 
     /// Sends failed entries up to `attempts` times in all (at least once),
@@ -231,7 +241,10 @@ impl AlertSink for SnsSink {
             .iter()
             .map(|alert| Entry {
                 alert,
-                message: sns_message(alert),
+                message: match self.names.named(alert) {
+                    Some(named) => sns_message(&named),
+                    None => sns_message(alert),
+                },
             })
             .collect();
         let mut pending: Vec<usize> = (0..entries.len()).collect();
@@ -291,7 +304,6 @@ mod tests {
     use super::*;
     use crate::rules::{Level, RuleMeta};
     use serde_json::json;
-    use std::sync::Arc;
 
     fn alert(event_id: &str, blob: usize) -> Alert {
         let rule = Arc::new(RuleMeta {

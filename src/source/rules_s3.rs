@@ -63,24 +63,40 @@ pub async fn fetch(
     let mut rules = Vec::with_capacity(keys.len());
     for key in keys {
         let origin = format!("s3://{}/{key}", at.bucket);
-        let object = client
-            .get_object()
-            .bucket(&at.bucket)
-            .key(&key)
-            .send()
+        let text = get_text(client, &at.bucket, &key, usize::MAX)
             .await
-            .map_err(|e| fail(&origin, DisplayErrorContext(&e).to_string()))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| fail(&origin, e.to_string()))?
-            .into_bytes();
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| fail(&origin, "not UTF-8 text".to_string()))?;
+            .map_err(|message| fail(&origin, message))?;
         rules.push((origin, text));
     }
     Ok(rules)
+}
+
+/// The UTF-8 text of one object of at most `max_bytes`; `Err` says what
+/// went wrong (the caller names the object).
+pub async fn get_text(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    max_bytes: usize,
+) -> Result<String, String> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| DisplayErrorContext(&e).to_string())?;
+    let length = object.content_length().unwrap_or(0);
+    if usize::try_from(length).map_or(true, |length| length > max_bytes) {
+        return Err(format!("{length} bytes, more than the {max_bytes} read"));
+    }
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_string())
 }
 
 #[cfg(test)]

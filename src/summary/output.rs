@@ -10,7 +10,8 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::{Calls, Row, Values};
-use crate::alert::safe_text::{cut_chars, one_line};
+use crate::alert::row::{spreadsheet_safe, terminal_safe};
+use crate::alert::safe_text::one_line;
 
 /// How the rows are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +54,10 @@ pub fn write_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
         .iter()
         .map(|row| {
             [
-                cut_chars(&one_line(&name_of(row)), PRINCIPAL_WIDTH).into_owned(),
+                terminal_safe(&name_of(row), PRINCIPAL_WIDTH),
                 row.events.to_string(),
-                one_line(row.first_time.as_deref().unwrap_or("-")),
-                one_line(row.last_time.as_deref().unwrap_or("-")),
+                terminal_safe(row.first_time.as_deref().unwrap_or("-"), 40),
+                terminal_safe(row.last_time.as_deref().unwrap_or("-"), 40),
                 listed(&row.regions, 2),
                 listed(&row.source_ips, 1),
                 format!("{}/{}", row.sensitive.failed, row.sensitive.succeeded),
@@ -101,7 +102,7 @@ fn listed(values: &Values, show: usize) -> String {
         .kept
         .iter()
         .take(show)
-        .map(|value| cut_chars(&one_line(value), 40).into_owned())
+        .map(|value| terminal_safe(value, 40))
         .collect();
     let rest = values.count().saturating_sub(shown.len());
     let plus = if values.more { "+" } else { "" };
@@ -258,17 +259,8 @@ fn write_csv_line(out: &mut impl Write, cells: impl Iterator<Item = String>) -> 
     out.write_all(b"\r\n")
 }
 
-/// A cell quoted as RFC 4180 quotes it, a formula disarmed: a spreadsheet
-/// runs a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return, so such a cell starts with `'` instead.
+/// A cell quoted as RFC 4180 quotes it, a formula disarmed as `scan`'s
+/// CSV disarms it ([`spreadsheet_safe`]: a leading `'`).
 pub fn csv_cell(value: &str) -> String {
-    let armed = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let mut cell = String::with_capacity(value.len() + 3);
-    cell.push('"');
-    if armed {
-        cell.push('\'');
-    }
-    cell.push_str(&value.replace('"', "\"\""));
-    cell.push('"');
-    cell
+    format!("\"{}\"", spreadsheet_safe(value).replace('"', "\"\""))
 }

@@ -143,6 +143,10 @@ fn every_field_huge_still_fits() {
     meta.falsepositives = vec![big.clone(); 20];
     meta.references = vec![big.clone(); 20];
     meta.id = big.clone();
+    // 20,000 distinct technique ids, unknown to the table.
+    meta.tags = (0..20_000)
+        .map(|i| format!("attack.t{:04}.{:03}", i / 1000, i % 1000))
+        .collect();
     let record = json!({
         "eventID": big, "eventSource": big, "eventName": big, "eventTime": big,
         "awsRegion": big, "recipientAccountId": big, "sourceIPAddress": big,
@@ -150,7 +154,8 @@ fn every_field_huge_still_fits() {
         "userIdentity": {"type": big, "arn": big, "accessKeyId": big, "invokedBy": big},
         "resources": vec![json!({"ARN": big}); 30],
     });
-    let alert = Alert::new(&Arc::new(meta), record, &big);
+    let mut alert = Alert::new(&Arc::new(meta), record, &big);
+    alert.account_name = Some(big.clone());
     let message = sns_message(&alert);
     assert!(message.size() <= MESSAGE_BUDGET, "{}", message.size());
     let (document, _) = parts(&message);

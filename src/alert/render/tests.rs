@@ -577,3 +577,93 @@ fn a_findings_document_leaves_its_record_unparsed() {
     );
     assert!(record.event.get().is_some());
 }
+
+#[test]
+fn attack_tags_read_as_technique_names_and_tactics() {
+    let mut meta = (*rule()).clone();
+    meta.tags = [
+        "attack.persistence",
+        "attack.privilege-escalation",
+        "attack.t1078.004",
+        "attack.t1098",
+        "attack.t1999",
+        "attack.s0002",
+    ]
+    .map(String::from)
+    .to_vec();
+    let tagged = Alert::new(&Arc::new(meta), event(), "s3://b/k");
+    let email = tagged.text();
+    assert!(
+        email.contains(
+            "\nATT&CK:      T1078.004 Valid Accounts: Cloud Accounts\n\
+             \x20            T1098 Account Manipulation\n\
+             \x20            T1999\n\
+             Tactics:     Persistence, Privilege Escalation\n"
+        ),
+        "{email}"
+    );
+    let document: Value = serde_json::from_str(&tagged.json()).expect("JSON");
+    assert_eq!(
+        document["attack"],
+        json!({
+            "tactics": [
+                {"id": "TA0003", "name": "Persistence"},
+                {"id": "TA0004", "name": "Privilege Escalation"}
+            ],
+            "techniques": [
+                {"id": "T1078.004", "name": "Valid Accounts: Cloud Accounts"},
+                {"id": "T1098", "name": "Account Manipulation"},
+                {"id": "T1999", "name": null}
+            ]
+        })
+    );
+    // A rule without ATT&CK tags: neither the lines nor the field.
+    let plain = alert(event());
+    assert!(!plain.text().contains("ATT&CK"), "{}", plain.text());
+    assert!(!plain.json().contains("\"attack\""), "{}", plain.json());
+}
+
+#[test]
+fn a_named_account_reads_as_name_and_id() {
+    let mut names = crate::alert::AccountNames::default();
+    names.insert("123456789012", "prod-payments");
+    let plain = alert(event());
+    let named = names.named(&plain).expect("the account is named");
+    // Name and id when they fit in the subject, the name alone when only
+    // it does.
+    let short = names
+        .named(&with_title("Root login", event()))
+        .expect("named");
+    assert_eq!(
+        short.subject(),
+        "[HIGH] Root login \u{2014} user/alice in prod-payments (123456789012)"
+    );
+    assert_eq!(
+        named.subject(),
+        "[HIGH] Lambda function invoked by a principal other than S3 \u{2014} user/alice in prod-payments"
+    );
+    // A name from the file cannot break the subject or the email.
+    let mut hostile = crate::alert::AccountNames::default();
+    hostile.insert("123456789012", "prod\r\nBcc: x\u{202e}");
+    let hostile = hostile.named(&plain).expect("named");
+    assert!(!hostile.subject().chars().any(char::is_control));
+    assert!(
+        hostile
+            .text()
+            .contains("\nAccount:     prod\\r\\nBcc: x\\u202e (123456789012)\n"),
+        "{}",
+        hostile.text()
+    );
+    let email = named.text();
+    assert!(
+        email.contains("\nAccount:     prod-payments (123456789012)\n"),
+        "{email}"
+    );
+    let document: Value = serde_json::from_str(&named.json()).expect("JSON");
+    assert_eq!(document["account"], json!("123456789012"));
+    assert_eq!(document["account_name"], json!("prod-payments"));
+    // Unnamed: the id alone, and no account_name field.
+    assert!(plain.text().contains("\nAccount:     123456789012\n"));
+    assert!(!plain.json().contains("account_name"));
+    assert!(names.named(&named).is_none(), "named already");
+}
