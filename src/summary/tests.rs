@@ -307,3 +307,38 @@ fn the_table_escapes_what_a_terminal_would_obey() {
     );
     assert!(text.contains(r"user/\u001b[31mred"), "{text}");
 }
+
+/// Records naming no principal have a row of their own, last, and the
+/// findings on them are counted there.
+#[test]
+fn records_naming_no_principal_share_a_row() {
+    let log = concat!(
+        r#"{"Records":["#,
+        r#"{"eventTime":"2024-03-01T10:00:00Z","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction","readOnly":false},"#,
+        r#"{"eventTime":"2024-03-01T11:00:00Z","eventSource":"lambda.amazonaws.com","eventName":"DeleteFunction","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u"}}"#,
+        r#"]}"#,
+    );
+    let rules = rules();
+    let mut summary = Summary::default();
+    let cell = std::cell::RefCell::new(&mut summary);
+    let report = scan_observed(
+        Cursor::new(log.as_bytes().to_vec()),
+        "log",
+        &rules,
+        &mut rules.correlations().correlator(),
+        Limits::default(),
+        &mut |head| cell.borrow_mut().record(head),
+        |finding| {
+            cell.borrow_mut().finding(&finding);
+            true
+        },
+    );
+    assert_eq!(report.alerts, 2);
+    let rows = summary.into_rows();
+    let shown: Vec<(Option<&str>, u64, u64)> = rows
+        .iter()
+        .map(|row| (row.principal.as_deref(), row.events, row.findings()))
+        .collect();
+    assert_eq!(shown, [(Some("arn:aws:iam::1:user/u"), 1, 1), (None, 1, 1)]);
+    assert_eq!(rows[1].sensitive.succeeded, 1);
+}
