@@ -94,7 +94,7 @@ enum Command {
         /// line, or CSV. Default: table on a terminal, else JSON.
         #[arg(long, value_enum)]
         format: Option<SummaryFormat>,
-        /// Print only the first N principals (most alerts, then most
+        /// Print only the first N principals (most findings, then most
         /// events). Default: 50 in a table on a terminal, else all.
         #[arg(long, value_name = "N")]
         top: Option<usize>,
