@@ -115,11 +115,13 @@ pub fn scan<R: Read + Send + 'static>(
 /// it (so before its findings are handed on).
 pub type Observer<'o> = &'o mut dyn FnMut(&RecordHead<'_>);
 
-/// [`scan`], with `observer` shown the head of every valid record first
-/// (the summary per principal reads what it counts from them, in the same
-/// pass as the rules). Read on one thread whatever [`Limits::threads`]
-/// says: the batches of the threaded path keep only the records some rule
-/// may match, and the rest would never be seen.
+/// [`scan`], with `observer` shown the head of every record whose head
+/// reads, before the rules run on it (the summary per principal reads
+/// what it counts from them, in the same pass as the rules; a record a
+/// rule then finds a bad value in is seen, and counted invalid in the
+/// report). Read on one thread whatever [`Limits::threads`] says: the
+/// batches of the threaded path keep only the records some rule may
+/// match, and the rest would never be seen.
 pub fn scan_observed<R: Read + Send + 'static>(
     source: R,
     label: &str,
