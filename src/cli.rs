@@ -28,6 +28,7 @@ use trailwatch::source::digests::CloudTrailKeys;
 use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
 use trailwatch::source::organizations;
 use trailwatch::source::rules_s3::S3Prefix;
+use trailwatch::summary;
 use view::{paint, ColorChoice, Tally};
 
 #[derive(Parser)]
@@ -77,6 +78,35 @@ enum Command {
         /// listing that fails stops the scan.
         #[arg(long)]
         account_names_from_organizations: bool,
+    },
+    /// Summarise what each principal did, for incident response: events,
+    /// first and last time, regions, source IPs, user agents, access keys,
+    /// sessions, sensitive calls failed and succeeded, and the alerts its
+    /// records raised. Principals are folded as alerts fold them (an
+    /// assumed-role session is its role). Reads what `scan` reads.
+    Summary {
+        /// Files, directories or `-`; or s3://bucket/prefix URIs.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// Output: an aligned table, one JSON object per principal per
+        /// line, or CSV. Default: table on a terminal, else JSON.
+        #[arg(long, value_enum)]
+        format: Option<SummaryFormat>,
+        /// Print only the first N principals (most findings, then most
+        /// events). Default: 50 in a table on a terminal, else all.
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+        /// Principals given a row of their own; those met after are
+        /// counted together in one "other principals" row.
+        #[arg(long, value_name = "N", default_value_t = trailwatch::summary::MAX_PRINCIPALS,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+        max_principals: usize,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Verify CloudTrail's digest files under S3 prefixes, like `aws
     /// cloudtrail validate-logs` but several at a time: each digest's
@@ -341,6 +371,13 @@ enum Format {
     Csv,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum SummaryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -389,6 +426,39 @@ pub fn run() -> ExitCode {
                 Err(code) => Err(code),
             }
         }
+        Command::Summary {
+            paths,
+            rules,
+            format,
+            top,
+            max_principals,
+            limits,
+            s3,
+        } => s3_roots(&paths, &s3).and_then(|roots| {
+            let set = rules.load()?;
+            let format = match format {
+                Some(SummaryFormat::Table) => summary::Format::Table,
+                Some(SummaryFormat::Json) => summary::Format::Json,
+                Some(SummaryFormat::Csv) => summary::Format::Csv,
+                None if io::stdout().is_terminal() => summary::Format::Table,
+                None => summary::Format::Json,
+            };
+            let top = top.or(
+                (format == summary::Format::Table && io::stdout().is_terminal())
+                    .then_some(SUMMARY_TOP),
+            );
+            let summary = summary::Summary::new(max_principals);
+            let limits = limits.limits(Some(1));
+            Ok(summarize(
+                &paths,
+                roots,
+                set,
+                summary,
+                limits,
+                &s3,
+                (format, top),
+            ))
+        }),
         Command::Verify {
             uris,
             output,
@@ -685,6 +755,105 @@ fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Arg
         printer.alerts
     );
     if summary.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Rows `summary` prints in a table on a terminal unless `--top` says.
+const SUMMARY_TOP: usize = 50;
+
+/// `summary`: reads the local paths or the S3 prefixes into `summary`,
+/// then prints the first `top` rows as `format` says; problems and the
+/// totals on stderr. Exit status as `scan`'s.
+fn summarize(
+    paths: &[PathBuf],
+    roots: Option<(Vec<S3Prefix>, Window)>,
+    rules: RuleSet,
+    mut summary: summary::Summary,
+    limits: Limits,
+    s3: &S3Args,
+    (format, top): (summary::Format, Option<usize>),
+) -> ExitCode {
+    let (read, complete) = match roots {
+        None => {
+            let mut problem = |line: String| eprintln!("trailwatch: {line}");
+            match summary::summarize_paths(paths, &rules, limits, &mut summary, &mut problem) {
+                None => return ExitCode::FAILURE,
+                Some(t) => (
+                    format!(
+                        "{} file(s), {} record(s), {} finding(s), {} error(s)",
+                        t.files, t.records, t.findings, t.failed
+                    ),
+                    t.failed == 0,
+                ),
+            }
+        }
+        Some((roots, window)) => {
+            let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            else {
+                eprintln!("trailwatch: cannot start the async runtime");
+                return ExitCode::FAILURE;
+            };
+            let backfill = Backfill {
+                rules: Arc::new(rules),
+                window,
+                concurrency: usize::from(s3.concurrency),
+                limits,
+            };
+            let counts = Arc::new(Counts::default());
+            let progress = Arc::new(Progress::start(
+                Arc::clone(&counts),
+                progress_style(s3.quiet, s3.progress_every),
+            ));
+            let printing = Arc::clone(&progress);
+            let shared = Arc::new(summary::Shared::new(summary, move |line| {
+                printing.println(&format!("trailwatch: {line}"))
+            }));
+            let output: Arc<dyn Output> = shared.clone();
+            let done = runtime.block_on(async {
+                let sdk = trailwatch::aws::sdk_config().await;
+                backfill
+                    .run(&trailwatch::aws::s3_client(&sdk), &roots, &counts, output)
+                    .await
+            });
+            progress.finish();
+            let Some(shared) = Arc::into_inner(shared) else {
+                eprintln!("trailwatch: the summary is still in use");
+                return ExitCode::FAILURE;
+            };
+            summary = shared.into_summary();
+            let failed = if done.listing_failed {
+                "; the listing failed, so objects may be missing"
+            } else {
+                ""
+            };
+            (format!("{done}{failed}"), done.is_complete())
+        }
+    };
+    let principals = summary.principals();
+    let mut rows = summary.into_rows();
+    let all = rows.len();
+    rows.truncate(top.unwrap_or(usize::MAX));
+    let mut out = io::stdout().lock();
+    let printed = match format {
+        summary::Format::Table => summary::write_table(&mut out, &rows),
+        summary::Format::Json => summary::write_json(&mut out, &rows),
+        summary::Format::Csv => summary::write_csv(&mut out, &rows),
+    };
+    // A closed stdout (piped into `head`) is not a failure of the logs.
+    if printed.and_then(|()| out.flush()).is_err() {
+        return ExitCode::SUCCESS;
+    }
+    let shown = match rows.len() < all {
+        true => format!(", the first {} of {all} row(s) shown (--top)", rows.len()),
+        false => String::new(),
+    };
+    eprintln!("trailwatch: {read}, {principals} principal(s){shown}");
+    if complete {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

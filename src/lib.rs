@@ -28,4 +28,5 @@ pub mod record;
 pub mod rules;
 pub mod sink;
 pub mod source;
+pub mod summary;
 pub mod trigger;

@@ -22,7 +22,7 @@ pub mod group;
 pub mod message;
 mod render;
 pub mod row;
-mod safe_text;
+pub(crate) mod safe_text;
 use crate::rules::{CorrelationHit, RuleMeta};
 pub use accounts::AccountNames;
 pub use attack::Attack;
@@ -328,7 +328,7 @@ impl Record {
 }
 
 /// `principal` with its session folded ([`Record::actor`]).
-fn fold_session<'r>(
+pub(crate) fn fold_session<'r>(
     principal: &'r str,
     issuer: Option<Cow<'r, str>>,
 ) -> (Cow<'r, str>, Option<&'r str>) {

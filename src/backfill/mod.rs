@@ -31,6 +31,7 @@ use crate::object::{ObjectKind, ObjectRef};
 use crate::pipeline::pipe::Pipe;
 use crate::pipeline::Limits;
 use crate::pipeline::{self, ScanReport};
+use crate::record::RecordHead;
 use crate::rules::{Correlator, RuleSet};
 use crate::source::rules_s3::S3Prefix;
 use crate::source::s3::{read_ahead, ObjectBody, ObjectStore, S3Store};
@@ -63,6 +64,14 @@ pub trait Output: Send + Sync {
     /// An object that could not be read completely, or a listing that
     /// failed: one line naming it and saying why.
     fn problem(&self, line: &str);
+    /// Whether [`Output::record`] is to see every record (the summary per
+    /// principal): each object is then read on one thread
+    /// ([`pipeline::scan_observed`]).
+    fn observes_records(&self) -> bool {
+        false
+    }
+    /// The head of each valid record, before its findings are handed on.
+    fn record(&self, _head: &RecordHead<'_>) {}
 }
 
 /// Live counters (the progress display reads them). Every object listed
@@ -376,16 +385,29 @@ impl Worker {
                 &mut own
             }
         };
+        let on_finding = |finding| {
+            Counts::add(&self.counts.findings, 1);
+            self.out.finding(finding)
+        };
+        if self.out.observes_records() {
+            let mut observer = |head: &RecordHead<'_>| self.out.record(head);
+            return pipeline::scan_observed(
+                source,
+                label,
+                &self.rules,
+                correlator,
+                self.limits,
+                &mut observer,
+                on_finding,
+            );
+        }
         pipeline::scan(
             source,
             label,
             &self.rules,
             correlator,
             self.limits,
-            |finding| {
-                Counts::add(&self.counts.findings, 1);
-                self.out.finding(finding)
-            },
+            on_finding,
         )
     }
 }

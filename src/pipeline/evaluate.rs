@@ -31,6 +31,8 @@ pub struct Evaluation<'a> {
     identities: IdentityBuilding,
     /// Records outside it are not evaluated ([`super::Limits::event_window`]).
     window: EventWindow,
+    /// Shown every valid record's head ([`super::scan_observed`]).
+    pub observer: Option<super::Observer<'a>>,
 }
 
 /// Whether the heads read here build `userIdentity` for the rules as they
@@ -79,6 +81,7 @@ impl<'a> Evaluation<'a> {
             heads: HeadReader::default(),
             candidates: Vec::new(),
             identities: IdentityBuilding::default(),
+            observer: None,
         }
     }
 
@@ -212,6 +215,12 @@ impl<'a> Evaluation<'a> {
             Ok((mut head, placed)) => {
                 self.report.outside_window += u64::from(placed == batch::Placed::Outside);
                 batch::keep_newest_event_time(&mut self.report.newest_event_time, &head);
+                // A record outside the window is not the summary's either.
+                if let Some(observer) = self.observer.as_mut() {
+                    if placed == batch::Placed::Inside {
+                        observer(&head);
+                    }
+                }
                 let go_on = if candidates.is_empty() {
                     self.identities.saw(false);
                     self.settle(index, Ok(true))

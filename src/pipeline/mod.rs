@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::alert::Finding;
+use crate::record::RecordHead;
 use crate::rules::{Correlator, RuleSet};
 use batch::{Batch, Heads, Splitter, Within};
 pub use decode::LogError;
@@ -110,6 +111,39 @@ pub fn scan<R: Read + Send + 'static>(
         correlator,
         limits,
         Shedding::Adaptive,
+        None,
+        on_finding,
+    )
+}
+
+/// Sees the head of every valid record of a scan, before the rules run on
+/// it (so before its findings are handed on).
+pub type Observer<'o> = &'o mut dyn FnMut(&RecordHead<'_>);
+
+/// [`scan`], with `observer` shown the head of every record whose head
+/// reads, before the rules run on it (the summary per principal reads
+/// what it counts from them, in the same pass as the rules; a record a
+/// rule then finds a bad value in is seen, and counted invalid in the
+/// report). Read on one thread whatever [`Limits::threads`] says: the
+/// batches of the threaded path keep only the records some rule may
+/// match, and the rest would never be seen.
+pub fn scan_observed<R: Read + Send + 'static>(
+    source: R,
+    label: &str,
+    rules: &RuleSet,
+    correlator: &mut Correlator,
+    limits: Limits,
+    observer: Observer<'_>,
+    on_finding: impl FnMut(Finding) -> bool,
+) -> ScanReport {
+    scan_with(
+        source,
+        label,
+        rules,
+        correlator,
+        limits,
+        Shedding::Adaptive,
+        Some(observer),
         on_finding,
     )
 }
@@ -132,7 +166,9 @@ pub fn peek_log<R: Read + Send + 'static>(source: R, limits: Limits) -> Records 
 /// Buffers of [`peek_log`]: a CloudTrail record is about 1.5 KB.
 const PEEK_BUFFER: usize = 4 << 10;
 
-/// [`scan`], the heads read as `shedding` says once the threads started.
+/// [`scan`], the heads read as `shedding` says once the threads started;
+/// with an `observer`, on one thread ([`scan_observed`]).
+#[allow(clippy::too_many_arguments)]
 fn scan_with<R: Read + Send + 'static>(
     source: R,
     label: &str,
@@ -140,6 +176,7 @@ fn scan_with<R: Read + Send + 'static>(
     correlator: &mut Correlator,
     limits: Limits,
     shedding: Shedding,
+    observer: Option<Observer<'_>>,
     mut on_finding: impl FnMut(Finding) -> bool,
 ) -> ScanReport {
     // Threads are started only once the object proves large enough to
@@ -147,12 +184,17 @@ fn scan_with<R: Read + Send + 'static>(
     // their buffers costs more than reading those on one.
     let content = decode::Content::open(source, &limits, false);
     let mut splitter = Splitter::new(Records::new(content, limits), rules);
+    let observed = observer.is_some();
     let mut evaluation = Evaluation::new(label, rules, correlator, limits.event_window);
+    if let Some(observer) = observer {
+        // Coerced here to the evaluation's lifetime (not through `Option`).
+        evaluation.observer = Some(observer);
+    }
     // One thread: no batches, each record evaluated where it was read, so
     // that its head read can build `userIdentity` for the rules (a value
     // borrowed from the inflate buffer, which a batch's copy of the record
     // would leave behind).
-    let alone = if limits.parallel() {
+    let alone = if limits.parallel() && !observed {
         limits.one_thread_first
     } else {
         u64::MAX
@@ -512,6 +554,7 @@ mod tests {
                 ..Limits::default()
             },
             shedding,
+            None,
             |finding| {
                 let id = finding.record.event_id().map(|id| id.into_owned());
                 seen.push(format!("{} {id:?}", finding.rule.id));
@@ -609,6 +652,48 @@ mod tests {
             assert!(report.records < 6000, "{way:?}: {}", report.records);
             assert_eq!(report.records, report.evaluated + report.invalid, "{way:?}");
         }
+    }
+
+    /// An observer sees every valid record once, before its findings,
+    /// whatever the threads asked for; the findings are those of `scan`.
+    #[test]
+    fn an_observer_sees_every_record_once_before_its_findings() {
+        let log = generated(6000);
+        let rules = rules();
+        let (plain, _) = findings_with(&log, WAYS[1], usize::MAX);
+        let mut found = Vec::new();
+        let events = std::cell::RefCell::new(Vec::new());
+        let report = scan_observed(
+            Cursor::new(log),
+            "generated",
+            &rules,
+            &mut rules.correlations().correlator(),
+            Limits {
+                threads: 3,
+                one_thread_first: 0,
+                ..Limits::default()
+            },
+            &mut |head| {
+                let id = head.text.split("\"eventID\":\"").nth(1).unwrap_or_default();
+                let id = id.split('"').next().unwrap_or_default().to_string();
+                events.borrow_mut().push(id);
+            },
+            |finding| {
+                let id = finding.record.event_id().map(|id| id.into_owned());
+                // The record was seen before its findings came.
+                let id_text = id.clone().unwrap_or_default();
+                assert_eq!(events.borrow().last(), Some(&id_text));
+                found.push(format!("{} {id:?}", finding.rule.id));
+                true
+            },
+        );
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.records, report.evaluated), (6000, 6000));
+        let seen = events.into_inner();
+        assert_eq!(seen.len(), 6000);
+        let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), 6000, "each record once");
+        assert_eq!(found, plain);
     }
 
     /// The splitter reads the heads while the evaluation keeps up, and
