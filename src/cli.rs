@@ -246,8 +246,10 @@ struct OutputArgs {
     /// principal, account, region, count); the readable alert an email
     /// carries (`email`, or `text`); the JSON document other subscribers
     /// get, one per line; or CSV, a header and a record per alert.
-    #[arg(long, value_enum, default_value_t = Format::Line)]
-    format: Format,
+    /// Default: `line` for scan; `email` for verify, whose alerts say in
+    /// their text which object is at fault.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Colour the level of each line (and the summary's bars): `auto`
     /// when printing to a terminal and NO_COLOR is not set.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
@@ -466,6 +468,10 @@ pub fn run() -> ExitCode {
             region,
             s3,
         } => verify_roots(&uris, &s3).and_then(|(roots, window)| {
+            let output = OutputArgs {
+                format: output.format.or(Some(Format::Email)),
+                ..output
+            };
             let keys = match &public_keys {
                 Some(path) => Some(read_keys(path)?),
                 None => None,

@@ -47,7 +47,7 @@ impl Printer {
             alerts: 0,
             view: View {
                 out: io::stdout(),
-                format: output.format,
+                format: output.format.unwrap_or(Format::Line),
                 colour: output.color.stdout(),
                 json: JsonLines::default(),
                 headed: false,
