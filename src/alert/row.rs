@@ -1,7 +1,7 @@
 //! An alert as one row of columns: the line `trailwatch scan` prints on a
 //! terminal and the record it writes as CSV. The values are the alert's as
 //! the record has them; each view makes them safe for where they go
-//! ([`Row::line`] for a terminal, [`Row::write_csv`] for a spreadsheet).
+//! ([`Row::line`] for a terminal, [`Row::csv_fields`] for a spreadsheet).
 
 use std::fmt::Write as _;
 
@@ -42,7 +42,7 @@ pub struct Row {
     pub attack: String,
 }
 
-/// The CSV header, in [`Row::write_csv`]'s order.
+/// The CSV header, in [`Row::csv_fields`]'s order.
 pub const CSV_HEADER: [&str; 18] = [
     "first_time",
     "last_time",
