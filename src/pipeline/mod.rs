@@ -121,7 +121,8 @@ pub fn scan<R: Read + Send + 'static>(
 pub type Observer<'o> = &'o mut dyn FnMut(&RecordHead<'_>);
 
 /// [`scan`], with `observer` shown the head of every record whose head
-/// reads, before the rules run on it (the summary per principal reads
+/// reads and whose `eventTime` is in [`Limits::event_window`], before the
+/// rules run on it (the summary per principal reads
 /// what it counts from them, in the same pass as the rules; a record a
 /// rule then finds a bad value in is seen, and counted invalid in the
 /// report). Read on one thread whatever [`Limits::threads`] says: the
