@@ -25,7 +25,7 @@ use trailwatch::pipeline::{EventWindow, Limits};
 use trailwatch::rules::{Level, RuleConfig, RuleSet};
 use trailwatch::source::account_names::NamesAt;
 use trailwatch::source::digests::CloudTrailKeys;
-use trailwatch::source::fs::{expand, read_ahead, Ahead, Input};
+use trailwatch::source::fs::{expand, prepare, read_ahead, Ahead, Input};
 use trailwatch::source::organizations;
 use trailwatch::source::rules_s3::S3Prefix;
 use trailwatch::summary;
@@ -586,21 +586,26 @@ fn scan_paths(
             first.display()
         );
     }
-    if expanded.inputs.is_empty() {
+    let nothing_to_read = |skipped: usize, failed: usize| {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!(
-            "trailwatch: nothing to read: no CloudTrail log found in {} ({} skipped, {} error(s))",
+            "trailwatch: nothing to read: no CloudTrail log found in {} ({skipped} skipped, {failed} error(s))",
             names.join(" "),
-            expanded.skipped.len(),
-            failed
         );
-        return ExitCode::FAILURE;
+        ExitCode::FAILURE
+    };
+    if expanded.inputs.is_empty() {
+        return nothing_to_read(expanded.skipped.len(), failed);
     }
     let (mut records, mut findings, mut outside) = (0u64, 0u64, 0u64);
+    // Files read, and skipped (those found not to be logs where they are
+    // read, [`prepare`], counted with those the walk skipped).
+    let (mut files, mut skipped) = (0usize, expanded.skipped.len());
     // Thresholds and groups span all the files of one scan.
     let mut correlator = rules.correlations().correlator();
-    // With more than one thread, small files are read and inflated ahead
-    // on one while the one before is scanned on this one.
+    // With more than one thread, small files are read and inflated (and
+    // files that may not be logs looked at) ahead on one while the one
+    // before is scanned on this one.
     let ahead = match limits.parallel() && expanded.inputs.len() > 1 {
         true => read_ahead(expanded.inputs.clone(), limits).ok(),
         false => None,
@@ -608,10 +613,19 @@ fn scan_paths(
     let mut inputs = expanded.inputs.iter().cloned();
     let mut next = || match &ahead {
         Some(ready) => ready.recv().ok(),
-        None => inputs.next().map(|input| (input, Ahead::Input)),
+        None => inputs.next().map(|input| {
+            let ahead = prepare(&input, &limits, false);
+            (input, ahead)
+        }),
     };
     while let Some((input, ahead)) = next() {
         let label = input.to_string();
+        if let Ahead::Skip(why) = &ahead {
+            eprintln!("trailwatch: {label}: skipped ({why})");
+            skipped += 1;
+            continue;
+        }
+        files += 1;
         let print = |finding| printer.take(finding);
         let report = match (&input, ahead) {
             (_, Ahead::Content(content)) => {
@@ -628,10 +642,8 @@ fn scan_paths(
                     print,
                 )
             }
-            (Input::Stdin, Ahead::Input) => {
-                scan(io::stdin(), &label, rules, &mut correlator, limits, print)
-            }
-            (Input::File(path), Ahead::Input) => match std::fs::File::open(path) {
+            (Input::Stdin, _) => scan(io::stdin(), &label, rules, &mut correlator, limits, print),
+            (Input::File(path) | Input::Unsure(path), _) => match std::fs::File::open(path) {
                 Ok(file) => scan(file, &label, rules, &mut correlator, limits, print),
                 Err(err) => {
                     eprintln!("trailwatch: {label}: {err}");
@@ -651,11 +663,14 @@ fn scan_paths(
             failed += 1;
         }
     }
+    if files == 0 {
+        return nothing_to_read(skipped, failed);
+    }
     if !printer.finish() {
         return ExitCode::SUCCESS;
     }
     printer.summarise();
-    let skipped = match expanded.skipped.len() {
+    let skipped = match skipped {
         0 => String::new(),
         n => format!(", {n} skipped"),
     };
@@ -664,8 +679,7 @@ fn scan_paths(
         false => String::new(),
     };
     eprintln!(
-        "trailwatch: {} file(s), {records} record(s){outside}, {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
-        expanded.inputs.len(),
+        "trailwatch: {files} file(s), {records} record(s){outside}, {findings} finding(s), {} alert(s), {failed} error(s){skipped}",
         printer.alerts
     );
     if failed == 0 {

@@ -442,7 +442,21 @@ fn a_directory_of_plain_json_logs_and_exports_is_read() {
     std::fs::write(root.join("athena-results"), lines).expect("write");
     std::fs::copy("events/s3-one-object.json", root.join("notification.json")).expect("copy");
     std::fs::write(root.join("config.json"), r#"{"fileVersion":"1.0"}"#).expect("write");
-    let output = trailwatch(&["scan", "--format", "json", root.to_str().expect("path")]);
+    // Looked at where each is read: on this thread with one, on the
+    // read-ahead thread with two; the same either way.
+    let scan = |threads: &str| {
+        trailwatch(&[
+            "scan",
+            "--format",
+            "json",
+            "--threads",
+            threads,
+            root.to_str().expect("path"),
+        ])
+    };
+    let (output, two) = (scan("1"), scan("2"));
+    assert_eq!(output.stdout, two.stdout);
+    assert_eq!(stderr_of(&output), stderr_of(&two));
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let records = records_of("events/logs/console-and-root.json.gz").len()

@@ -12,7 +12,9 @@
 //! name may hold a log (`.json.gz`, `.json`, `.jsonl`, `.ndjson`, `.gz`,
 //! no extension) is read when its first record is a CloudTrail record, in
 //! any of the shapes the log decoder reads, and skipped with the reason
-//! otherwise. Files named on the command line are always read.
+//! otherwise ([`Input::Unsure`]: looked at where it is read, by
+//! [`prepare`], so that it is read once). Files named on the command line
+//! are always read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,7 +22,7 @@ use std::fs::{File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use serde_json::Value;
 
@@ -32,13 +34,16 @@ use crate::pipeline::{peek_log, Limits, LogError};
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// A file found in a directory outside the `AWSLogs/` layout: read
+    /// only if its content is a CloudTrail log ([`prepare`] looks).
+    Unsure(PathBuf),
 }
 
 impl fmt::Display for Input {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Input::Stdin => f.write_str("<stdin>"),
-            Input::File(path) => write!(f, "{}", path.display()),
+            Input::File(path) | Input::Unsure(path) => write!(f, "{}", path.display()),
         }
     }
 }
@@ -220,35 +225,85 @@ fn walk(dir: &Path, seen: &mut Seen, out: &mut Expanded) {
             out.skipped.push((path, Skip::Special(what)));
         } else {
             match what_file(&path, meta.len()) {
-                Some(skip) => out.skipped.push((path, skip)),
-                None => out.inputs.push(Input::File(path)),
+                Kind::Read => out.inputs.push(Input::File(path)),
+                Kind::ReadIfLog => out.inputs.push(Input::Unsure(path)),
+                Kind::Skip(skip) => out.skipped.push((path, skip)),
             }
         }
     }
 }
 
-/// Why a regular file found in a directory is skipped, or `None` to read it.
-fn what_file(path: &Path, size: u64) -> Option<Skip> {
+/// What to do with a regular file found in a directory.
+enum Kind {
+    Read,
+    /// Read it if its content is a CloudTrail log ([`Input::Unsure`]).
+    ReadIfLog,
+    Skip(Skip),
+}
+
+/// What to do with a regular file found in a directory, by its path and
+/// size: its content is looked at later, where it is read.
+fn what_file(path: &Path, size: u64) -> Kind {
     let key = path.to_string_lossy();
     let kind = ObjectKind::of(&key, Some(size));
     if ObjectKind::by_layout(&key) || kind == ObjectKind::Empty {
-        return (!kind.is_readable()).then_some(Skip::Kind(kind));
+        return match kind.is_readable() {
+            true => Kind::Read,
+            false => Kind::Skip(Skip::Kind(kind)),
+        };
     }
-    match File::open(path) {
-        Ok(file) => sniff(file).map(Skip::NotLog),
-        // Reading it will say what is wrong.
-        Err(_) => None,
-    }
+    Kind::ReadIfLog
 }
 
-/// A file read ahead of the scan ([`read_ahead`]).
+/// An input made ready to scan ([`prepare`], [`read_ahead`]).
 pub enum Ahead {
     /// Its content, inflated: scan it from memory, on one thread.
-    Content(Vec<u8>),
+    Content(Content),
     /// Read it as usual: standard input, a file too large to read ahead,
     /// or one whose gzip did not inflate whole within the cap (reading it
     /// again says what is wrong, as it would have).
     Input,
+    /// Not read: an [`Input::Unsure`] whose content is not a CloudTrail
+    /// log.
+    Skip(Skip),
+}
+
+/// A file's content read whole, shared with the look at its first record
+/// (no copy): scan it through `io::Cursor`.
+#[derive(Debug, Clone)]
+pub struct Content(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Content {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// `input` made ready to scan: a small file read and inflated whole when
+/// `read_small` says so, and an [`Input::Unsure`] looked at, from the
+/// content read for the scan where it is small (not read twice), else from
+/// the start of the file ([`sniff`]).
+pub fn prepare(input: &Input, limits: &Limits, read_small: bool) -> Ahead {
+    match input {
+        Input::Stdin => Ahead::Input,
+        Input::File(path) if read_small => ahead_of(path, limits),
+        Input::File(_) => Ahead::Input,
+        Input::Unsure(path) => {
+            let ahead = ahead_of(path, limits);
+            let why = match &ahead {
+                Ahead::Content(content) => sniff(io::Cursor::new(content.clone())),
+                _ => match File::open(path) {
+                    Ok(file) => sniff(file),
+                    // Reading it will say what is wrong.
+                    Err(_) => None,
+                },
+            };
+            match why {
+                Some(why) => Ahead::Skip(Skip::NotLog(why)),
+                None => ahead,
+            }
+        }
+    }
 }
 
 /// Files of this size or less are read ahead: most log objects are a few
@@ -261,11 +316,12 @@ const AHEAD_MAX_CONTENT: u64 = 2 << 20;
 /// Files read ahead and waiting.
 const AHEAD_DEPTH: usize = 2;
 
-/// Reads `inputs` in order on a thread of its own, each small file read
-/// and inflated whole ([`Ahead::Content`]) while the one before is being
-/// scanned, so that a scan of many small files keeps two CPUs busy as one
-/// of a large file does. The thread ends with the inputs, or when the
-/// receiver is dropped.
+/// Reads `inputs` in order on a thread of its own ([`prepare`]), each
+/// small file read and inflated whole ([`Ahead::Content`]) and each file
+/// that may not be a log looked at, while the one before is being scanned,
+/// so that a scan of many small files keeps two CPUs busy as one of a
+/// large file does. The thread ends with the inputs, or when the receiver
+/// is dropped.
 pub fn read_ahead(
     inputs: Vec<Input>,
     limits: Limits,
@@ -275,10 +331,7 @@ pub fn read_ahead(
         .name("trailwatch-ahead".to_string())
         .spawn(move || {
             for input in inputs {
-                let ahead = match &input {
-                    Input::File(path) => ahead_of(path, &limits),
-                    Input::Stdin => Ahead::Input,
-                };
+                let ahead = prepare(&input, &limits, true);
                 if send.send((input, ahead)).is_err() {
                     return;
                 }
@@ -297,7 +350,7 @@ fn ahead_of(path: &Path, limits: &Limits) -> Ahead {
         return Ahead::Input;
     };
     if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ahead::Content(bytes);
+        return Ahead::Content(Content(Arc::new(bytes)));
     }
     let cap = AHEAD_MAX_CONTENT.min(limits.max_decompressed_bytes);
     let mut content = Vec::with_capacity(bytes.len() * 8);
@@ -312,7 +365,7 @@ fn ahead_of(path: &Path, limits: &Limits) -> Ahead {
         Some(b'{' | b'[')
     );
     match inflated {
-        Ok(n) if n as u64 <= cap && json => Ahead::Content(content),
+        Ok(n) if n as u64 <= cap && json => Ahead::Content(Content(Arc::new(content))),
         _ => Ahead::Input,
     }
 }
@@ -432,6 +485,56 @@ mod tests {
             ]
         );
         assert!(found.errors.is_empty());
+    }
+
+    #[test]
+    fn files_outside_the_layout_are_looked_at_where_they_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let record = r#"{"eventVersion":"1.08","eventTime":"t","eventSource":"iam.amazonaws.com"}"#;
+        let s3 = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventTime":"t"}]}"#;
+        std::fs::write(root.join("a.json"), format!(r#"{{"Records":[{record}]}}"#)).expect("write");
+        std::fs::write(root.join("b.json"), s3).expect("write");
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, s3.as_bytes()).expect("gzip");
+        std::fs::write(root.join("c.json.gz"), gzip.finish().expect("gzip")).expect("write");
+        let found = expand(&[root.to_path_buf()]);
+        assert_eq!(
+            found.inputs,
+            ["a.json", "b.json", "c.json.gz"].map(|name| Input::Unsure(root.join(name)))
+        );
+        assert!(
+            found.skipped.is_empty(),
+            "nothing read yet: {:?}",
+            found.skipped
+        );
+        let limits = Limits::default();
+        for read_small in [true, false] {
+            let ready: Vec<Ahead> = found
+                .inputs
+                .iter()
+                .map(|input| prepare(input, &limits, read_small))
+                .collect();
+            match &ready[0] {
+                Ahead::Content(content) => assert!(content.as_ref().starts_with(b"{\"Records\"")),
+                _ => panic!("the log is read whole"),
+            }
+            for skipped in &ready[1..] {
+                match skipped {
+                    Ahead::Skip(Skip::NotLog(why)) => {
+                        assert!(why.contains("is not a CloudTrail record"), "{why}")
+                    }
+                    _ => panic!("a notification is skipped"),
+                }
+            }
+        }
+        // A file named on the command line is read whatever it holds.
+        let named = expand(&[root.join("b.json")]);
+        assert_eq!(named.inputs, [Input::File(root.join("b.json"))]);
+        assert!(matches!(
+            prepare(&named.inputs[0], &limits, false),
+            Ahead::Input
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::backfill::Output;
 use crate::pipeline::{scan_observed, Limits};
 use crate::record::RecordHead;
 use crate::rules::RuleSet;
-use crate::source::fs::{expand, Input};
+use crate::source::fs::{expand, prepare, Ahead, Input};
 
 /// What reading the paths came to.
 #[derive(Debug, Default)]
@@ -57,7 +57,7 @@ pub fn summarize_paths(
             first.display()
         ));
     }
-    if expanded.inputs.is_empty() {
+    let nothing_to_read = |totals: &Totals, problem: &mut dyn FnMut(String)| {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         problem(format!(
             "nothing to read: no CloudTrail log found in {} ({} skipped, {} error(s))",
@@ -65,14 +65,25 @@ pub fn summarize_paths(
             totals.skipped,
             totals.failed
         ));
+    };
+    if expanded.inputs.is_empty() {
+        nothing_to_read(&totals, problem);
         return None;
     }
     let mut correlator = rules.correlations().correlator();
     for input in &expanded.inputs {
         let label = input.to_string();
-        let source: Box<dyn io::Read + Send> = match input {
-            Input::Stdin => Box::new(io::stdin()),
-            Input::File(path) => match std::fs::File::open(path) {
+        // A file that may not be a log is looked at from the content
+        // read for the scan (read once).
+        let source: Box<dyn io::Read + Send> = match (input, prepare(input, &limits, false)) {
+            (_, Ahead::Skip(why)) => {
+                problem(format!("{label}: skipped ({why})"));
+                totals.skipped += 1;
+                continue;
+            }
+            (_, Ahead::Content(content)) => Box::new(io::Cursor::new(content)),
+            (Input::Stdin, _) => Box::new(io::stdin()),
+            (Input::File(path) | Input::Unsure(path), _) => match std::fs::File::open(path) {
                 Ok(file) => Box::new(file),
                 Err(err) => {
                     problem(format!("{label}: {err}"));
@@ -103,6 +114,10 @@ pub fn summarize_paths(
             problem(format!("{label}: {err}"));
             totals.failed += 1;
         }
+    }
+    if totals.files == 0 && totals.failed == expanded.errors.len() {
+        nothing_to_read(&totals, problem);
+        return None;
     }
     Some(totals)
 }
