@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::json;
 
+use super::safe_text::cut_bytes;
 use super::{
     alert_id, fnv1a, Alert, Finding, HeldBack, HeldBackRule, Occurrences, Sessions,
     MAX_COUNTED_OBJECTS, MAX_COUNTED_SESSIONS, MAX_GROUPED_EVENT_IDS, MAX_HELD_BACK_OBJECTS,
@@ -118,17 +119,27 @@ struct Held {
 }
 
 /// Distinct names, counted by a hash of each (eight bytes, up to a bound)
-/// and the first few kept whole: what an alert lists and how many.
-#[derive(Debug, Default)]
-struct Distinct {
+/// and the first few kept: what an alert lists and how many (and what a
+/// row of `trailwatch summary` does, [`crate::summary::Values`]).
+#[derive(Debug, Default, Clone)]
+pub struct Distinct {
     hashes: HashSet<u64>,
     /// More than the bound were seen.
-    more: bool,
-    names: Vec<String>,
+    pub more: bool,
+    /// The first names met.
+    pub names: Vec<String>,
 }
 
 impl Distinct {
-    fn add(&mut self, name: &str, max_counted: usize, max_names: usize) {
+    /// Counts `name` (up to `max_counted` distinct names), kept whole
+    /// while fewer than `max_names` are.
+    pub fn add(&mut self, name: &str, max_counted: usize, max_names: usize) {
+        self.add_cut(name, max_counted, max_names, usize::MAX);
+    }
+
+    /// [`Distinct::add`], a name kept cut to at most `max_bytes` (on a
+    /// character boundary); names are told apart whole.
+    pub fn add_cut(&mut self, name: &str, max_counted: usize, max_names: usize, max_bytes: usize) {
         let hash = fnv1a(name.as_bytes());
         if self.hashes.contains(&hash) {
             return;
@@ -139,11 +150,12 @@ impl Distinct {
         }
         self.hashes.insert(hash);
         if self.names.len() < max_names {
-            self.names.push(name.to_string());
+            self.names.push(cut_bytes(name, max_bytes).to_string());
         }
     }
 
-    fn count(&self) -> usize {
+    /// Distinct names counted (at most the bound; see `more`).
+    pub fn count(&self) -> usize {
         self.hashes.len()
     }
 }

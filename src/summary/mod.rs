@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
+use crate::alert::group::Distinct;
 use crate::alert::safe_text::cut_bytes;
 use crate::alert::{fold_session, Finding};
 use crate::json::BorrowedValue;
@@ -108,45 +109,38 @@ pub fn is_sensitive(event_name: &str, read_only: Option<bool>) -> bool {
     }
 }
 
-/// A set of values, bounded: the distinct ones counted up to
-/// [`MAX_COUNTED`] (by a hash of each), the first [`MAX_KEPT`] kept.
+/// A set of values, bounded as an alert's sessions are ([`Distinct`]):
+/// the distinct ones counted up to [`MAX_COUNTED`] (by a hash of each), the
+/// first [`MAX_KEPT`] kept, each cut to [`MAX_VALUE_BYTES`].
 #[derive(Debug, Default, Clone)]
-pub struct Values {
-    hashes: HashSet<u64>,
-    /// More than [`MAX_COUNTED`] were seen.
-    pub more: bool,
-    /// The first values met, each cut to [`MAX_VALUE_BYTES`].
-    pub kept: Vec<String>,
-}
+pub struct Values(Distinct);
 
 impl Values {
     pub fn add(&mut self, value: &str) {
-        if value.is_empty() {
-            return;
+        if !value.is_empty() {
+            self.0
+                .add_cut(value, MAX_COUNTED, MAX_KEPT, MAX_VALUE_BYTES);
         }
-        let hash = hash_of(value);
-        if self.hashes.contains(&hash) {
-            return;
-        }
-        if self.hashes.len() >= MAX_COUNTED {
-            self.more = true;
-            return;
-        }
-        self.hashes.insert(hash);
-        if self.kept.len() < MAX_KEPT {
-            self.kept
-                .push(cut_bytes(value, MAX_VALUE_BYTES).to_string());
-        }
+    }
+
+    /// The first values met, each cut to [`MAX_VALUE_BYTES`].
+    pub fn kept(&self) -> &[String] {
+        &self.0.names
+    }
+
+    /// More than [`MAX_COUNTED`] were seen.
+    pub fn more(&self) -> bool {
+        self.0.more
     }
 
     /// Distinct values counted (at most [`MAX_COUNTED`]; see `more`).
     pub fn count(&self) -> usize {
-        self.hashes.len()
+        self.0.count()
     }
 
     /// The count as shown: `100+` past the bound.
     pub fn shown_count(&self) -> String {
-        match self.more {
+        match self.more() {
             true => format!("{}+", self.count()),
             false => self.count().to_string(),
         }

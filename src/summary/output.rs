@@ -99,13 +99,13 @@ fn listed(values: &Values, show: usize) -> String {
         return "-".to_string();
     }
     let shown: Vec<String> = values
-        .kept
+        .kept()
         .iter()
         .take(show)
         .map(|value| terminal_safe(value, 40))
         .collect();
     let rest = values.count().saturating_sub(shown.len());
-    let plus = if values.more { "+" } else { "" };
+    let plus = if values.more() { "+" } else { "" };
     match rest {
         0 => shown.join(","),
         _ => format!("{} +{rest}{plus}", shown.join(",")),
@@ -115,8 +115,8 @@ fn listed(values: &Values, show: usize) -> String {
 fn values_json(values: &Values) -> Value {
     json!({
         "count": values.count(),
-        "more": values.more,
-        "values": values.kept,
+        "more": values.more(),
+        "values": values.kept(),
     })
 }
 
@@ -196,10 +196,10 @@ const CSV_HEADER: [&str; 17] = [
 
 /// A set's values in one cell, `; ` between them, and how many more.
 fn cell_of(values: &Values) -> String {
-    let rest = values.count().saturating_sub(values.kept.len());
-    let mut cell = values.kept.join("; ");
-    if rest > 0 || values.more {
-        let plus = if values.more { "+" } else { "" };
+    let rest = values.count().saturating_sub(values.kept().len());
+    let mut cell = values.kept().join("; ");
+    if rest > 0 || values.more() {
+        let plus = if values.more() { "+" } else { "" };
         cell.push_str(&format!("; (+{rest}{plus} more)"));
     }
     cell
