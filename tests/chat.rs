@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +19,6 @@ use trailwatch::alert::Alert;
 use trailwatch::dedup::dynamodb::DynamoLedger;
 use trailwatch::dedup::Ledger;
 use trailwatch::lambda::{Handler, InvocationError};
-use trailwatch::pipeline::{scan, Limits};
-use trailwatch::rules::{RuleConfig, RuleSet};
 use trailwatch::sink::chat::WithChat;
 use trailwatch::sink::sns::SnsSink;
 use trailwatch::sink::AlertSink;
@@ -43,22 +40,7 @@ fn corpus_alerts() -> Vec<Alert> {
     let path = common::repo().join("tests/data/corpus-records.jsonl");
     let text = std::fs::read_to_string(path).expect("the corpus");
     let records: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let log = format!("{{\"Records\":[{}]}}", records.join(","));
-    let rules = RuleSet::load(&RuleConfig::default()).expect("rules");
-    let mut alerts = Vec::new();
-    let report = scan(
-        Cursor::new(log.into_bytes()),
-        LOG_OBJECT,
-        &rules,
-        &mut rules.correlations().correlator(),
-        Limits::default(),
-        |finding| {
-            alerts.push(finding.alert());
-            true
-        },
-    );
-    assert!(report.error.is_none(), "{:?}", report.error);
-    alerts
+    common::alerts::alerts_of(&records, LOG_OBJECT)
 }
 
 /// Makes a good message break the schema.
