@@ -727,15 +727,9 @@ fn s3_roots(paths: &[PathBuf], s3: &S3Args) -> Result<Option<(Vec<S3Prefix>, Win
 /// A backfill over S3 prefixes: alerts on stdout as for files, problems
 /// and progress on stderr, a summary that adds up at the end.
 fn scan_s3(roots: &[S3Prefix], backfill: &Backfill, printer: Printer, s3: &S3Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("trailwatch: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let counts = Arc::new(Counts::default());
     let console = Arc::new(Console {
@@ -811,12 +805,9 @@ fn summarize(
             }
         }
         Some((roots, window)) => {
-            let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            else {
-                eprintln!("trailwatch: cannot start the async runtime");
-                return ExitCode::FAILURE;
+            let runtime = match async_runtime() {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
             };
             let backfill = Backfill {
                 rules: Arc::new(rules),
@@ -958,15 +949,9 @@ fn verify_run(
     output: &OutputArgs,
     s3: &VerifyArgs,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("trailwatch: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let counts = Arc::new(Counts::default());
     let every = GroupingArgs {
@@ -1023,6 +1008,18 @@ fn verify_run(
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The runtime the S3 commands run on; one that cannot start is said and
+/// fails the command.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("trailwatch: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        })
 }
 
 fn progress_style(quiet: bool, every: Duration) -> Style {
