@@ -11,7 +11,7 @@ use super::batch::{self, Batch, Entry};
 use super::{EventWindow, ScanReport};
 use crate::alert::{Finding, Record};
 use crate::json::{BorrowedValue, Tokens};
-use crate::record::{HeadReader, LazyRecord};
+use crate::record::{HeadReader, LazyRecord, SlotBuffer};
 use crate::rules::{Correlator, RecordEvent, RuleSet};
 
 const IDENTITY: &str = "userIdentity";
@@ -29,6 +29,8 @@ pub struct Evaluation<'a> {
     heads: HeadReader,
     candidates: Vec<usize>,
     identities: IdentityBuilding,
+    /// The memory of the last record's fields, for the next.
+    slots: SlotBuffer,
     /// Records outside it are not evaluated ([`super::Limits::event_window`]).
     window: EventWindow,
     /// Shown every valid record's head ([`super::scan_observed`]).
@@ -81,6 +83,7 @@ impl<'a> Evaluation<'a> {
             heads: HeadReader::default(),
             candidates: Vec::new(),
             identities: IdentityBuilding::default(),
+            slots: SlotBuffer::default(),
             observer: None,
         }
     }
@@ -255,11 +258,23 @@ impl<'a> Evaluation<'a> {
         positions: &[usize],
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, String> {
-        let record = LazyRecord::new(text, fields);
+        let record = LazyRecord::new_in(text, fields, std::mem::take(&mut self.slots));
         if let Some(identity) = identity {
             record.preset(IDENTITY, identity);
         }
-        let event = RecordEvent::lazy(&record);
+        let outcome = self.evaluate_record(&record, positions, on_finding);
+        self.slots = record.into_buffer();
+        outcome
+    }
+
+    /// [`Evaluation::evaluate`] of the record made.
+    fn evaluate_record(
+        &mut self,
+        record: &LazyRecord<'_>,
+        positions: &[usize],
+        on_finding: &mut impl FnMut(Finding) -> bool,
+    ) -> Result<bool, String> {
+        let event = RecordEvent::lazy(record);
         let mut hits = Vec::new();
         let mut detections = Vec::new();
         let rules = self.rules.rules();
@@ -298,7 +313,7 @@ impl<'a> Evaluation<'a> {
         }
         drop(event);
         let record = Arc::new(Record::from_text(
-            text,
+            record.text(),
             record.brief(),
             Arc::clone(&self.label),
         ));

@@ -62,21 +62,36 @@ impl<'a> LazyRecord<'a> {
         text: &'a str,
         fields: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
     ) -> LazyRecord<'a> {
-        let fields = fields
-            .into_iter()
-            .map(|(key, raw)| Slot {
-                key,
-                raw,
-                value: OnceCell::new(),
-                asked: Cell::new(false),
-            })
-            .collect();
+        LazyRecord::new_in(text, fields, SlotBuffer::default())
+    }
+
+    /// [`LazyRecord::new`] in the memory of a record dropped before it
+    /// ([`LazyRecord::into_buffer`]): one allocation per scan, not one per
+    /// record.
+    pub fn new_in(
+        text: &'a str,
+        fields: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
+        buffer: SlotBuffer,
+    ) -> LazyRecord<'a> {
+        let mut slots = recycle(buffer.0);
+        slots.extend(fields.into_iter().map(|(key, raw)| Slot {
+            key,
+            raw,
+            value: OnceCell::new(),
+            asked: Cell::new(false),
+        }));
         LazyRecord {
+            fields: slots,
             text,
-            fields,
             whole: OnceCell::new(),
             problem: RefCell::new(None),
         }
+    }
+
+    /// The record's memory, its values dropped, for the next
+    /// ([`LazyRecord::new_in`]).
+    pub fn into_buffer(self) -> SlotBuffer {
+        SlotBuffer(recycle(self.fields))
     }
 
     /// The value of top-level field `key` as the rules see it (eventName
@@ -171,6 +186,21 @@ impl<'a> LazyRecord<'a> {
     pub fn text(&self) -> &'a str {
         self.text
     }
+}
+
+/// The memory of a [`LazyRecord`]'s fields, emptied, to make the next in.
+#[derive(Default)]
+pub struct SlotBuffer(Vec<Slot<'static>>);
+
+/// An emptied list of slots for another lifetime, its allocation kept
+/// (collecting an empty list into one of the same layout reuses its
+/// buffer).
+// `filter` could not change the lifetime: the list is empty, no item is
+// mapped.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut slots: Vec<Slot<'_>>) -> Vec<Slot<'b>> {
+    slots.clear();
+    slots.into_iter().filter_map(|_| None).collect()
 }
 
 /// The text of `raw`, a JSON value, when it is a string without escapes.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::json::BorrowedValue;
 
 pub use brief::{Brief, PRINCIPAL_FIELDS};
-pub use fields::{Fields, LazyRecord};
+pub use fields::{Fields, LazyRecord, SlotBuffer};
 pub use head::{HeadReader, Lenient, RecordHead};
 
 /// Strips the API-version suffix CloudTrail appends to some event names, so
