@@ -56,9 +56,10 @@ impl<'a> BorrowedValue<'a> {
     /// The member `key` of an object.
     pub fn get(&self, key: &str) -> Option<&BorrowedValue<'a>> {
         match self {
-            BorrowedValue::Object(members) => {
-                members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-            }
+            BorrowedValue::Object(members) => members
+                .iter()
+                .find(|(k, _)| super::same_key(k, key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }

@@ -97,7 +97,10 @@ impl<'a> LazyRecord<'a> {
     /// The value of top-level field `key` as the rules see it (eventName
     /// without its version suffix); `None` when absent or unreadable.
     pub fn field(&self, key: &str) -> Option<&BorrowedValue<'a>> {
-        let slot = self.fields.iter().find(|slot| slot.key == key)?;
+        let slot = self
+            .fields
+            .iter()
+            .find(|slot| json::same_key(&slot.key, key))?;
         slot.asked.set(true);
         slot.value
             .get_or_init(|| match BorrowedValue::parse(slot.raw) {
@@ -119,7 +122,11 @@ impl<'a> LazyRecord<'a> {
     /// Gives the field `key` its value, parsed already as [`BorrowedValue::parse`]
     /// would parse its text (by the head read: [`super::RecordHead::identity`]).
     pub fn preset(&self, key: &str, value: BorrowedValue<'a>) {
-        if let Some(slot) = self.fields.iter().find(|slot| slot.key == key) {
+        if let Some(slot) = self
+            .fields
+            .iter()
+            .find(|slot| json::same_key(&slot.key, key))
+        {
             // Not parsed yet: the record was just made.
             let _ = slot.value.set(Some(value));
         }
@@ -129,7 +136,7 @@ impl<'a> LazyRecord<'a> {
     pub fn asked(&self, key: &str) -> bool {
         self.fields
             .iter()
-            .find(|slot| slot.key == key)
+            .find(|slot| json::same_key(&slot.key, key))
             .is_some_and(|slot| slot.asked.get())
     }
 
@@ -163,7 +170,10 @@ impl<'a> LazyRecord<'a> {
     /// What findings keep of the record: the strings grouping reads.
     pub fn brief(&self) -> Brief {
         let text = |key: &str, read: &dyn Fn(&BorrowedValue<'_>) -> Option<String>| {
-            let slot = self.fields.iter().find(|slot| slot.key == key)?;
+            let slot = self
+                .fields
+                .iter()
+                .find(|slot| json::same_key(&slot.key, key))?;
             match slot.value.get() {
                 Some(parsed) => read(parsed.as_ref()?),
                 // A string without escapes (most event ids and times) is

@@ -301,7 +301,9 @@ mod tests {
             let std: Vec<&str> = path.split('.').collect();
             assert_eq!(ours, std, "{path:?}");
         }
-        assert!(is_plain_path("userIdentity.sessionContext.sessionIssuer.type"));
+        assert!(is_plain_path(
+            "userIdentity.sessionContext.sessionIssuer.type"
+        ));
         assert!(!is_plain_path("resources[0].ARN"));
         assert!(!is_plain_path("a\\.b"));
     }

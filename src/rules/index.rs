@@ -202,7 +202,9 @@ const IDENTITY_ARN: usize = 5;
 /// Rule positions by the literal values they require.
 #[derive(Debug, Default)]
 pub struct RuleIndex {
-    by_field: [HashMap<String, Vec<usize>, FastHash>; KEY_FIELDS.len()],
+    /// Keyed by the value's bytes: a value lowered on the stack is looked
+    /// up without checking it as UTF-8 again.
+    by_field: [HashMap<Vec<u8>, Vec<usize>, FastHash>; KEY_FIELDS.len()],
     /// Per field: rules filed under patterns, tried on the record's value.
     matching: [Vec<(Matcher, usize)>; KEY_FIELDS.len()],
     /// Per field: every rule filed under it, in load order, for a record
@@ -304,7 +306,7 @@ impl RuleIndex {
             index.filed[slot].push(position);
             for value in values {
                 index.by_field[slot]
-                    .entry(value.clone())
+                    .entry(value.clone().into_bytes())
                     .or_default()
                     .push(position);
             }
@@ -366,7 +368,7 @@ impl RuleIndex {
 
 /// Sigma compares plain values case-insensitively, so keys are lower case
 /// (Unicode's lower case, as rsigma's).
-fn lookup<'m>(map: &'m HashMap<String, Vec<usize>, FastHash>, value: Option<&str>) -> &'m [usize] {
+fn lookup<'m>(map: &'m HashMap<Vec<u8>, Vec<usize>, FastHash>, value: Option<&str>) -> &'m [usize] {
     let Some(value) = value else {
         return &[];
     };
@@ -375,28 +377,17 @@ fn lookup<'m>(map: &'m HashMap<String, Vec<usize>, FastHash>, value: Option<&str
     let mut buf = [0u8; 128];
     let found = if !value.is_ascii() {
         // rsigma folds case with Unicode's rules (the Kelvin sign is a `k`).
-        map.get(&value.to_lowercase())
+        map.get(value.to_lowercase().as_bytes())
     } else if !value.bytes().any(|b| b.is_ascii_uppercase()) {
-        map.get(value)
-    } else if let Some(lowered) = buf
-        .get_mut(..value.len())
-        .and_then(|buf| ascii_lowercase_into(value, buf))
-    {
-        map.get(lowered)
+        map.get(value.as_bytes())
+    } else if let Some(buf) = buf.get_mut(..value.len()) {
+        buf.copy_from_slice(value.as_bytes());
+        buf.make_ascii_lowercase();
+        map.get(&buf[..])
     } else {
-        map.get(&value.to_ascii_lowercase())
+        map.get(value.to_ascii_lowercase().as_bytes())
     };
     found.map(Vec::as_slice).unwrap_or_default()
-}
-
-/// `value` lower-cased (ASCII only, as `str::to_ascii_lowercase`) into `buf`
-/// of the same length.
-fn ascii_lowercase_into<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
-    for (out, b) in buf.iter_mut().zip(value.bytes()) {
-        *out = b.to_ascii_lowercase();
-    }
-    // Lowering ASCII letters keeps UTF-8 valid; the check cannot fail.
-    std::str::from_utf8(buf).ok()
 }
 
 /// The lower-cased literal values `field` must take for the rule to match,
