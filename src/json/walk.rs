@@ -285,7 +285,7 @@ impl<'a> Walk<'a, '_> {
 
     /// A string whose opening quote at `start` is the next token.
     #[inline(always)]
-    fn string(&mut self, start: usize) -> Option<Read> {
+    pub(crate) fn string(&mut self, start: usize) -> Option<Read> {
         if self.next()? != start {
             return None;
         }
@@ -401,9 +401,14 @@ impl<'a> Walk<'a, '_> {
                 if self.next()? != start || depth >= MAX_DEPTH {
                     return None;
                 }
+                // Most values are strings: read here, not by a call each.
                 let inner = |walk: &mut Self, from| {
-                    walk.value(from, depth + 1)
-                        .map(|(_, end, after)| (end, after))
+                    let start = walk.start_of(from);
+                    let (_, end, after) = match walk.byte(start) {
+                        b'"' => walk.string(start)?,
+                        _ => walk.value(start, depth + 1)?,
+                    };
+                    Some((end, after))
                 };
                 let end = if open == b'{' {
                     self.members(start, |walk, _, from| inner(walk, from))?
@@ -414,6 +419,25 @@ impl<'a> Walk<'a, '_> {
             }
             _ => self.scalar(start),
         }
+    }
+
+    /// [`Walk::build`], a string built here (most values are strings, and
+    /// a call per value, its result returned through memory, cost more
+    /// than the string).
+    #[inline(always)]
+    fn build_inline(
+        &mut self,
+        from: usize,
+        text: &'a str,
+        depth: usize,
+    ) -> Option<(BorrowedValue<'a>, usize, usize)> {
+        let start = self.start_of(from);
+        if self.byte(start) != b'"' {
+            return self.build(start, text, depth);
+        }
+        let (_, end, after) = self.string(start)?;
+        let text = text.get(start + 1..end - 1)?;
+        Some((BorrowedValue::Str(Cow::Borrowed(text)), end, after))
     }
 
     /// One value starting after whitespace at `from`, at nesting level
@@ -440,7 +464,7 @@ impl<'a> Walk<'a, '_> {
                 let mut members = Vec::with_capacity(8);
                 let end = self.members(start, |walk, (k0, k1), from| {
                     walk.key(&mut keys, (k0, k1))?;
-                    let (value, end, after) = walk.build(from, text, depth + 1)?;
+                    let (value, end, after) = walk.build_inline(from, text, depth + 1)?;
                     members.push((Cow::Borrowed(text.get(k0..k1)?), value));
                     Some((end, after))
                 })?;
@@ -453,7 +477,7 @@ impl<'a> Walk<'a, '_> {
                 }
                 let mut items = Vec::new();
                 let end = self.elements(start, |walk, from| {
-                    let (item, end, after) = walk.build(from, text, depth + 1)?;
+                    let (item, end, after) = walk.build_inline(from, text, depth + 1)?;
                     items.push(item);
                     Some((end, after))
                 })?;

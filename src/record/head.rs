@@ -195,7 +195,12 @@ fn walk_head<'a>(
                 false => walk_identity(walk, from, text, &mut head)?,
             }
         } else {
-            let read = walk.value(from, 1)?;
+            // Most values are strings: read here, not by a call each.
+            let start = walk.start_of(from);
+            let read = match walk.byte(start) {
+                b'"' => walk.string(start)?,
+                _ => walk.value(start, 1)?,
+            };
             if let Some(slot) = head.slot(key, hash) {
                 *slot = walked_lenient(walk, text, read.0, read.1)?;
             }
