@@ -451,8 +451,18 @@ impl Group {
     }
 
     fn add_source(&mut self, source: &Arc<str>) {
+        // Findings come object by object, each object's sharing its name:
+        // the newest source first, by pointer (a scan of many small objects
+        // compared every finding's name with every source before it).
+        let newest = self
+            .other_sources
+            .last()
+            .unwrap_or(&self.first.record.source);
+        if Arc::ptr_eq(newest, source) {
+            return;
+        }
         let same = |known: &Arc<str>| Arc::ptr_eq(known, source) || **known == **source;
-        if same(&self.first.record.source) || self.other_sources.iter().any(same) {
+        if same(&self.first.record.source) || self.other_sources.iter().rev().any(same) {
             return;
         }
         if self.other_sources.len() + 1 < MAX_HELD_BACK_OBJECTS {

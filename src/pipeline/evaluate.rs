@@ -53,7 +53,23 @@ struct IdentityBuilding {
 
 const IDENTITY_WINDOW: u32 = 256;
 
+thread_local! {
+    /// Whether the last object evaluated on this thread ended building
+    /// identities: the next object starts there. Most log objects hold
+    /// fewer records than [`IDENTITY_WINDOW`], and each would otherwise
+    /// start with building off, whatever the rules ask.
+    static LAST_BUILDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl IdentityBuilding {
+    /// Where the last object evaluated on this thread left off.
+    fn as_last_left() -> IdentityBuilding {
+        IdentityBuilding {
+            on: LAST_BUILDING.with(|last| last.get()),
+            ..IdentityBuilding::default()
+        }
+    }
+
     /// One more record; `asked`, a rule asked for its `userIdentity`.
     fn saw(&mut self, asked: bool) {
         self.seen += 1;
@@ -63,6 +79,16 @@ impl IdentityBuilding {
             self.seen = 0;
             self.asked = 0;
         }
+    }
+
+    /// Leaves the decision for the next object on this thread, from the
+    /// records since the last one when there were enough to say.
+    fn leave(&self) {
+        let on = match self.seen >= IDENTITY_WINDOW / 4 {
+            true => self.asked * 2 > self.seen,
+            false => self.on,
+        };
+        LAST_BUILDING.with(|last| last.set(on));
     }
 }
 
@@ -82,10 +108,16 @@ impl<'a> Evaluation<'a> {
             first_invalid: None,
             heads: HeadReader::default(),
             candidates: Vec::new(),
-            identities: IdentityBuilding::default(),
+            identities: IdentityBuilding::as_last_left(),
             slots: SlotBuffer::default(),
             observer: None,
         }
+    }
+
+    /// The object is read: the next one on this thread starts building
+    /// identities, or not, where this one ended ([`IdentityBuilding`]).
+    pub fn leave_for_next(&self) {
+        self.identities.leave();
     }
 
     /// Takes a batch, leaving it empty for the splitter to fill again;
@@ -388,5 +420,21 @@ mod tests {
         assert!(matches!(ended, batch::Within::Ended(None)));
         assert_eq!(evaluation.report.evaluated, 600);
         assert!(evaluation.identities.on);
+        // The next object on this thread starts building: small objects
+        // (most logs) never see a window of their own.
+        evaluation.leave_for_next();
+        drop(evaluation);
+        let mut next = Evaluation::new("next", &rules, &mut correlator, EventWindow::default());
+        assert!(next.identities.on);
+        // One too small to say leaves the decision as it found it; one of
+        // records no rule asks the identity of turns it off.
+        for _ in 0..IDENTITY_WINDOW / 4 - 1 {
+            next.identities.saw(false);
+        }
+        next.leave_for_next();
+        assert!(IdentityBuilding::as_last_left().on);
+        next.identities.saw(false);
+        next.leave_for_next();
+        assert!(!IdentityBuilding::as_last_left().on);
     }
 }
