@@ -98,6 +98,9 @@ struct Group {
     /// group of one object.
     other_sources: Vec<Arc<str>>,
     more_sources: bool,
+    /// The object of the finding added last: findings come object by
+    /// object, each object's sharing its name.
+    last_source: Option<Arc<str>>,
 }
 
 /// What the cap kept out, counted per rule.
@@ -413,6 +416,7 @@ impl Group {
             units: BTreeSet::new(),
             other_sources: Vec::new(),
             more_sources: false,
+            last_source: None,
         };
         group.add(finding, unit, session);
         group
@@ -451,16 +455,17 @@ impl Group {
     }
 
     fn add_source(&mut self, source: &Arc<str>) {
-        // Findings come object by object, each object's sharing its name:
-        // the newest source first, by pointer (a scan of many small objects
-        // compared every finding's name with every source before it).
-        let newest = self
-            .other_sources
-            .last()
-            .unwrap_or(&self.first.record.source);
-        if Arc::ptr_eq(newest, source) {
+        // The same object as the last finding's, by pointer: a scan of
+        // many small objects compared every finding's name with every
+        // source kept.
+        if self
+            .last_source
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, source))
+        {
             return;
         }
+        self.last_source = Some(source.clone());
         let same = |known: &Arc<str>| Arc::ptr_eq(known, source) || **known == **source;
         if same(&self.first.record.source) || self.other_sources.iter().rev().any(same) {
             return;

@@ -44,7 +44,7 @@ pub struct Evaluation<'a> {
 /// rules). Decided again after every [`IDENTITY_WINDOW`] records from how
 /// many of them had a rule asking for it. Either way the rules see the
 /// same values.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct IdentityBuilding {
     on: bool,
     seen: u32,
@@ -54,20 +54,18 @@ struct IdentityBuilding {
 const IDENTITY_WINDOW: u32 = 256;
 
 thread_local! {
-    /// Whether the last object evaluated on this thread ended building
-    /// identities: the next object starts there. Most log objects hold
-    /// fewer records than [`IDENTITY_WINDOW`], and each would otherwise
-    /// start with building off, whatever the rules ask.
-    static LAST_BUILDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last object evaluated on this thread left the decision
+    /// and its window: the next object goes on from there. Most log
+    /// objects hold fewer records than [`IDENTITY_WINDOW`], and each would
+    /// otherwise start with building off and never decide.
+    static LAST_BUILDING: std::cell::Cell<IdentityBuilding> =
+        const { std::cell::Cell::new(IdentityBuilding { on: false, seen: 0, asked: 0 }) };
 }
 
 impl IdentityBuilding {
     /// Where the last object evaluated on this thread left off.
     fn as_last_left() -> IdentityBuilding {
-        IdentityBuilding {
-            on: LAST_BUILDING.with(|last| last.get()),
-            ..IdentityBuilding::default()
-        }
+        LAST_BUILDING.with(|last| last.get())
     }
 
     /// One more record; `asked`, a rule asked for its `userIdentity`.
@@ -81,14 +79,10 @@ impl IdentityBuilding {
         }
     }
 
-    /// Leaves the decision for the next object on this thread, from the
-    /// records since the last one when there were enough to say.
+    /// Leaves the decision and its window to the next object on this
+    /// thread.
     fn leave(&self) {
-        let on = match self.seen >= IDENTITY_WINDOW / 4 {
-            true => self.asked * 2 > self.seen,
-            false => self.on,
-        };
-        LAST_BUILDING.with(|last| last.set(on));
+        LAST_BUILDING.with(|last| last.set(*self));
     }
 }
 
@@ -426,15 +420,16 @@ mod tests {
         drop(evaluation);
         let mut next = Evaluation::new("next", &rules, &mut correlator, EventWindow::default());
         assert!(next.identities.on);
-        // One too small to say leaves the decision as it found it; one of
-        // records no rule asks the identity of turns it off.
-        for _ in 0..IDENTITY_WINDOW / 4 - 1 {
-            next.identities.saw(false);
-        }
-        next.leave_for_next();
-        assert!(IdentityBuilding::as_last_left().on);
+        // Objects too small for a window of their own decide together.
+        let seen = next.identities.seen;
         next.identities.saw(false);
         next.leave_for_next();
+        let mut small = Evaluation::new("small", &rules, &mut correlator, EventWindow::default());
+        assert_eq!(small.identities.seen, seen + 1);
+        for _ in 0..IDENTITY_WINDOW {
+            small.identities.saw(false);
+        }
+        small.leave_for_next();
         assert!(!IdentityBuilding::as_last_left().on);
     }
 }
