@@ -31,6 +31,9 @@ pub struct Evaluation<'a> {
     identities: IdentityBuilding,
     /// The memory of the last record's fields, for the next.
     slots: SlotBuffer,
+    /// Matches per rule, by its place in the rule set, until
+    /// [`Evaluation::finish`] names them in the report.
+    matched: Vec<u64>,
     /// Records outside it are not evaluated ([`super::Limits::event_window`]).
     window: EventWindow,
     /// Shown every valid record's head ([`super::scan_observed`]).
@@ -104,13 +107,21 @@ impl<'a> Evaluation<'a> {
             candidates: Vec::new(),
             identities: IdentityBuilding::as_last_left(),
             slots: SlotBuffer::default(),
+            matched: vec![0; rules.rules().len()],
             observer: None,
         }
     }
 
-    /// The object is read: the next one on this thread starts building
-    /// identities, or not, where this one ended ([`IdentityBuilding`]).
-    pub fn leave_for_next(&self) {
+    /// The object is read: the matches per rule go into the report, and
+    /// the next object on this thread starts building identities, or not,
+    /// where this one ended ([`IdentityBuilding`]).
+    pub fn finish(&mut self) {
+        let rules = self.rules.rules();
+        for (rule, count) in rules.iter().zip(std::mem::take(&mut self.matched)) {
+            if count > 0 {
+                *self.report.matches.entry(rule.meta.id.clone()).or_default() += count;
+            }
+        }
         self.identities.leave();
     }
 
@@ -304,7 +315,10 @@ impl<'a> Evaluation<'a> {
         let mut hits = Vec::new();
         let mut detections = Vec::new();
         let rules = self.rules.rules();
-        for rule in positions.iter().filter_map(|at| rules.get(*at)) {
+        for (&at, rule) in positions
+            .iter()
+            .filter_map(|at| Some((at, rules.get(*at)?)))
+        {
             if rule.feeds_correlation {
                 let Some(detection) = rule.evaluate_event(&event) else {
                     continue;
@@ -313,12 +327,11 @@ impl<'a> Evaluation<'a> {
             } else if !rule.matches_event(&event) {
                 continue;
             }
-            // Counted without a copy of the id but for its first match.
-            match self.report.matches.get_mut(&rule.meta.id) {
-                Some(count) => *count += 1,
-                None => {
-                    self.report.matches.insert(rule.meta.id.clone(), 1);
-                }
+            // Counted by position, named once the object is read
+            // ([`Evaluation::finish`]): a map keyed by id compared ids on
+            // every match.
+            if let Some(count) = self.matched.get_mut(at) {
+                *count += 1;
             }
             if rule.alerts {
                 hits.push(&rule.meta);
@@ -416,20 +429,20 @@ mod tests {
         assert!(evaluation.identities.on);
         // The next object on this thread starts building: small objects
         // (most logs) never see a window of their own.
-        evaluation.leave_for_next();
+        evaluation.finish();
         drop(evaluation);
         let mut next = Evaluation::new("next", &rules, &mut correlator, EventWindow::default());
         assert!(next.identities.on);
         // Objects too small for a window of their own decide together.
         let seen = next.identities.seen;
         next.identities.saw(false);
-        next.leave_for_next();
+        next.finish();
         let mut small = Evaluation::new("small", &rules, &mut correlator, EventWindow::default());
         assert_eq!(small.identities.seen, seen + 1);
         for _ in 0..IDENTITY_WINDOW {
             small.identities.saw(false);
         }
-        small.leave_for_next();
+        small.finish();
         assert!(!IdentityBuilding::as_last_left().on);
     }
 }

@@ -212,7 +212,7 @@ fn scan_with<R: Read + Send + 'static>(
             split_on_a_thread(splitter, &mut evaluation, shedding, &mut on_finding)
         }
     };
-    evaluation.leave_for_next();
+    evaluation.finish();
     let Evaluation {
         mut report,
         first_invalid,
