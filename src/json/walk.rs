@@ -421,27 +421,24 @@ impl<'a> Walk<'a, '_> {
         }
     }
 
-    /// [`Walk::build`], a string built here (most values are strings, and
-    /// a call per value, its result returned through memory, cost more
-    /// than the string).
+    /// The string whose opening quote at `start` is the next token, built.
     #[inline(always)]
-    fn build_inline(
+    fn build_string(
         &mut self,
-        from: usize,
+        start: usize,
         text: &'a str,
-        depth: usize,
     ) -> Option<(BorrowedValue<'a>, usize, usize)> {
-        let start = self.start_of(from);
-        if self.byte(start) != b'"' {
-            return self.build(start, text, depth);
-        }
         let (_, end, after) = self.string(start)?;
         let text = text.get(start + 1..end - 1)?;
         Some((BorrowedValue::Str(Cow::Borrowed(text)), end, after))
     }
 
     /// One value starting after whitespace at `from`, at nesting level
-    /// `depth`, built; its end and the token after it.
+    /// `depth`, built; its end and the token after it. A string is built
+    /// here, the rest by [`Walk::build_other`]: most values are strings,
+    /// and a call per value, its result returned through memory, cost more
+    /// than the string.
+    #[inline(always)]
     pub(crate) fn build(
         &mut self,
         from: usize,
@@ -450,11 +447,19 @@ impl<'a> Walk<'a, '_> {
     ) -> Option<(BorrowedValue<'a>, usize, usize)> {
         let start = self.start_of(from);
         match self.byte(start) {
-            b'"' => {
-                let (_, end, after) = self.string(start)?;
-                let text = text.get(start + 1..end - 1)?;
-                Some((BorrowedValue::Str(Cow::Borrowed(text)), end, after))
-            }
+            b'"' => self.build_string(start, text),
+            _ => self.build_other(start, text, depth),
+        }
+    }
+
+    /// [`Walk::build`] of a value at `start` that is not a string.
+    fn build_other(
+        &mut self,
+        start: usize,
+        text: &'a str,
+        depth: usize,
+    ) -> Option<(BorrowedValue<'a>, usize, usize)> {
+        match self.byte(start) {
             b'{' => {
                 if self.next()? != start || depth >= MAX_DEPTH {
                     return None;
@@ -464,7 +469,7 @@ impl<'a> Walk<'a, '_> {
                 let mut members = Vec::with_capacity(8);
                 let end = self.members(start, |walk, (k0, k1), from| {
                     walk.key(&mut keys, (k0, k1))?;
-                    let (value, end, after) = walk.build_inline(from, text, depth + 1)?;
+                    let (value, end, after) = walk.build(from, text, depth + 1)?;
                     members.push((Cow::Borrowed(text.get(k0..k1)?), value));
                     Some((end, after))
                 })?;
@@ -477,7 +482,7 @@ impl<'a> Walk<'a, '_> {
                 }
                 let mut items = Vec::new();
                 let end = self.elements(start, |walk, from| {
-                    let (item, end, after) = walk.build_inline(from, text, depth + 1)?;
+                    let (item, end, after) = walk.build(from, text, depth + 1)?;
                     items.push(item);
                     Some((end, after))
                 })?;
