@@ -285,7 +285,7 @@ impl<'a> Walk<'a, '_> {
 
     /// A string whose opening quote at `start` is the next token.
     #[inline(always)]
-    pub(crate) fn string(&mut self, start: usize) -> Option<Read> {
+    fn string(&mut self, start: usize) -> Option<Read> {
         if self.next()? != start {
             return None;
         }
@@ -392,23 +392,28 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// One value starting after whitespace at `from`, checked, at nesting
-    /// level `depth`.
+    /// level `depth`. A string is read here, the rest by
+    /// [`Walk::value_other`]: most values are strings, and a call per
+    /// value cost more than the string.
+    #[inline(always)]
     pub(crate) fn value(&mut self, from: usize, depth: usize) -> Option<Read> {
         let start = self.start_of(from);
         match self.byte(start) {
             b'"' => self.string(start),
+            _ => self.value_other(start, depth),
+        }
+    }
+
+    /// [`Walk::value`] of a value at `start` that is not a string.
+    fn value_other(&mut self, start: usize, depth: usize) -> Option<Read> {
+        match self.byte(start) {
             open @ (b'{' | b'[') => {
                 if self.next()? != start || depth >= MAX_DEPTH {
                     return None;
                 }
-                // Most values are strings: read here, not by a call each.
                 let inner = |walk: &mut Self, from| {
-                    let start = walk.start_of(from);
-                    let (_, end, after) = match walk.byte(start) {
-                        b'"' => walk.string(start)?,
-                        _ => walk.value(start, depth + 1)?,
-                    };
-                    Some((end, after))
+                    walk.value(from, depth + 1)
+                        .map(|(_, end, after)| (end, after))
                 };
                 let end = if open == b'{' {
                     self.members(start, |walk, _, from| inner(walk, from))?

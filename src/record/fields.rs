@@ -73,7 +73,7 @@ impl<'a> LazyRecord<'a> {
         fields: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
         buffer: SlotBuffer,
     ) -> LazyRecord<'a> {
-        let mut slots = recycle(buffer.0);
+        let mut slots = super::emptied(buffer.0);
         slots.extend(fields.into_iter().map(|(key, raw)| Slot {
             key,
             raw,
@@ -91,16 +91,20 @@ impl<'a> LazyRecord<'a> {
     /// The record's memory, its values dropped, for the next
     /// ([`LazyRecord::new_in`]).
     pub fn into_buffer(self) -> SlotBuffer {
-        SlotBuffer(recycle(self.fields))
+        SlotBuffer(super::emptied(self.fields))
+    }
+
+    /// The top-level field `key`.
+    fn slot(&self, key: &str) -> Option<&Slot<'a>> {
+        self.fields
+            .iter()
+            .find(|slot| json::same_key(&slot.key, key))
     }
 
     /// The value of top-level field `key` as the rules see it (eventName
     /// without its version suffix); `None` when absent or unreadable.
     pub fn field(&self, key: &str) -> Option<&BorrowedValue<'a>> {
-        let slot = self
-            .fields
-            .iter()
-            .find(|slot| json::same_key(&slot.key, key))?;
+        let slot = self.slot(key)?;
         slot.asked.set(true);
         slot.value
             .get_or_init(|| match BorrowedValue::parse(slot.raw) {
@@ -122,11 +126,7 @@ impl<'a> LazyRecord<'a> {
     /// Gives the field `key` its value, parsed already as [`BorrowedValue::parse`]
     /// would parse its text (by the head read: [`super::RecordHead::identity`]).
     pub fn preset(&self, key: &str, value: BorrowedValue<'a>) {
-        if let Some(slot) = self
-            .fields
-            .iter()
-            .find(|slot| json::same_key(&slot.key, key))
-        {
+        if let Some(slot) = self.slot(key) {
             // Not parsed yet: the record was just made.
             let _ = slot.value.set(Some(value));
         }
@@ -134,10 +134,7 @@ impl<'a> LazyRecord<'a> {
 
     /// Whether a rule asked for the field `key`.
     pub fn asked(&self, key: &str) -> bool {
-        self.fields
-            .iter()
-            .find(|slot| json::same_key(&slot.key, key))
-            .is_some_and(|slot| slot.asked.get())
+        self.slot(key).is_some_and(|slot| slot.asked.get())
     }
 
     /// The whole record as the rules see it, for what needs every value
@@ -170,10 +167,7 @@ impl<'a> LazyRecord<'a> {
     /// What findings keep of the record: the strings grouping reads.
     pub fn brief(&self) -> Brief {
         let text = |key: &str, read: &dyn Fn(&BorrowedValue<'_>) -> Option<String>| {
-            let slot = self
-                .fields
-                .iter()
-                .find(|slot| json::same_key(&slot.key, key))?;
+            let slot = self.slot(key)?;
             match slot.value.get() {
                 Some(parsed) => read(parsed.as_ref()?),
                 // A string without escapes (most event ids and times) is
@@ -201,17 +195,6 @@ impl<'a> LazyRecord<'a> {
 /// The memory of a [`LazyRecord`]'s fields, emptied, to make the next in.
 #[derive(Default)]
 pub struct SlotBuffer(Vec<Slot<'static>>);
-
-/// An emptied list of slots for another lifetime, its allocation kept
-/// (collecting an empty list into one of the same layout reuses its
-/// buffer).
-// `filter` could not change the lifetime: the list is empty, no item is
-// mapped.
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'b>(mut slots: Vec<Slot<'_>>) -> Vec<Slot<'b>> {
-    slots.clear();
-    slots.into_iter().filter_map(|_| None).collect()
-}
 
 /// The text of `raw`, a JSON value, when it is a string without escapes.
 fn plain_string(raw: &str) -> Option<&str> {

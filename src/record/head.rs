@@ -109,7 +109,7 @@ impl HeadReader {
                 Ok(()) => de::Error::custom("a string is not valid UTF-8"),
             });
         };
-        let fields = recycle(std::mem::take(&mut self.spare));
+        let fields = super::emptied(std::mem::take(&mut self.spare));
         let walked = match tokens {
             // Building gives up more often than the head read (a float in
             // the identity): then the head alone.
@@ -126,18 +126,8 @@ impl HeadReader {
 
     /// Takes back a head's field list, to use again for the next.
     pub fn recycle(&mut self, fields: Vec<(Cow<'_, str>, &'_ str)>) {
-        self.spare = recycle(fields);
+        self.spare = super::emptied(fields);
     }
-}
-
-/// An emptied list for another lifetime, its allocation kept (collecting an
-/// empty list into one of the same layout reuses its buffer).
-// `filter` could not change the lifetime: the list is empty, no item is
-// mapped.
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'b>(mut fields: Vec<(Cow<'_, str>, &'_ str)>) -> Vec<(Cow<'b, str>, &'b str)> {
-    fields.clear();
-    fields.into_iter().filter_map(|_| None).collect()
 }
 
 #[cfg(test)]
@@ -195,12 +185,7 @@ fn walk_head<'a>(
                 false => walk_identity(walk, from, text, &mut head)?,
             }
         } else {
-            // Most values are strings: read here, not by a call each.
-            let start = walk.start_of(from);
-            let read = match walk.byte(start) {
-                b'"' => walk.string(start)?,
-                _ => walk.value(start, 1)?,
-            };
+            let read = walk.value(from, 1)?;
             if let Some(slot) = head.slot(key, hash) {
                 *slot = walked_lenient(walk, text, read.0, read.1)?;
             }

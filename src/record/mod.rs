@@ -18,6 +18,17 @@ pub use brief::{Brief, PRINCIPAL_FIELDS};
 pub use fields::{Fields, LazyRecord, SlotBuffer};
 pub use head::{HeadReader, Lenient, RecordHead};
 
+/// A list emptied for items of another lifetime, its allocation kept
+/// (collecting an empty list into one of the same layout reuses its
+/// buffer): a record's lists are used again for the next record.
+// `filter` could not change the lifetime: the list is empty, no item is
+// mapped.
+#[allow(clippy::unnecessary_filter_map)]
+fn emptied<T, U>(mut list: Vec<T>) -> Vec<U> {
+    list.clear();
+    list.into_iter().filter_map(|_| None).collect()
+}
+
 /// Strips the API-version suffix CloudTrail appends to some event names, so
 /// `GetFunction20150331`, `UpdateFunctionCode20150331v2` and `GetFunction`
 /// are one API for the rules: a trailing `20YYMMDD`, optionally followed by
