@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use trailwatch::generate::{write_log, Spec};
 use trailwatch::json::BorrowedValue;
-use trailwatch::record::HeadReader;
+use trailwatch::record::{HeadReader, IdentityRead};
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -64,7 +64,7 @@ fn main() {
     let mut heads = HeadReader::default();
     report("head, HeadReader::read", bytes, texts.len(), runs, || {
         for text in &texts {
-            let head = heads.read(text.as_bytes(), None, false);
+            let head = heads.read(text.as_bytes(), None, IdentityRead::TypeAndArn);
             if let Ok(head) = black_box(head) {
                 heads.recycle(head.fields);
             }
@@ -113,7 +113,7 @@ fn record_texts(log: &[u8]) -> Result<Vec<&str>, serde_json::Error> {
 /// The text of a record's `userIdentity`.
 fn identity_of(text: &str) -> Option<&str> {
     let head = HeadReader::default()
-        .read(text.as_bytes(), None, false)
+        .read(text.as_bytes(), None, IdentityRead::TypeAndArn)
         .ok()?;
     head.fields
         .iter()

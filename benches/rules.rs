@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use trailwatch::pipeline::scan;
 use trailwatch::pipeline::Limits;
-use trailwatch::record::{normalize_event_name, HeadReader};
+use trailwatch::record::{normalize_event_name, HeadReader, IdentityRead};
 use trailwatch::rules::{KeyValues, RuleConfig, RuleSet, EVENT_NAME};
 
 /// Largest acceptable extra cost, for (b) vs (a) and (d) vs (c).
@@ -597,7 +597,9 @@ impl RuleSetUnderTest {
         let mut heads = HeadReader::default();
         for record in corpus {
             let bytes = serde_json::to_vec(record).expect("serialises");
-            let head = heads.read(&bytes, None, false).expect("record head");
+            let head = heads
+                .read(&bytes, None, IdentityRead::TypeAndArn)
+                .expect("record head");
             let n = self.rules.candidates(&KeyValues::of_head(&head)).len();
             parsed += usize::from(n > 0);
             candidates += n;

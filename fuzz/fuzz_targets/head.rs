@@ -1,7 +1,7 @@
 //! The head read against serde_json: any text goes through
 //! `HeadReader::read` (as it is, and as the splitter finds a record at the
 //! start of its buffer, with its tokens, escapes allowed, `userIdentity`
-//! built or not) and `BorrowedValue::parse`. Whatever they accept,
+//! built, its members found, or neither) and `BorrowedValue::parse`. Whatever they accept,
 //! serde_json's `Value` reads alike (the head's fields, every top-level key
 //! and value, every value built for the rules); whatever serde_json accepts
 //! and `json::check` finds free of duplicate keys and too deep nesting,
@@ -13,7 +13,38 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use trailwatch::json::classify::{object_tokens, BLOCK};
 use trailwatch::json::{self, BorrowedValue, Tokens};
-use trailwatch::record::{HeadReader, Lenient, RecordHead};
+use trailwatch::record::{HeadReader, IdentityPaths, IdentityRead, LazyRecord, Lenient, RecordHead};
+
+/// Paths in `userIdentity` to find: members, nested ones, an empty key.
+const IDENTITY_FIELDS: [&str; 6] = [
+    "userIdentity.type",
+    "userIdentity.arn",
+    "userIdentity.a",
+    "userIdentity.a.b",
+    "userIdentity.a.b.c",
+    "userIdentity.",
+];
+
+/// What a dotted path reads in a parsed value: `Some(None)` for nothing,
+/// `None` where it crosses an array or ends on an object or an array (the
+/// parsed value's to answer).
+fn member<'v>(value: &BorrowedValue<'v>, path: &str) -> Option<Option<BorrowedValue<'v>>> {
+    let mut at = value;
+    for key in path.split('.') {
+        match at {
+            BorrowedValue::Object(_) => match at.get(key) {
+                Some(next) => at = next,
+                None => return Some(None),
+            },
+            BorrowedValue::Array(_) => return None,
+            _ => return Some(None),
+        }
+    }
+    match at {
+        BorrowedValue::Object(_) | BorrowedValue::Array(_) => None,
+        scalar => Some(Some(scalar.clone())),
+    }
+}
 
 /// The top-level fields the head reads (and `userIdentity`'s `type` and
 /// `arn`).
@@ -109,7 +140,7 @@ fn check_read(bytes: &[u8], read: &Result<RecordHead<'_>, serde_json::Error>) ->
 
 fuzz_target!(|data: &[u8]| {
     let mut heads = HeadReader::default();
-    let read = heads.read(data, None, false);
+    let read = heads.read(data, None, IdentityRead::TypeAndArn);
     check_read(data, &read);
     // As the splitter finds a record at the start of its buffer.
     let mut buf = data.to_vec();
@@ -121,12 +152,34 @@ fuzz_target!(|data: &[u8]| {
             masks: &masks,
             escapes,
         };
-        let alone = heads.read(record, None, false);
-        let found = heads.read(record, Some(tokens), false);
-        let built = heads.read(record, Some(tokens), true);
+        let alone = heads.read(record, None, IdentityRead::TypeAndArn);
+        let found = heads.read(record, Some(tokens), IdentityRead::TypeAndArn);
+        let built = heads.read(record, Some(tokens), IdentityRead::Build);
+        let paths = IdentityPaths::new(IDENTITY_FIELDS);
+        let members = heads.read(record, Some(tokens), IdentityRead::Find(&paths));
+        let places = heads.found().copied();
         let fields = check_read(record, &alone);
         assert_eq!(check_read(record, &found), fields, "{record:?}");
         assert_eq!(check_read(record, &built), fields, "{record:?}");
+        assert_eq!(check_read(record, &members), fields, "{record:?}");
+        // The members found are what the parsed identity holds there.
+        if let (Ok(RecordHead { text, fields, .. }), Some(places)) = (&members, places) {
+            let (_, raw) = fields
+                .iter()
+                .find(|(key, _)| key == "userIdentity")
+                .expect("members found in a field");
+            let parsed = BorrowedValue::parse(raw).expect("an identity found parses");
+            let mut lazy = LazyRecord::new(text, fields.iter().cloned());
+            lazy.set_found(&paths, places);
+            for field in IDENTITY_FIELDS {
+                let path = field.strip_prefix("userIdentity.").expect("prefixed");
+                assert_eq!(
+                    lazy.identity_member(field),
+                    member(&parsed, path),
+                    "{field} of {record:?}"
+                );
+            }
+        }
         // Building `userIdentity` on the way builds what parsing the
         // field's text gives.
         if let Ok(RecordHead {

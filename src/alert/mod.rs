@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::json::{self, BorrowedValue};
-use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, PRINCIPAL_FIELDS};
+use crate::record::{borrowed_text_at, text_at, Brief, HeadReader, IdentityRead, PRINCIPAL_FIELDS};
 
 pub mod accounts;
 pub mod attack;
@@ -159,7 +159,8 @@ impl Parsed {
             Ok(value) => return Parsed::whole(value),
             Err(err) => err,
         };
-        let head = match HeadReader::default().read(text.as_bytes(), None, false) {
+        let head = match HeadReader::default().read(text.as_bytes(), None, IdentityRead::TypeAndArn)
+        {
             Ok(head) => head,
             Err(err) => {
                 return Parsed {

@@ -5,6 +5,7 @@
 //! leaves out ([`check`]: no duplicate key, bounded nesting).
 
 pub mod classify;
+pub mod find;
 pub(crate) mod strict;
 mod value;
 pub(crate) mod walk;
@@ -28,7 +29,12 @@ pub const MAX_DEPTH: usize = 100;
 /// length).
 #[inline]
 pub fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    same_key_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_key`] of keys as bytes.
+#[inline]
+pub(crate) fn same_key_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use super::classify::{plain_tokens, Tokens, BLOCK};
+use super::find::{Place, Seek};
 use super::strict::{Insert, ObjectKeys};
 use super::value::BorrowedValue;
 use super::{key_hash, MAX_DEPTH};
@@ -499,6 +500,80 @@ impl<'a> Walk<'a, '_> {
                 Some((scalar(text, start, end)?, end, after))
             }
         }
+    }
+}
+
+impl<'a> Walk<'a, '_> {
+    /// [`Walk::build`] without the tree: the value at `from`, at nesting
+    /// level `depth`, checked as `build` checks it (`None` where it gives
+    /// up), the places of the `wanted` paths of `seek` noted as it goes;
+    /// its end and the token after it.
+    #[inline(always)]
+    pub(crate) fn find(
+        &mut self,
+        from: usize,
+        text: &'a str,
+        depth: usize,
+        seek: &mut Seek<'_>,
+        wanted: u32,
+    ) -> Option<(usize, usize)> {
+        let start = self.start_of(from);
+        match self.byte(start) {
+            b'"' => self.string(start).map(|(_, end, after)| (end, after)),
+            _ => self.find_other(start, text, depth, seek, wanted),
+        }
+    }
+
+    /// [`Walk::find`] of a value at `start` that is not a string.
+    fn find_other(
+        &mut self,
+        start: usize,
+        text: &'a str,
+        depth: usize,
+        seek: &mut Seek<'_>,
+        wanted: u32,
+    ) -> Option<(usize, usize)> {
+        let open = self.byte(start);
+        if open != b'{' && open != b'[' {
+            let (start, end, after) = self.scalar(start)?;
+            scalar(text, start, end)?;
+            return Some((end, after));
+        }
+        if self.next()? != start || depth >= MAX_DEPTH {
+            return None;
+        }
+        let end = if open == b'{' {
+            let mut keys = self.object_keys();
+            let level = depth - seek.depth;
+            self.members(start, |walk, (k0, k1), from| {
+                let hash = walk.key(&mut keys, (k0, k1))?;
+                let here = match wanted {
+                    0 => 0,
+                    _ => seek.paths.step(wanted, level, hash, walk.text.get(k0..k1)?),
+                };
+                let ending = seek.paths.ending_at(here, level);
+                let value = walk.start_of(from);
+                let read = walk.find(value, text, depth + 1, seek, here & !ending)?;
+                if ending != 0 {
+                    let (v0, v1) = (u32::try_from(value).ok()?, u32::try_from(read.0).ok()?);
+                    let place = match walk.byte(value) {
+                        b'{' | b'[' => Place::Unread,
+                        b'"' if !walk.escapes => Place::Str(v0 + 1, v1 - 1),
+                        _ => Place::At(v0, v1),
+                    };
+                    seek.found.set(ending, place);
+                }
+                Some(read)
+            })?
+        } else {
+            // A dotted path reads every element of an array it crosses.
+            seek.found.set(wanted, Place::Unread);
+            self.elements(start, |walk, from| {
+                walk.find(from, text, depth + 1, seek, 0)
+            })?
+        };
+        let (_, end, after) = self.after_container(start, end)?;
+        Some((end, after))
     }
 }
 

@@ -12,8 +12,9 @@ use std::ops::Range;
 use super::decode::LogError;
 use super::split::Records;
 use super::window::{is_cloudtrail_time, EventWindow};
+use crate::json::find::Found;
 use crate::json::Tokens;
-use crate::record::{HeadReader, RecordHead};
+use crate::record::{HeadReader, IdentityRead, RecordHead};
 use crate::rules::{KeyValues, RuleSet};
 
 /// A batch is handed on past this much record text or this many entries:
@@ -34,6 +35,9 @@ pub struct Batch {
     pub fields: Vec<(Text, Text)>,
     /// The candidates' rules, one after the other ([`Candidate::rules`]).
     pub rules: Vec<usize>,
+    /// The places of members of the candidates' identities
+    /// ([`Candidate::found`]).
+    pub found: Vec<Found>,
     /// The latest `eventTime` among the batch's records.
     pub newest_event_time: Option<String>,
     /// Records outside the scan's event-time window (read, not evaluated).
@@ -111,6 +115,9 @@ pub struct Candidate {
     /// The rules that may match it, as positions in [`RuleSet::rules`]:
     /// where they are in [`Batch::rules`].
     pub rules: Range<usize>,
+    /// Where the places of its identity's members are in [`Batch::found`],
+    /// when the head read found them.
+    pub found: Option<usize>,
 }
 
 /// Text of a record: a place in it, or (for a key with escapes, which the
@@ -270,9 +277,18 @@ impl Batch {
         window: &EventWindow,
     ) {
         let rules_start = self.rules.len();
-        // The identity could not cross to the evaluating thread: it
-        // borrows the inflate buffer, not the batch's copy.
-        let read = read_head(heads, bytes, tokens, rules, &mut self.rules, false, window);
+        // A built identity could not cross to the evaluating thread: it
+        // borrows the inflate buffer, not the batch's copy. Places can.
+        let identity = IdentityRead::Find(rules.identity_paths());
+        let read = read_head(
+            heads,
+            bytes,
+            tokens,
+            rules,
+            &mut self.rules,
+            identity,
+            window,
+        );
         let mut head = match read {
             Ok((head, placed)) => {
                 self.outside += u64::from(placed == Placed::Outside);
@@ -306,6 +322,10 @@ impl Batch {
             span: start..self.text.len(),
             fields: fields_start..self.fields.len(),
             rules: rules_start..self.rules.len(),
+            found: heads.found().map(|found| {
+                self.found.push(*found);
+                self.found.len() - 1
+            }),
         }));
         heads.recycle(head.fields);
     }
@@ -329,15 +349,15 @@ impl Batch {
 
 /// Reads a record's head with `heads`, adding to `candidates` the
 /// positions of the rules that may match it (none when its `eventTime` is
-/// outside `window`: then `Placed::Outside`); with `identity`,
-/// `userIdentity` is built too where it can be.
+/// outside `window`: then `Placed::Outside`); `identity`: what it reads
+/// of `userIdentity` for the rules ([`IdentityRead`]).
 pub fn read_head<'a>(
     heads: &mut HeadReader,
     bytes: &'a [u8],
     tokens: Option<Tokens<'_>>,
     rules: &RuleSet,
     candidates: &mut Vec<usize>,
-    identity: bool,
+    identity: IdentityRead<'_>,
     window: &EventWindow,
 ) -> Result<(RecordHead<'a>, Placed), serde_json::Error> {
     let head = heads.read(bytes, tokens, identity)?;

@@ -1,8 +1,9 @@
 //! The second half of a scan: the records some rule may match are
 //! evaluated, thresholds counted and findings handed on, in log order
-//! (the heads the first half left unread read here first, with
-//! `userIdentity` built on the way where the rules read it on most
-//! records: [`IdentityBuilding`]).
+//! (the heads the first half left unread read here first, the members of
+//! `userIdentity` the rules read found on the way, or the whole of it
+//! built where the rules read more of it on most records:
+//! [`IdentityBuilding`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use super::batch::{self, Batch, Entry};
 use super::{EventWindow, ScanReport};
 use crate::alert::{Finding, Record};
+use crate::json::find::Found;
 use crate::json::{BorrowedValue, Tokens};
-use crate::record::{HeadReader, LazyRecord, SlotBuffer};
+use crate::record::{HeadReader, IdentityRead, LazyRecord, SlotBuffer};
 use crate::rules::{Correlator, RecordEvent, RuleSet};
 
 const IDENTITY: &str = "userIdentity";
@@ -41,11 +43,13 @@ pub struct Evaluation<'a> {
 }
 
 /// Whether the heads read here build `userIdentity` for the rules as they
-/// go ([`crate::record::RecordHead::identity`]): that spares building it
-/// again from its text where most records have a rule that reads it (with
-/// SigmaHQ's rules, nearly all), and is wasted where few do (the built-in
-/// rules). Decided again after every [`IDENTITY_WINDOW`] records from how
-/// many of them had a rule asking for it. Either way the rules see the
+/// go ([`crate::record::RecordHead::identity`]) instead of finding the
+/// members the rules name ([`IdentityRead::Find`]): that spares parsing it
+/// from its text where most records have a rule that reads more of it than
+/// those members (a keyword, the whole value, a path with brackets), and
+/// is wasted where few do (SigmaHQ's rules and the built-in ones read
+/// plain members). Decided again after every [`IDENTITY_WINDOW`] records
+/// from how many of them had a rule parse it. Either way the rules see the
 /// same values.
 #[derive(Debug, Default, Clone, Copy)]
 struct IdentityBuilding {
@@ -143,6 +147,7 @@ impl<'a> Evaluation<'a> {
         batch.rules.clear();
         batch.unread.clear();
         batch.tokens.clear();
+        batch.found.clear();
         go_on
     }
 
@@ -158,6 +163,7 @@ impl<'a> Evaluation<'a> {
             rules,
             unread,
             tokens,
+            found,
             ..
         } = batch;
         for entry in entries.drain(..) {
@@ -178,7 +184,11 @@ impl<'a> Evaluation<'a> {
                         (Cow::Borrowed(key.in_record(text)), value.in_record(text))
                     });
                     let rules = rules.get(candidate.rules).unwrap_or_default();
-                    let outcome = self.evaluate(text, fields, None, rules, on_finding);
+                    let identity = match candidate.found.and_then(|at| found.get(at)) {
+                        Some(found) => Identity::Found(*found),
+                        None => Identity::Unread,
+                    };
+                    let outcome = self.evaluate(text, fields, identity, rules, on_finding);
                     self.settle(candidate.index, outcome)
                 }
                 Entry::Unread(record) => {
@@ -237,7 +247,10 @@ impl<'a> Evaluation<'a> {
     ) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        let identity = self.identities.on;
+        let identity = match self.identities.on {
+            true => IdentityRead::Build,
+            false => IdentityRead::Find(self.rules.identity_paths()),
+        };
         let read = batch::read_head(
             &mut self.heads,
             bytes,
@@ -265,7 +278,11 @@ impl<'a> Evaluation<'a> {
                     self.identities.saw(false);
                     self.settle(index, Ok(true))
                 } else {
-                    let identity = head.identity.take();
+                    let identity = match (head.identity.take(), self.heads.found()) {
+                        (Some(built), _) => Identity::Built(built),
+                        (None, Some(found)) => Identity::Found(*found),
+                        (None, None) => Identity::Unread,
+                    };
                     let fields = head.fields.drain(..);
                     let outcome =
                         self.evaluate(head.text, fields, identity, &candidates, on_finding);
@@ -291,13 +308,18 @@ impl<'a> Evaluation<'a> {
         &mut self,
         text: &'t str,
         fields: impl IntoIterator<Item = (Cow<'t, str>, &'t str)>,
-        identity: Option<BorrowedValue<'t>>,
+        identity: Identity<'t>,
         positions: &[usize],
         on_finding: &mut impl FnMut(Finding) -> bool,
-    ) -> Result<bool, String> {
-        let record = LazyRecord::new_in(text, fields, std::mem::take(&mut self.slots));
-        if let Some(identity) = identity {
-            record.preset(IDENTITY, identity);
+    ) -> Result<bool, String>
+    where
+        'a: 't,
+    {
+        let mut record = LazyRecord::new_in(text, fields, std::mem::take(&mut self.slots));
+        match identity {
+            Identity::Built(built) => record.preset(IDENTITY, built),
+            Identity::Found(found) => record.set_found(self.rules.identity_paths(), found),
+            Identity::Unread => {}
         }
         let outcome = self.evaluate_record(&record, positions, on_finding);
         self.slots = record.into_buffer();
@@ -374,6 +396,16 @@ impl<'a> Evaluation<'a> {
     }
 }
 
+/// What the head read left of a record's `userIdentity` for the rules.
+enum Identity<'t> {
+    /// Built whole ([`IdentityRead::Build`]).
+    Built(BorrowedValue<'t>),
+    /// The places of the members the rules read ([`IdentityRead::Find`]).
+    Found(Found),
+    /// Nothing: the rules parse it if they read it.
+    Unread,
+}
+
 fn invalid_if(problem: Option<String>) -> Result<(), String> {
     problem.map_or(Ok(()), Err)
 }
@@ -410,22 +442,49 @@ mod tests {
         }
     }
 
-    /// With SigmaHQ's rules on a generated log, the records read here
-    /// come to be read with their identity built.
-    #[test]
-    fn the_sigmahq_rules_turn_building_on() {
-        let rules = super::super::tests::sigmahq_rules();
+    /// Evaluates a generated log of 600 records with `rules`, record by
+    /// record as one thread does.
+    fn evaluate_generated<'r>(
+        rules: &'r RuleSet,
+        correlator: &'r mut Correlator,
+    ) -> Evaluation<'r> {
         let log = super::super::tests::generated(600);
         let records = crate::pipeline::open_log(std::io::Cursor::new(log), Default::default());
-        let mut correlator = rules.correlations().correlator();
         let mut evaluation =
-            Evaluation::new("generated", &rules, &mut correlator, EventWindow::default());
-        let ended = batch::Splitter::new(records, &rules)
+            Evaluation::new("generated", rules, correlator, EventWindow::default());
+        let ended = batch::Splitter::new(records, rules)
             .each_record_within(u64::MAX, |index, bytes, tokens| {
                 evaluation.take_record(index, bytes, tokens, &mut |_| true)
             });
         assert!(matches!(ended, batch::Within::Ended(None)));
         assert_eq!(evaluation.report.evaluated, 600);
+        evaluation
+    }
+
+    /// SigmaHQ's rules read plain members of the identity, which the head
+    /// read finds: nothing turns building on, and the rules match as
+    /// where it is built (`every_way_finds_the_same_where_the_identity_is_built`).
+    #[test]
+    fn members_found_keep_building_off() {
+        let rules = super::super::tests::sigmahq_rules();
+        let mut correlator = rules.correlations().correlator();
+        let evaluation = evaluate_generated(&rules, &mut correlator);
+        assert!(!evaluation.identities.on);
+        assert!(evaluation.matched.iter().sum::<u64>() > 0);
+    }
+
+    /// A rule that reads the identity whole, on a generated log: the
+    /// records read here come to be read with their identity built.
+    #[test]
+    fn a_rule_reading_the_whole_identity_turns_building_on() {
+        let rule = "title: Identity mentions a role\nid: 5f0c6a3e-9d0e-4c55-8a59-1f3b7f1f0d11\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    userIdentity|contains: 'role'\n  condition: selection\nlevel: low\n";
+        let rules = RuleSet::load(&crate::rules::RuleConfig {
+            texts: vec![("whole.yml".into(), rule.into())],
+            ..crate::rules::RuleConfig::default()
+        })
+        .expect("the rule loads");
+        let mut correlator = rules.correlations().correlator();
+        let mut evaluation = evaluate_generated(&rules, &mut correlator);
         assert!(evaluation.identities.on);
         // The next object on this thread starts building: small objects
         // (most logs) never see a window of their own.

@@ -16,7 +16,9 @@ use std::cell::{Cell, OnceCell, RefCell};
 use serde_json::{Map, Value};
 
 use super::brief::{text_of, Brief};
+use super::IdentityPaths;
 use super::{normalize_event_name, normalize_event_name_in};
+use crate::json::find::Found;
 use crate::json::{self, without_position, BorrowedValue};
 
 /// What the rules read of a record read field by field (the record's own
@@ -27,6 +29,8 @@ pub trait Fields {
     fn field(&self, key: &str) -> Option<&BorrowedValue<'_>>;
     /// [`LazyRecord::whole`].
     fn whole(&self) -> &Value;
+    /// [`LazyRecord::identity_member`].
+    fn identity_member(&self, field: &str) -> Option<Option<BorrowedValue<'_>>>;
 }
 
 impl Fields for LazyRecord<'_> {
@@ -35,6 +39,9 @@ impl Fields for LazyRecord<'_> {
     }
     fn whole(&self) -> &Value {
         LazyRecord::whole(self)
+    }
+    fn identity_member(&self, field: &str) -> Option<Option<BorrowedValue<'_>>> {
+        LazyRecord::identity_member(self, field)
     }
 }
 
@@ -45,6 +52,8 @@ pub struct LazyRecord<'a> {
     whole: OnceCell<Value>,
     /// The first problem met in a value a rule read.
     problem: RefCell<Option<String>>,
+    /// The members of `userIdentity` the head read found, and their paths.
+    found: Option<(Found, &'a IdentityPaths)>,
 }
 
 struct Slot<'a> {
@@ -85,7 +94,23 @@ impl<'a> LazyRecord<'a> {
             text,
             whole: OnceCell::new(),
             problem: RefCell::new(None),
+            found: None,
         }
+    }
+
+    /// The record, the members of its `userIdentity` at `paths` found
+    /// already where they are in its text ([`super::RecordHead::found`]).
+    pub fn set_found(&mut self, paths: &'a IdentityPaths, found: Found) {
+        self.found = Some((found, paths));
+    }
+
+    /// The member of `userIdentity` at the dotted `field`
+    /// (`userIdentity.type`), when the head read found where it is:
+    /// `Some(None)` when there is none, `None` when the parsed field must
+    /// say.
+    pub fn identity_member(&self, field: &str) -> Option<Option<BorrowedValue<'a>>> {
+        let (found, paths) = self.found.as_ref()?;
+        found.value(self.text, paths.position(field)?)
     }
 
     /// The record's memory, its values dropped, for the next
@@ -178,9 +203,15 @@ impl<'a> LazyRecord<'a> {
                 },
             }
         };
+        let found = |read: fn(&IdentityPaths, &Found, &str) -> Option<Option<String>>| {
+            let (found, paths) = self.found.as_ref()?;
+            read(paths, found, self.text)
+        };
         Brief {
-            principal: text("userIdentity", &Brief::principal_of),
-            issuer: text("userIdentity", &Brief::issuer_of),
+            principal: found(IdentityPaths::principal)
+                .unwrap_or_else(|| text("userIdentity", &Brief::principal_of)),
+            issuer: found(IdentityPaths::issuer)
+                .unwrap_or_else(|| text("userIdentity", &Brief::issuer_of)),
             event_id: text("eventID", &text_of),
             event_time: text("eventTime", &text_of),
         }
@@ -199,7 +230,10 @@ pub struct SlotBuffer(Vec<Slot<'static>>);
 /// The text of `raw`, a JSON value, when it is a string without escapes.
 fn plain_string(raw: &str) -> Option<&str> {
     let text = raw.strip_prefix('"')?.strip_suffix('"')?;
-    (!text.contains(['\\', '"'])).then_some(text)
+    // memchr2, not `contains` with a set of chars: a searcher per call.
+    memchr::memchr2(b'\\', b'"', text.as_bytes())
+        .is_none()
+        .then_some(text)
 }
 
 fn normalize(value: &mut BorrowedValue<'_>) {

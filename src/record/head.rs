@@ -13,6 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::json::find::{Found, Place};
 use crate::json::strict::{clarify, Key, KeyStack, StrictKeys};
 use crate::json::walk::{self, Walk};
 use crate::json::{key_hash, without_position, BorrowedValue, Tokens};
@@ -52,6 +53,17 @@ pub struct RecordHead<'a> {
     pub identity: Option<BorrowedValue<'a>>,
 }
 
+/// What the head read does with `userIdentity` besides checking it.
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityRead<'p> {
+    /// Reads its `type` and `arn` only.
+    TypeAndArn,
+    /// Finds the places of these members too ([`HeadReader::found`]).
+    Find(&'p super::IdentityPaths),
+    /// Builds it whole ([`RecordHead::identity`]).
+    Build,
+}
+
 /// A string field that tolerates other JSON types (real logs hold
 /// surprises): a string is kept, `null` reads as absent, and any other
 /// value is [`Lenient::Other`]: no text to look up, but something a rule
@@ -86,19 +98,22 @@ impl Lenient<'_> {
 #[derive(Debug, Default)]
 pub struct HeadReader {
     spare: Vec<(Cow<'static, str>, &'static str)>,
+    /// What the last read found ([`HeadReader::found`]): kept here, not in
+    /// the head, which moves several times on its way.
+    found: Option<Found>,
 }
 
 impl HeadReader {
     /// The head of the record `bytes`. `tokens`: the record's tokens, when
     /// the reader of the log found them with it
-    /// ([`crate::json::classify::object_tokens`]). `identity`: build
-    /// `userIdentity` for the rules too ([`RecordHead::identity`]), where
-    /// that can be done on the way (the same head either way).
+    /// ([`crate::json::classify::object_tokens`]). `identity`: what to
+    /// read of `userIdentity` for the rules too, where that can be done on
+    /// the way (the same head either way).
     pub fn read<'a>(
         &mut self,
         bytes: &'a [u8],
         tokens: Option<Tokens<'_>>,
-        identity: bool,
+        identity: IdentityRead<'_>,
     ) -> Result<RecordHead<'a>, serde_json::Error> {
         // Skipped strings are not checked for UTF-8; checking the whole
         // record at once is far faster. When it fails, the strict check
@@ -110,18 +125,42 @@ impl HeadReader {
             });
         };
         let fields = super::emptied(std::mem::take(&mut self.spare));
-        let walked = match tokens {
-            // Building gives up more often than the head read (a float in
-            // the identity): then the head alone.
-            Some(tokens) if identity && !tokens.escapes => walk_found(text, tokens, fields, true)
-                .or_else(|| walk_found(text, tokens, Vec::new(), false)),
-            Some(tokens) => walk_found(text, tokens, fields, false),
-            None => walk::with_tokens(text.as_bytes(), |walk| walk_head(walk, text, fields, false)),
+        let found = &mut self.found;
+        *found = None;
+        let plain = IdentityRead::TypeAndArn;
+        let walked = match (tokens, identity) {
+            (Some(tokens), IdentityRead::TypeAndArn) => {
+                walk_found(text, tokens, fields, plain, found)
+            }
+            // Building and finding give up more often than the head read
+            // (a float in the identity): then the head alone.
+            (Some(tokens), _) if !tokens.escapes => {
+                match walk_found(text, tokens, fields, identity, found) {
+                    Some(head) => Some(head),
+                    None => {
+                        *found = None;
+                        walk_found(text, tokens, Vec::new(), plain, found)
+                    }
+                }
+            }
+            (Some(tokens), _) => walk_found(text, tokens, fields, plain, found),
+            (None, _) => walk::with_tokens(text.as_bytes(), |walk| {
+                walk_head(walk, text, fields, plain, found)
+            }),
         };
         match walked {
             Some(head) => Ok(head),
             None => read_by_serde(text),
         }
+    }
+
+    /// The places of the members of `userIdentity` the last read found
+    /// ([`IdentityRead::Find`]), when it could: `userIdentity` is an
+    /// object [`BorrowedValue::parse`] reads without serde_json, and no
+    /// top-level key starts with `userIdentity.` (a rule naming that path
+    /// reads such a key first).
+    pub fn found(&self) -> Option<&Found> {
+        self.found.as_ref()
     }
 
     /// Takes back a head's field list, to use again for the next.
@@ -134,7 +173,7 @@ impl HeadReader {
 impl<'a> RecordHead<'a> {
     /// [`HeadReader::read`], for the tests.
     pub(crate) fn read(bytes: &'a [u8]) -> Result<RecordHead<'a>, serde_json::Error> {
-        HeadReader::default().read(bytes, None, false)
+        HeadReader::default().read(bytes, None, IdentityRead::TypeAndArn)
     }
 }
 
@@ -146,23 +185,25 @@ fn walk_found<'a>(
     text: &'a str,
     tokens: Tokens<'_>,
     fields: Vec<(Cow<'a, str>, &'a str)>,
-    identity: bool,
+    identity: IdentityRead<'_>,
+    found: &mut Option<Found>,
 ) -> Option<RecordHead<'a>> {
     if tokens.escapes && !walk::escapes_are_valid(text.as_bytes()) {
         return None;
     }
     walk::with_found_tokens(text.as_bytes(), tokens, |walk| {
-        walk_head(walk, text, fields, identity)
+        walk_head(walk, text, fields, identity, found)
     })
 }
 
-/// The head of the record `text` the walk is over, `userIdentity` built
-/// when `identity` says so.
+/// The head of the record `text` the walk is over, `userIdentity` read
+/// as `identity` says.
 fn walk_head<'a>(
     mut walk: Walk<'a, '_>,
     text: &'a str,
     fields: Vec<(Cow<'a, str>, &'a str)>,
-    identity: bool,
+    identity: IdentityRead<'_>,
+    found: &mut Option<Found>,
 ) -> Option<RecordHead<'a>> {
     let mut head = RecordHead {
         text,
@@ -175,14 +216,19 @@ fn walk_head<'a>(
     }
     let mut keys = walk.object_keys();
     head.fields.reserve(32);
+    let mut dotted = false;
     let end = walk.members(start, |walk, (k0, k1), from| {
         const USER_IDENTITY: u64 = key_hash(b"userIdentity");
         let key = walk.text.get(k0..k1)?;
         let hash = walk.key(&mut keys, (k0, k1))?;
+        dotted |= key.len() > PREFIX.len() && key.starts_with(PREFIX);
         let (v0, v1, after) = if hash == USER_IDENTITY && key == b"userIdentity" {
             match identity {
-                true => walk_identity_built(walk, from, text, &mut head)?,
-                false => walk_identity(walk, from, text, &mut head)?,
+                IdentityRead::Build => walk_identity_built(walk, from, text, &mut head)?,
+                IdentityRead::Find(paths) => {
+                    walk_identity_found(walk, from, text, &mut head, paths, found)?
+                }
+                IdentityRead::TypeAndArn => walk_identity(walk, from, text, &mut head)?,
             }
         } else {
             let read = walk.value(from, 1)?;
@@ -195,8 +241,15 @@ fn walk_head<'a>(
             .push((Cow::Borrowed(text.get(k0..k1)?), text.get(v0..v1)?));
         Some((v1, after))
     })?;
+    if dotted {
+        *found = None;
+    }
     walk.ws_only(end, walk.text.len()).then_some(head)
 }
+
+/// The start of a top-level key that a dotted path into `userIdentity`
+/// names too.
+const PREFIX: &[u8] = b"userIdentity.";
 
 /// `userIdentity` built whole, as [`BorrowedValue::parse`] builds it, into
 /// `head`, its `type` and `arn` taken from it as [`walk_identity`] takes
@@ -215,6 +268,38 @@ fn walk_identity_built<'a>(
     head.identity_type = lenient_member(&value, "type")?;
     head.identity_arn = lenient_member(&value, "arn")?;
     head.identity = Some(value);
+    Some((start, end, after))
+}
+
+/// `userIdentity` checked as [`walk_identity_built`] checks it, the
+/// places of `paths` found into `head`, its `type` and `arn` read from
+/// them as [`walk_identity`] reads them.
+fn walk_identity_found<'a>(
+    walk: &mut Walk<'a, '_>,
+    from: usize,
+    text: &'a str,
+    head: &mut RecordHead<'a>,
+    paths: &super::IdentityPaths,
+    into: &mut Option<Found>,
+) -> Option<walk::Read> {
+    use super::identity::{ARN, TYPE};
+    let start = walk.start_of(from);
+    if walk.byte(start) != b'{' {
+        return walk_identity(walk, start, text, head);
+    }
+    let found = into.insert(Found::default());
+    let (end, after) = paths.paths().find_in(walk, start, text, 2, found)?;
+    let lenient = |place| match place {
+        Place::Absent => Some(Lenient::Absent),
+        Place::At(v0, v1) => walked_lenient(walk, text, v0 as usize, v1 as usize),
+        Place::Str(v0, v1) => text
+            .get(v0 as usize..v1 as usize)
+            .map(|s| Lenient::Text(Cow::Borrowed(s))),
+        // An object or an array: serde_json's to read, as in `walk_identity`.
+        Place::Unread => None,
+    };
+    head.identity_type = lenient(found.place(TYPE))?;
+    head.identity_arn = lenient(found.place(ARN))?;
     Some((start, end, after))
 }
 

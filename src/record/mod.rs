@@ -1,12 +1,14 @@
 //! The CloudTrail record: its head, read from every record to pick the
 //! rules worth running ([`HeadReader`]); the record read one top-level field
 //! at a time, as the rules read it ([`LazyRecord`]); what alerts keep of it to group
-//! findings ([`Brief`]); eventName normalisation and lenient field access
+//! findings ([`Brief`]); the members of `userIdentity` the head read finds
+//! ([`IdentityPaths`]); eventName normalisation and lenient field access
 //! for alerts.
 
 mod brief;
 mod fields;
 mod head;
+mod identity;
 
 use std::borrow::Cow;
 
@@ -16,7 +18,8 @@ use crate::json::BorrowedValue;
 
 pub use brief::{Brief, PRINCIPAL_FIELDS};
 pub use fields::{Fields, LazyRecord, SlotBuffer};
-pub use head::{HeadReader, Lenient, RecordHead};
+pub use head::{HeadReader, IdentityRead, Lenient, RecordHead};
+pub use identity::IdentityPaths;
 
 /// A list emptied for items of another lifetime, its allocation kept
 /// (collecting an empty list into one of the same layout reuses its

@@ -85,6 +85,13 @@ impl Event for RecordEvent<'_> {
         if let Some(name) = path.strip_prefix(derived::PREFIX) {
             return self.derived().get(name);
         }
+        // Most rules that read the identity read a member the head read
+        // found (no top-level key then names the same path).
+        if let Source::Fields { record, .. } = &self.source {
+            if let Some(known) = record.identity_member(path) {
+                return known.map(scalar_event_value);
+            }
+        }
         let value = match &self.source {
             Source::Fields { record, .. } if is_plain_path(path) => field_of(*record, path),
             _ => self.whole().get_field(path),
@@ -227,6 +234,21 @@ fn event_value<'v>(value: &'v BorrowedValue<'_>) -> EventValue<'v> {
                 .map(|(k, v)| (Cow::Borrowed(k.as_ref()), event_value(v)))
                 .collect(),
         ),
+    }
+}
+
+/// [`event_value`] of a string, a number, `true`, `false` or `null` (what
+/// [`LazyRecord::identity_member`] gives), its text kept.
+fn scalar_event_value(value: BorrowedValue<'_>) -> EventValue<'_> {
+    match value {
+        BorrowedValue::Str(s) => EventValue::Str(s),
+        BorrowedValue::Null => EventValue::Null,
+        BorrowedValue::Bool(b) => EventValue::Bool(b),
+        BorrowedValue::Int(i) => EventValue::Int(i),
+        BorrowedValue::UInt(u) => EventValue::Float(u as f64),
+        BorrowedValue::Float(f) => EventValue::Float(f),
+        // Never given: a member found is a scalar ([`crate::json::find::Found::value`]).
+        BorrowedValue::Array(_) | BorrowedValue::Object(_) => EventValue::Null,
     }
 }
 
@@ -385,6 +407,88 @@ mod tests {
             whole.any_string_value(&|s| s == "Suspended")
         );
         assert_eq!(lazy.to_json(), whole.to_json());
+    }
+
+    /// The members of `userIdentity` the head read found answer the rules
+    /// as the whole record does, and so does what alerts name the
+    /// principal by: on every record of the corpus and on edge cases.
+    #[test]
+    fn identity_members_found_answer_as_the_whole_record() {
+        use crate::json::classify::{object_tokens, BLOCK};
+        use crate::json::Tokens;
+        use crate::record::{HeadReader, IdentityPaths, IdentityRead};
+        let fields = [
+            "userIdentity.type",
+            "userIdentity.arn",
+            "userIdentity.invokedBy",
+            "userIdentity.accountId",
+            "userIdentity.sessionContext.sessionIssuer.type",
+            "userIdentity.sessionContext.sessionIssuer",
+            "userIdentity.sessionContext.attributes.mfaAuthenticated",
+            "userIdentity.sessionContext.webIdFederationData",
+            "userIdentity.n",
+            "userIdentity.missing.deeper",
+            "userIdentity.",
+        ];
+        let paths = IdentityPaths::new(fields);
+        let corpus = include_str!("../../tests/data/corpus-records.jsonl");
+        let edge_cases = [
+            r#"{"userIdentity":{"type":"AssumedRole","sessionContext":[{"sessionIssuer":{"type":"Role"}}]}}"#,
+            r#"{"userIdentity.type":"flat","userIdentity":{"type":"Root"}}"#,
+            r#"{"userIdentity":{"type":"Root"},"userIdentity.sessionContext.sessionIssuer.type":"flat"}"#,
+            r#"{"userIdentity":{"type":"Root","arn":{"a":"b"},"accountId":18446744073709551615,"n":-3}}"#,
+            r#"{"userIdentity":{"type":null,"arn":true,"invokedBy":false,"":"empty key"}}"#,
+            r#"{"userIdentity":{"type":"IAMUser","userName":"caf\u00e9"}}"#,
+            r#"{"userIdentity":{"sessionContext":{"sessionIssuer":"text"},"missing":{"deeper":[1]}}}"#,
+            r#"{"userIdentity":[{"type":"Root"}]}"#,
+            r#"{"userIdentity":"text"}"#,
+            r#"{"eventName":"X"}"#,
+        ];
+        let mut heads = HeadReader::default();
+        let (mut found, mut records) = (0, 0);
+        for text in corpus
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .chain(edge_cases)
+        {
+            let mut buf = text.as_bytes().to_vec();
+            buf.extend([b' '; BLOCK]);
+            let mut masks = Vec::new();
+            let (len, escapes) = object_tokens(&buf, &mut masks).expect("one record");
+            let tokens = Tokens {
+                masks: &masks,
+                escapes,
+            };
+            let Ok(head) = heads.read(
+                &text.as_bytes()[..len],
+                Some(tokens),
+                IdentityRead::Find(&paths),
+            ) else {
+                continue;
+            };
+            records += 1;
+            found += usize::from(heads.found().is_some());
+            let mut lazy = LazyRecord::new(head.text, head.fields);
+            if let Some(found) = heads.found() {
+                lazy.set_found(&paths, *found);
+            }
+            let plain = crate::record::RecordHead::read(text.as_bytes()).expect("read");
+            let plain = LazyRecord::new(plain.text, plain.fields);
+            let event = RecordEvent::lazy(&lazy);
+            let mut whole: Value = serde_json::from_str(text).expect("valid");
+            crate::record::normalize_event_name_in(&mut whole);
+            let whole = RecordEvent::new(&whole);
+            for field in fields {
+                assert_eq!(
+                    event.get_field(field),
+                    whole.get_field(field),
+                    "{field} of {text}"
+                );
+            }
+            assert_eq!(lazy.brief(), plain.brief(), "{text}");
+            assert_eq!(lazy.problem(), None, "{text}");
+        }
+        assert!(found * 10 > records * 9, "found in {found} of {records}");
     }
 
     /// Derived fields read the same from a record read field by field and

@@ -433,6 +433,41 @@ fn walk(detection: &Detection, prefix: &str, selection: &str, out: &mut Vec<Prob
     }
 }
 
+/// The dotted fields the detections of `sigma` read, the fields their
+/// `fieldref` values name too.
+pub(super) fn fields_read(sigma: &SigmaRule) -> Vec<String> {
+    fn read(detection: &Detection, prefix: &str, out: &mut Vec<String>) {
+        match detection {
+            Detection::AllOf(items) => {
+                for item in items {
+                    if let Some(field) = item.field.name.as_deref() {
+                        out.push(join(prefix, field));
+                    }
+                    if item.field.has_modifier(Modifier::FieldRef) {
+                        out.extend(item.values.iter().filter_map(|value| match value {
+                            SigmaValue::String(other) => Some(other.original.clone()),
+                            _ => None,
+                        }));
+                    }
+                }
+            }
+            Detection::AnyOf(parts) | Detection::And(parts) => {
+                parts.iter().for_each(|part| read(part, prefix, out));
+            }
+            Detection::Keywords(_) => {}
+            Detection::ArrayMatch { field, body, .. } => read(body, &join(prefix, field), out),
+            Detection::Conditional { named, .. } => {
+                named.values().for_each(|part| read(part, prefix, out));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for detection in sigma.detection.named.values() {
+        read(detection, "", &mut out);
+    }
+    out
+}
+
 fn join(prefix: &str, field: &str) -> String {
     if prefix.is_empty() {
         field.to_string()

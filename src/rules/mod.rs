@@ -20,6 +20,8 @@ use rsigma_eval::{CompiledRule, EvaluationResult, Pipeline};
 use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
 
+use crate::record::IdentityPaths;
+
 pub use correlation::{CorrelationHit, Correlations, Correlator, Threshold};
 pub use event::RecordEvent;
 pub use examples::{Example, ExampleFailure, SequenceExample};
@@ -227,6 +229,8 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     filters: Vec<Filter>,
     index: RuleIndex,
+    /// The members of `userIdentity` the head read finds for the rules.
+    identity_paths: IdentityPaths,
     correlations: Correlations,
     findings: Vec<LintFinding>,
 }
@@ -291,6 +295,8 @@ impl RuleSet {
             .into_iter()
             .filter(|(_, rule)| !rule.id.as_deref().is_some_and(|id| disabled.contains(id)))
             .collect();
+        let read: Vec<String> = sigmas.iter().flat_map(lint::fields_read).collect();
+        let identity_paths = IdentityPaths::new(read.iter().map(String::as_str));
         let correlations = Correlations::new(correlations, &sigmas, config.min_level)?;
         let feeding = correlations.feeding();
         for (rule, sigma) in rules.iter_mut().zip(&sigmas) {
@@ -313,9 +319,16 @@ impl RuleSet {
             rules,
             filters,
             index,
+            identity_paths,
             correlations,
             findings,
         })
+    }
+
+    /// The members of `userIdentity` the head read finds
+    /// ([`crate::record::IdentityRead::Find`]).
+    pub fn identity_paths(&self) -> &IdentityPaths {
+        &self.identity_paths
     }
 
     /// The rules in force that cannot match CloudTrail records, and why.

@@ -2,7 +2,7 @@ use std::io::Cursor;
 
 use super::*;
 use crate::pipeline::{scan, scan_observed, Limits};
-use crate::record::HeadReader;
+use crate::record::{HeadReader, IdentityRead};
 use crate::rules::{RuleConfig, RuleSet};
 
 fn rules() -> RuleSet {
@@ -25,7 +25,9 @@ fn summarize_records(records: &[String], max_principals: usize) -> Summary {
     let mut summary = Summary::new(max_principals);
     let mut reader = HeadReader::default();
     for text in records {
-        let head = reader.read(text.as_bytes(), None, false).expect("a record");
+        let head = reader
+            .read(text.as_bytes(), None, IdentityRead::TypeAndArn)
+            .expect("a record");
         summary.record(&head);
     }
     summary

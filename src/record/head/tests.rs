@@ -7,7 +7,7 @@ use serde_json::Value;
 /// The walk alone, classifying the text itself.
 fn read(text: &str) -> Option<RecordHead<'_>> {
     walk::with_tokens(text.as_bytes(), |walk| {
-        walk_head(walk, text, Vec::new(), false)
+        walk_head(walk, text, Vec::new(), IdentityRead::TypeAndArn, &mut None)
     })
 }
 
@@ -17,7 +17,7 @@ fn read_with_tokens<'a>(
     tokens: Tokens<'_>,
     fields: Vec<(Cow<'a, str>, &'a str)>,
 ) -> Option<RecordHead<'a>> {
-    walk_found(text, tokens, fields, false)
+    walk_found(text, tokens, fields, IdentityRead::TypeAndArn, &mut None)
 }
 
 /// The walk alone, from the splitter's tokens, building `userIdentity`
@@ -30,7 +30,7 @@ fn read_with_identity<'a>(
     if tokens.escapes {
         return None;
     }
-    walk_found(text, tokens, fields, true)
+    walk_found(text, tokens, fields, IdentityRead::Build, &mut None)
 }
 
 /// The walk gives the serde_json read's head or gives up; it never accepts
