@@ -170,7 +170,7 @@ fuzz_target!(|data: &[u8]| {
                 .expect("members found in a field");
             let parsed = BorrowedValue::parse(raw).expect("an identity found parses");
             let mut lazy = LazyRecord::new(text, fields.iter().cloned());
-            lazy.set_found(&paths, places);
+            lazy.set_identity(&paths, Some(places));
             for field in IDENTITY_FIELDS {
                 let path = field.strip_prefix("userIdentity.").expect("prefixed");
                 assert_eq!(

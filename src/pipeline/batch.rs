@@ -38,6 +38,10 @@ pub struct Batch {
     /// The places of members of the candidates' identities
     /// ([`Candidate::found`]).
     pub found: Vec<Found>,
+    /// Whether the evaluation finds the members of identities as it reads
+    /// heads, said when it hands the batch back: the splitter reads them
+    /// the same way.
+    pub find_identity: Option<bool>,
     /// The latest `eventTime` among the batch's records.
     pub newest_event_time: Option<String>,
     /// Records outside the scan's event-time window (read, not evaluated).
@@ -154,6 +158,9 @@ pub struct Splitter<'r> {
     records: Records,
     rules: &'r RuleSet,
     heads: HeadReader,
+    /// Whether the heads read here find the members of identities
+    /// ([`Batch::find_identity`]).
+    find_identity: bool,
     next_index: u64,
     end: End,
     /// The scan's event-time window ([`super::Limits::event_window`]).
@@ -181,15 +188,25 @@ impl<'r> Splitter<'r> {
             records,
             rules,
             heads: HeadReader::default(),
+            find_identity: false,
             next_index: 0,
             end: End::NotYet,
         }
+    }
+
+    /// Reads heads finding the members of identities, or not, as the
+    /// evaluation does for now ([`Batch::find_identity`]).
+    pub fn find_identity(&mut self, find: bool) {
+        self.find_identity = find;
     }
 
     /// The next batch, in `batch` (emptied by the evaluation: its buffers
     /// are used again, so a scan allocates them once), its records' heads
     /// read as `heads` says; `None` once the log has ended.
     pub fn next_batch(&mut self, mut batch: Batch, heads: Heads) -> Option<Batch> {
+        if let Some(find) = batch.find_identity.take() {
+            self.find_identity = find;
+        }
         while matches!(self.end, End::NotYet)
             && batch.text.len() + batch.unread.len() < BATCH_TEXT
             && batch.entries.len() < BATCH_ENTRIES
@@ -202,11 +219,14 @@ impl<'r> Splitter<'r> {
                     self.next_index += 1;
                 }
                 Some(Ok((bytes, tokens))) => {
+                    let identity = match self.find_identity {
+                        true => IdentityRead::Find(self.rules.identity_paths()),
+                        false => IdentityRead::TypeAndArn,
+                    };
                     batch.add(
                         self.next_index,
-                        bytes,
-                        tokens,
-                        self.rules,
+                        (bytes, tokens),
+                        (self.rules, identity),
                         &mut self.heads,
                         &self.window,
                     );
@@ -270,16 +290,15 @@ impl Batch {
     fn add(
         &mut self,
         index: u64,
-        bytes: &[u8],
-        tokens: Option<Tokens<'_>>,
-        rules: &RuleSet,
+        (bytes, tokens): (&[u8], Option<Tokens<'_>>),
+        // Never `Build`: a built identity could not cross to the
+        // evaluating thread (it borrows the inflate buffer, not the
+        // batch's copy). Places can.
+        (rules, identity): (&RuleSet, IdentityRead<'_>),
         heads: &mut HeadReader,
         window: &EventWindow,
     ) {
         let rules_start = self.rules.len();
-        // A built identity could not cross to the evaluating thread: it
-        // borrows the inflate buffer, not the batch's copy. Places can.
-        let identity = IdentityRead::Find(rules.identity_paths());
         let read = read_head(
             heads,
             bytes,

@@ -30,7 +30,7 @@ pub struct Evaluation<'a> {
     /// match one, a list used again.
     heads: HeadReader,
     candidates: Vec<usize>,
-    identities: IdentityBuilding,
+    identities: IdentityReading,
     /// The memory of the last record's fields, for the next.
     slots: SlotBuffer,
     /// Matches per rule, by its place in the rule set, until
@@ -42,20 +42,48 @@ pub struct Evaluation<'a> {
     pub observer: Option<super::Observer<'a>>,
 }
 
-/// Whether the heads read here build `userIdentity` for the rules as they
-/// go ([`crate::record::RecordHead::identity`]) instead of finding the
-/// members the rules name ([`IdentityRead::Find`]): that spares parsing it
-/// from its text where most records have a rule that reads more of it than
-/// those members (a keyword, the whole value, a path with brackets), and
-/// is wasted where few do (SigmaHQ's rules and the built-in ones read
-/// plain members). Decided again after every [`IDENTITY_WINDOW`] records
-/// from how many of them had a rule parse it. Either way the rules see the
-/// same values.
+/// How the heads read here read `userIdentity` for the rules: its `type`
+/// and `arn` only, where few records have a rule reading more (the
+/// built-in rules read it of a few events); the members the rules name
+/// found on the way ([`IdentityRead::Find`]), where most do (SigmaHQ's
+/// rules: nearly every record); or the whole of it built
+/// ([`crate::record::RecordHead::identity`]), where most records have a
+/// rule that reads more of it than those members (a keyword, the whole
+/// value, a path with brackets), which would otherwise parse it again
+/// from its text. Finding and building check the whole identity, which
+/// costs a little more than reading two members. Decided again after
+/// every [`IDENTITY_WINDOW`] records from what the rules read of them.
+/// Whichever way, the rules see the same values.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdentityMode {
+    #[default]
+    TypeAndArn,
+    Find,
+    Build,
+}
+
+/// The [`IdentityMode`] and the window it is decided from.
 #[derive(Debug, Default, Clone, Copy)]
-struct IdentityBuilding {
-    on: bool,
+struct IdentityReading {
+    mode: IdentityMode,
     seen: u32,
-    asked: u32,
+    /// Records with a rule reading their identity.
+    read: u32,
+    /// Records whose identity's members were found.
+    found: u32,
+    /// Of those, the records with a rule reading more of it.
+    more: u32,
+}
+
+/// What the rules read of one record's identity.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdentitySeen {
+    /// A member or the whole of it.
+    read: bool,
+    /// Its members were found by the head read.
+    found: bool,
+    /// More than those members (parsed from its text).
+    parsed: bool,
 }
 
 const IDENTITY_WINDOW: u32 = 256;
@@ -64,32 +92,45 @@ thread_local! {
     /// Where the last object evaluated on this thread left the decision
     /// and its window: the next object goes on from there. Most log
     /// objects hold fewer records than [`IDENTITY_WINDOW`], and each would
-    /// otherwise start with building off and never decide.
-    static LAST_BUILDING: std::cell::Cell<IdentityBuilding> =
-        const { std::cell::Cell::new(IdentityBuilding { on: false, seen: 0, asked: 0 }) };
+    /// otherwise start with the first mode and never decide.
+    static LAST_READING: std::cell::Cell<IdentityReading> =
+        const { std::cell::Cell::new(IdentityReading {
+            mode: IdentityMode::TypeAndArn, seen: 0, read: 0, found: 0, more: 0,
+        }) };
 }
 
-impl IdentityBuilding {
+impl IdentityReading {
     /// Where the last object evaluated on this thread left off.
-    fn as_last_left() -> IdentityBuilding {
-        LAST_BUILDING.with(|last| last.get())
+    fn as_last_left() -> IdentityReading {
+        LAST_READING.with(|last| last.get())
     }
 
-    /// One more record; `asked`, a rule asked for its `userIdentity`.
-    fn saw(&mut self, asked: bool) {
+    /// One more record.
+    fn saw(&mut self, record: IdentitySeen) {
         self.seen += 1;
-        self.asked += u32::from(asked);
+        self.read += u32::from(record.read);
+        self.found += u32::from(record.found);
+        self.more += u32::from(record.found && record.parsed);
         if self.seen == IDENTITY_WINDOW {
-            self.on = self.asked * 2 > IDENTITY_WINDOW;
-            self.seen = 0;
-            self.asked = 0;
+            self.mode = match self.mode {
+                _ if self.read * 2 <= IDENTITY_WINDOW => IdentityMode::TypeAndArn,
+                // What the rules read beyond the members is told only
+                // where the members were found.
+                IdentityMode::Find if self.more * 2 > self.found => IdentityMode::Build,
+                IdentityMode::Find | IdentityMode::TypeAndArn => IdentityMode::Find,
+                IdentityMode::Build => IdentityMode::Build,
+            };
+            *self = IdentityReading {
+                mode: self.mode,
+                ..IdentityReading::default()
+            };
         }
     }
 
     /// Leaves the decision and its window to the next object on this
     /// thread.
     fn leave(&self) {
-        LAST_BUILDING.with(|last| last.set(*self));
+        LAST_READING.with(|last| last.set(*self));
     }
 }
 
@@ -109,7 +150,7 @@ impl<'a> Evaluation<'a> {
             first_invalid: None,
             heads: HeadReader::default(),
             candidates: Vec::new(),
-            identities: IdentityBuilding::as_last_left(),
+            identities: IdentityReading::as_last_left(),
             slots: SlotBuffer::default(),
             matched: vec![0; rules.rules().len()],
             observer: None,
@@ -127,6 +168,12 @@ impl<'a> Evaluation<'a> {
             }
         }
         self.identities.leave();
+    }
+
+    /// Whether the heads read here find the members of identities now
+    /// (where they build them, the splitter, which cannot, finds them).
+    pub fn finds_identity(&self) -> bool {
+        self.identities.mode != IdentityMode::TypeAndArn
     }
 
     /// Takes a batch, leaving it empty for the splitter to fill again;
@@ -148,6 +195,7 @@ impl<'a> Evaluation<'a> {
         batch.unread.clear();
         batch.tokens.clear();
         batch.found.clear();
+        batch.find_identity = Some(self.finds_identity());
         go_on
     }
 
@@ -247,9 +295,10 @@ impl<'a> Evaluation<'a> {
     ) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        let identity = match self.identities.on {
-            true => IdentityRead::Build,
-            false => IdentityRead::Find(self.rules.identity_paths()),
+        let identity = match self.identities.mode {
+            IdentityMode::TypeAndArn => IdentityRead::TypeAndArn,
+            IdentityMode::Find => IdentityRead::Find(self.rules.identity_paths()),
+            IdentityMode::Build => IdentityRead::Build,
         };
         let read = batch::read_head(
             &mut self.heads,
@@ -275,7 +324,7 @@ impl<'a> Evaluation<'a> {
                     }
                 }
                 let go_on = if candidates.is_empty() {
-                    self.identities.saw(false);
+                    self.identities.saw(IdentitySeen::default());
                     self.settle(index, Ok(true))
                 } else {
                     let identity = match (head.identity.take(), self.heads.found()) {
@@ -316,10 +365,14 @@ impl<'a> Evaluation<'a> {
         'a: 't,
     {
         let mut record = LazyRecord::new_in(text, fields, std::mem::take(&mut self.slots));
+        let paths = self.rules.identity_paths();
         match identity {
-            Identity::Built(built) => record.preset(IDENTITY, built),
-            Identity::Found(found) => record.set_found(self.rules.identity_paths(), found),
-            Identity::Unread => {}
+            Identity::Built(built) => {
+                record.preset(IDENTITY, built);
+                record.set_identity(paths, None);
+            }
+            Identity::Found(found) => record.set_identity(paths, Some(found)),
+            Identity::Unread => record.set_identity(paths, None),
         }
         let outcome = self.evaluate_record(&record, positions, on_finding);
         self.slots = record.into_buffer();
@@ -359,7 +412,11 @@ impl<'a> Evaluation<'a> {
                 hits.push(&rule.meta);
             }
         }
-        self.identities.saw(record.asked(IDENTITY));
+        self.identities.saw(IdentitySeen {
+            read: record.member_read() || record.asked(IDENTITY),
+            found: record.has_found(),
+            parsed: record.asked(IDENTITY),
+        });
         // A value some rule read could not be read: what the rules said of
         // the record means nothing, and no threshold may count it.
         invalid_if(record.problem())?;
@@ -414,31 +471,83 @@ fn invalid_if(problem: Option<String>) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// Building follows the last window of records: on once more than
-    /// half had a rule asking for the identity, off again once half or
-    /// fewer did.
+    /// The mode follows the last window of records: each record read as
+    /// `(a rule read its identity, its members were found, a rule read
+    /// more than them)`, the window of 256 made of runs of such records.
     #[test]
-    fn identities_are_built_where_most_records_need_one() {
-        let window = IDENTITY_WINDOW as usize;
-        for (asked_per_window, on_after) in [
-            (vec![0], false),
-            (vec![window], true),
-            (vec![window / 2], false),
-            (vec![window / 2 + 1], true),
-            (vec![window, 0], false),
-            (vec![0, window], true),
+    fn the_identity_mode_follows_what_the_rules_read() {
+        use IdentityMode::{Build, Find, TypeAndArn};
+        let none = IdentitySeen::default();
+        let members = IdentitySeen {
+            read: true,
+            found: true,
+            parsed: false,
+        };
+        let more = IdentitySeen {
+            read: true,
+            found: true,
+            parsed: true,
+        };
+        // Read, its members not found (read as type and arn, or an
+        // identity with an escape): nothing told of the rest.
+        let unfound = IdentitySeen {
+            read: true,
+            found: false,
+            parsed: true,
+        };
+        let half = IDENTITY_WINDOW / 2;
+        for (from, windows, after) in [
+            (TypeAndArn, vec![vec![(none, IDENTITY_WINDOW)]], TypeAndArn),
+            (
+                TypeAndArn,
+                vec![vec![(members, half), (none, half)]],
+                TypeAndArn,
+            ),
+            (
+                TypeAndArn,
+                vec![vec![(members, half + 1), (none, half - 1)]],
+                Find,
+            ),
+            (TypeAndArn, vec![vec![(unfound, IDENTITY_WINDOW)]], Find),
+            (Find, vec![vec![(members, IDENTITY_WINDOW)]], Find),
+            (Find, vec![vec![(more, half), (members, half)]], Find),
+            (
+                Find,
+                vec![vec![(more, half + 1), (members, half - 1)]],
+                Build,
+            ),
+            (Find, vec![vec![(unfound, IDENTITY_WINDOW)]], Find),
+            (
+                Find,
+                vec![
+                    vec![(more, IDENTITY_WINDOW)],
+                    vec![(unfound, IDENTITY_WINDOW)],
+                ],
+                Build,
+            ),
+            (Build, vec![vec![(unfound, IDENTITY_WINDOW)]], Build),
+            (Build, vec![vec![(none, IDENTITY_WINDOW)]], TypeAndArn),
+            (TypeAndArn, vec![vec![(more, IDENTITY_WINDOW)]; 2], Build),
         ] {
-            let mut building = IdentityBuilding::default();
-            for (n, &asked) in asked_per_window.iter().enumerate() {
-                for i in 0..window {
-                    building.saw(i < asked);
-                    if i + 1 < window {
-                        // Decided only at the end of a window.
-                        assert_eq!(building.on, n > 0 && asked_per_window[n - 1] * 2 > window);
+            let mut reading = IdentityReading {
+                mode: from,
+                ..IdentityReading::default()
+            };
+            for window in &windows {
+                let before = reading.mode;
+                let mut left: u32 = window.iter().map(|(_, count)| count).sum();
+                for &(record, count) in window {
+                    for _ in 0..count {
+                        reading.saw(record);
+                        left -= 1;
+                        if left > 0 {
+                            assert_eq!(reading.mode, before, "decided only once a window ends");
+                        }
                     }
                 }
+                assert_eq!(reading.seen, 0, "a whole window");
             }
-            assert_eq!(building.on, on_after, "{asked_per_window:?}");
+            assert_eq!(reading.mode, after, "{from:?} then {windows:?}");
         }
     }
 
@@ -469,7 +578,7 @@ mod tests {
         let rules = super::super::tests::sigmahq_rules();
         let mut correlator = rules.correlations().correlator();
         let evaluation = evaluate_generated(&rules, &mut correlator);
-        assert!(!evaluation.identities.on);
+        assert_eq!(evaluation.identities.mode, IdentityMode::Find);
         assert!(evaluation.matched.iter().sum::<u64>() > 0);
     }
 
@@ -485,23 +594,26 @@ mod tests {
         .expect("the rule loads");
         let mut correlator = rules.correlations().correlator();
         let mut evaluation = evaluate_generated(&rules, &mut correlator);
-        assert!(evaluation.identities.on);
+        assert_eq!(evaluation.identities.mode, IdentityMode::Build);
         // The next object on this thread starts building: small objects
         // (most logs) never see a window of their own.
         evaluation.finish();
         drop(evaluation);
         let mut next = Evaluation::new("next", &rules, &mut correlator, EventWindow::default());
-        assert!(next.identities.on);
+        assert_eq!(next.identities.mode, IdentityMode::Build);
         // Objects too small for a window of their own decide together.
         let seen = next.identities.seen;
-        next.identities.saw(false);
+        next.identities.saw(IdentitySeen::default());
         next.finish();
         let mut small = Evaluation::new("small", &rules, &mut correlator, EventWindow::default());
         assert_eq!(small.identities.seen, seen + 1);
         for _ in 0..IDENTITY_WINDOW {
-            small.identities.saw(false);
+            small.identities.saw(IdentitySeen::default());
         }
         small.finish();
-        assert!(!IdentityBuilding::as_last_left().on);
+        assert_eq!(
+            IdentityReading::as_last_left().mode,
+            IdentityMode::TypeAndArn
+        );
     }
 }

@@ -334,11 +334,12 @@ impl Adaptive {
 /// Runs the splitter on a scoped thread, feeding `evaluation` on this one;
 /// returns why the log ended early, if it did.
 fn split_on_a_thread(
-    splitter: Splitter<'_>,
+    mut splitter: Splitter<'_>,
     evaluation: &mut Evaluation<'_>,
     shedding: Shedding,
     on_finding: &mut impl FnMut(Finding) -> bool,
 ) -> Option<LogError> {
+    splitter.find_identity(evaluation.finds_identity());
     // Batches handed on and not yet taken.
     let waiting = AtomicUsize::new(0);
     std::thread::scope(|scope| {

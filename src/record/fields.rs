@@ -52,8 +52,12 @@ pub struct LazyRecord<'a> {
     whole: OnceCell<Value>,
     /// The first problem met in a value a rule read.
     problem: RefCell<Option<String>>,
-    /// The members of `userIdentity` the head read found, and their paths.
-    found: Option<(Found, &'a IdentityPaths)>,
+    /// The members of `userIdentity` the head read looks for.
+    identity_paths: Option<&'a IdentityPaths>,
+    /// Where it found them.
+    found: Option<Found>,
+    /// A rule read one of those members ([`LazyRecord::member_read`]).
+    member_read: Cell<bool>,
 }
 
 struct Slot<'a> {
@@ -94,14 +98,18 @@ impl<'a> LazyRecord<'a> {
             text,
             whole: OnceCell::new(),
             problem: RefCell::new(None),
+            identity_paths: None,
             found: None,
+            member_read: Cell::new(false),
         }
     }
 
-    /// The record, the members of its `userIdentity` at `paths` found
-    /// already where they are in its text ([`super::RecordHead::found`]).
-    pub fn set_found(&mut self, paths: &'a IdentityPaths, found: Found) {
-        self.found = Some((found, paths));
+    /// The members of `userIdentity` the head read looks for, and where
+    /// it found them in this record, when it did
+    /// ([`super::HeadReader::found`]).
+    pub fn set_identity(&mut self, paths: &'a IdentityPaths, found: Option<Found>) {
+        self.identity_paths = Some(paths);
+        self.found = found;
     }
 
     /// The member of `userIdentity` at the dotted `field`
@@ -109,8 +117,21 @@ impl<'a> LazyRecord<'a> {
     /// `Some(None)` when there is none, `None` when the parsed field must
     /// say.
     pub fn identity_member(&self, field: &str) -> Option<Option<BorrowedValue<'a>>> {
-        let (found, paths) = self.found.as_ref()?;
-        found.value(self.text, paths.position(field)?)
+        let at = self.identity_paths?.position(field)?;
+        self.member_read.set(true);
+        self.found.as_ref()?.value(self.text, at)
+    }
+
+    /// Whether a rule read a member of `userIdentity` the head read looks
+    /// for, found or not.
+    pub fn member_read(&self) -> bool {
+        self.member_read.get()
+    }
+
+    /// Whether the head read found where the members of `userIdentity`
+    /// are.
+    pub fn has_found(&self) -> bool {
+        self.found.is_some()
     }
 
     /// The record's memory, its values dropped, for the next
@@ -204,8 +225,7 @@ impl<'a> LazyRecord<'a> {
             }
         };
         let found = |read: fn(&IdentityPaths, &Found, &str) -> Option<Option<String>>| {
-            let (found, paths) = self.found.as_ref()?;
-            read(paths, found, self.text)
+            read(self.identity_paths?, self.found.as_ref()?, self.text)
         };
         Brief {
             principal: found(IdentityPaths::principal)

@@ -469,9 +469,7 @@ mod tests {
             records += 1;
             found += usize::from(heads.found().is_some());
             let mut lazy = LazyRecord::new(head.text, head.fields);
-            if let Some(found) = heads.found() {
-                lazy.set_found(&paths, *found);
-            }
+            lazy.set_identity(&paths, heads.found().copied());
             let plain = crate::record::RecordHead::read(text.as_bytes()).expect("read");
             let plain = LazyRecord::new(plain.text, plain.fields);
             let event = RecordEvent::lazy(&lazy);
