@@ -263,7 +263,7 @@ impl Record {
     /// [`PRINCIPAL_FIELDS`] the record has.
     pub fn principal(&self) -> Option<Cow<'_, str>> {
         let Some(parsed) = self.event.get() else {
-            return self.brief.principal.as_deref().map(Cow::Borrowed);
+            return self.brief.principal().map(Cow::Borrowed);
         };
         let identity = parsed.value.get("userIdentity")?;
         PRINCIPAL_FIELDS
@@ -301,24 +301,24 @@ impl Record {
 
     fn issuer(&self) -> Option<Cow<'_, str>> {
         self.grouped(
-            &self.brief.issuer,
+            self.brief.issuer(),
             &["/userIdentity/sessionContext/sessionIssuer/arn"],
         )
     }
 
     pub fn event_id(&self) -> Option<Cow<'_, str>> {
-        self.grouped(&self.brief.event_id, &["/eventID"])
+        self.grouped(self.brief.event_id(), &["/eventID"])
     }
 
     pub fn event_time(&self) -> Option<Cow<'_, str>> {
-        self.grouped(&self.brief.event_time, &["/eventTime"])
+        self.grouped(self.brief.event_time(), &["/eventTime"])
     }
 
     /// A field grouping reads: from the brief until the record is parsed,
     /// then the first of `pointers` the parsed record has.
-    fn grouped<'r>(&'r self, brief: &'r Option<String>, pointers: &[&str]) -> Option<Cow<'r, str>> {
+    fn grouped<'r>(&'r self, brief: Option<&'r str>, pointers: &[&str]) -> Option<Cow<'r, str>> {
         match self.event.get() {
-            None => brief.as_deref().map(Cow::Borrowed),
+            None => brief.map(Cow::Borrowed),
             Some(_) => pointers.iter().find_map(|pointer| self.text(pointer)),
         }
     }

@@ -15,7 +15,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 
 use serde_json::{Map, Value};
 
-use super::brief::{text_of, Brief};
+use super::brief::{text_of, text_of_owned, Brief};
 use super::IdentityPaths;
 use super::{normalize_event_name, normalize_event_name_in};
 use crate::json::find::Found;
@@ -212,29 +212,50 @@ impl<'a> LazyRecord<'a> {
 
     /// What findings keep of the record: the strings grouping reads.
     pub fn brief(&self) -> Brief {
-        let text = |key: &str, read: &dyn Fn(&BorrowedValue<'_>) -> Option<String>| {
+        // A field as parsed already, or parsed here (a string without
+        // escapes, as most event ids and times are, is its text between
+        // the quotes: no parse per finding).
+        let value = |key: &str| -> Option<Cow<'_, BorrowedValue<'a>>> {
             let slot = self.slot(key)?;
             match slot.value.get() {
-                Some(parsed) => read(parsed.as_ref()?),
-                // A string without escapes (most event ids and times) is
-                // its text between the quotes: no parse per finding.
+                Some(parsed) => parsed.as_ref().map(Cow::Borrowed),
                 None => match plain_string(slot.raw) {
-                    Some(text) => read(&BorrowedValue::Str(Cow::Borrowed(text))),
-                    None => read(&BorrowedValue::parse(slot.raw).ok()?),
+                    Some(text) => Some(Cow::Owned(BorrowedValue::Str(Cow::Borrowed(text)))),
+                    None => BorrowedValue::parse(slot.raw).ok().map(Cow::Owned),
                 },
             }
         };
-        let found = |read: fn(&IdentityPaths, &Found, &str) -> Option<Option<String>>| {
-            read(self.identity_paths?, self.found.as_ref()?, self.text)
+        let text = |key: &str| match value(key)? {
+            Cow::Borrowed(value) => text_of(value),
+            Cow::Owned(value) => text_of_owned(value),
         };
-        Brief {
-            principal: found(IdentityPaths::principal)
-                .unwrap_or_else(|| text("userIdentity", &Brief::principal_of)),
-            issuer: found(IdentityPaths::issuer)
-                .unwrap_or_else(|| text("userIdentity", &Brief::issuer_of)),
-            event_id: text("eventID", &text_of),
-            event_time: text("eventTime", &text_of),
-        }
+        let found = self
+            .identity_paths
+            .zip(self.found.as_ref())
+            .map(|(paths, found)| {
+                (
+                    paths.principal(found, self.text),
+                    paths.issuer(found, self.text),
+                )
+            });
+        let identity;
+        let (principal, issuer) = match found {
+            Some((Some(principal), Some(issuer))) => (principal, issuer),
+            _ => {
+                identity = value("userIdentity");
+                let identity = identity.as_deref();
+                (
+                    identity.and_then(Brief::principal_of),
+                    identity.and_then(Brief::issuer_of),
+                )
+            }
+        };
+        Brief::new(
+            principal.as_deref(),
+            issuer.as_deref(),
+            text("eventID").as_deref(),
+            text("eventTime").as_deref(),
+        )
     }
 
     /// The record's text.
@@ -297,8 +318,8 @@ mod tests {
         );
         // Of userIdentity, the brief keeps what names the principal.
         let brief = record.brief();
-        assert_eq!(brief.principal.as_deref(), Some("arn:aws:iam::1:root"));
-        assert_eq!((brief.issuer, brief.event_id), (None, None));
+        assert_eq!(brief.principal(), Some("arn:aws:iam::1:root"));
+        assert_eq!((brief.issuer(), brief.event_id()), (None, None));
     }
 
     /// The brief reads plain strings as they are, and the rest as parsed.
@@ -307,14 +328,14 @@ mod tests {
         let text = r#"{"eventID":"id-1","eventTime":"2024-03-01T00:00:00Z","userIdentity":{"arn":"a\u0062c"}}"#;
         let head = RecordHead::read(text.as_bytes()).expect("valid");
         let brief = LazyRecord::new(head.text, head.fields).brief();
-        assert_eq!(brief.event_id.as_deref(), Some("id-1"));
-        assert_eq!(brief.event_time.as_deref(), Some("2024-03-01T00:00:00Z"));
-        assert_eq!(brief.principal.as_deref(), Some("abc"));
+        assert_eq!(brief.event_id(), Some("id-1"));
+        assert_eq!(brief.event_time(), Some("2024-03-01T00:00:00Z"));
+        assert_eq!(brief.principal(), Some("abc"));
         let escaped = r#"{"eventID":"i\"d","eventTime":""}"#;
         let head = RecordHead::read(escaped.as_bytes()).expect("valid");
         let brief = LazyRecord::new(head.text, head.fields).brief();
-        assert_eq!(brief.event_id.as_deref(), Some("i\"d"));
-        assert_eq!(brief.event_time, None);
+        assert_eq!(brief.event_id(), Some("i\"d"));
+        assert_eq!(brief.event_time(), None);
         assert_eq!(plain_string(r#""a""#), Some("a"));
         assert_eq!(plain_string(r#""a\"b""#), None);
         assert_eq!(plain_string("1"), None);

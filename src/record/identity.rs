@@ -4,10 +4,11 @@
 //! Most rules that read the identity read one or two plain members of it
 //! (`userIdentity.type`, `userIdentity.sessionContext.sessionIssuer.type`).
 
-use crate::json::find::{Found, Paths};
-use crate::json::BorrowedValue;
+use std::borrow::Cow;
 
-use super::brief::{text_of, PRINCIPAL_FIELDS};
+use crate::json::find::{Found, Paths};
+
+use super::brief::{text_of_owned, PRINCIPAL_FIELDS};
 
 const PREFIX: &str = "userIdentity.";
 
@@ -63,10 +64,14 @@ impl IdentityPaths {
 
     /// [`super::Brief::principal_of`] the identity `found` in `text`;
     /// `None` when only the parsed identity can say.
-    pub(crate) fn principal(&self, found: &Found, text: &str) -> Option<Option<String>> {
+    pub(crate) fn principal<'a>(
+        &self,
+        found: &Found,
+        text: &'a str,
+    ) -> Option<Option<Cow<'a, str>>> {
         for at in self.principal {
             if let Some(value) = found.value(text, at)? {
-                if let Some(text) = text_of(&value) {
+                if let Some(text) = text_of_owned(value) {
                     return Some(Some(text));
                 }
             }
@@ -76,16 +81,15 @@ impl IdentityPaths {
 
     /// [`super::Brief::issuer_of`] the identity `found` in `text`; `None`
     /// when only the parsed identity can say.
-    pub(crate) fn issuer(&self, found: &Found, text: &str) -> Option<Option<String>> {
-        let value: Option<BorrowedValue<'_>> = found.value(text, self.issuer)?;
-        Some(value.as_ref().and_then(text_of))
+    pub(crate) fn issuer<'a>(&self, found: &Found, text: &'a str) -> Option<Option<Cow<'a, str>>> {
+        Some(found.value(text, self.issuer)?.and_then(text_of_owned))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::walk;
+    use crate::json::{walk, BorrowedValue};
     use crate::record::Brief;
 
     #[test]

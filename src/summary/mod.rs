@@ -265,8 +265,8 @@ impl<'h> Seen<'h> {
         let identity = field(head, "userIdentity").and_then(|raw| BorrowedValue::parse(raw).ok());
         let (principal, issuer, identity_type, access_key) = match &identity {
             Some(identity) => (
-                Brief::principal_of(identity),
-                Brief::issuer_of(identity),
+                Brief::principal_of(identity).map(Cow::into_owned),
+                Brief::issuer_of(identity).map(Cow::into_owned),
                 str_of(identity.get("type")),
                 str_of(identity.get("accessKeyId")),
             ),
