@@ -1,6 +1,7 @@
 //! JSON, knowing nothing of CloudTrail: where the strings and structural
 //! characters of a text are, 64 bytes at a time ([`classify`]); a walk over
-//! a text by those characters alone (`walk`); the value the rules read,
+//! a text by those characters alone (`walk`), which can note where the
+//! members at a few dotted paths are as it goes ([`find`]); the value the rules read,
 //! borrowed from the text ([`BorrowedValue`]); and the checks serde_json
 //! leaves out ([`check`]: no duplicate key, bounded nesting).
 
