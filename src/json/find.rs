@@ -1,12 +1,11 @@
 //! Members found while a value is checked: the walk that checks a value
 //! as [`BorrowedValue::parse`] does notes where the members at a few
-//! dotted paths are ([`Walk::find`]), so that reading them
+//! dotted paths are ([`super::walk::Walk::find`]), so that reading them
 //! needs no tree of the value. Building the tree, and dropping it, cost
 //! more than checking the value.
 
 use std::borrow::Cow;
 
-use super::walk::Walk;
 use super::{key_hash, BorrowedValue};
 
 /// At most this many paths are found (a bit each in a `u32`; their
@@ -14,7 +13,7 @@ use super::{key_hash, BorrowedValue};
 pub const MAX_PATHS: usize = 16;
 
 /// Dotted paths of members inside an object value (`a.b`: member `b` of
-/// member `a`), to find in it with [`Walk::find`].
+/// member `a`), to find in it with [`super::walk::Walk::find`].
 #[derive(Debug, Clone, Default)]
 pub struct Paths {
     /// Each path as given.
@@ -61,21 +60,6 @@ impl Paths {
         found
     }
 
-    /// Walks the value at `from` (at nesting level `depth`) as
-    /// [`Walk::find`] does, every path sought, their places noted in
-    /// `found`; its end and the token after it.
-    pub(crate) fn find_in<'a>(
-        &self,
-        walk: &mut Walk<'a, '_>,
-        from: usize,
-        text: &'a str,
-        depth: usize,
-        found: &mut Found,
-    ) -> Option<(usize, usize)> {
-        let mut seek = Seek::new(self, found, depth);
-        walk.find(from, text, depth, &mut seek, self.all())
-    }
-
     /// Every path, as bits.
     pub(crate) fn all(&self) -> u32 {
         (1u32 << self.texts.len()) - 1
@@ -119,7 +103,7 @@ impl Paths {
     }
 }
 
-/// What [`Walk::find`] looks for, and where it notes what
+/// What [`super::walk::Walk::find`] looks for, and where it notes what
 /// it found.
 pub(crate) struct Seek<'s> {
     pub(crate) paths: &'s Paths,
@@ -277,7 +261,7 @@ mod tests {
         ] {
             let found = walk::with_tokens(text.as_bytes(), |mut walk| {
                 let mut found = Found::default();
-                paths.find_in(&mut walk, 0, text, 2, &mut found)?;
+                walk.find_all(0, text, 2, &paths, &mut found)?;
                 Some(found)
             })
             .expect("walked");
@@ -307,7 +291,7 @@ mod tests {
         ] {
             let found = walk::with_tokens(text.as_bytes(), |mut walk| {
                 let mut found = Found::default();
-                paths.find_in(&mut walk, 0, text, 2, &mut found)?;
+                walk.find_all(0, text, 2, &paths, &mut found)?;
                 Some(found)
             });
             assert_eq!(found, None, "{text}");

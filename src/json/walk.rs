@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use super::classify::{plain_tokens, Tokens, BLOCK};
-use super::find::{Place, Seek};
+use super::find::{Found, Paths, Place, Seek};
 use super::strict::{Insert, ObjectKeys};
 use super::value::BorrowedValue;
 use super::{key_hash, MAX_DEPTH};
@@ -504,6 +504,21 @@ impl<'a> Walk<'a, '_> {
 }
 
 impl<'a> Walk<'a, '_> {
+    /// Walks the value at `from` (at nesting level `depth`) as
+    /// [`Walk::find`] does, every path of `paths` sought, their places
+    /// noted in `found`; its end and the token after it.
+    pub(crate) fn find_all(
+        &mut self,
+        from: usize,
+        text: &'a str,
+        depth: usize,
+        paths: &Paths,
+        found: &mut Found,
+    ) -> Option<(usize, usize)> {
+        let mut seek = Seek::new(paths, found, depth);
+        self.find(from, text, depth, &mut seek, paths.all())
+    }
+
     /// [`Walk::build`] without the tree: the value at `from`, at nesting
     /// level `depth`, checked as `build` checks it (`None` where it gives
     /// up), the places of the `wanted` paths of `seek` noted as it goes;

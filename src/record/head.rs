@@ -288,7 +288,7 @@ fn walk_identity_found<'a>(
         return walk_identity(walk, start, text, head);
     }
     let found = into.insert(Found::default());
-    let (end, after) = paths.paths().find_in(walk, start, text, 2, found)?;
+    let (end, after) = walk.find_all(start, text, 2, paths.paths(), found)?;
     let lenient = |place| match place {
         Place::Absent => Some(Lenient::Absent),
         Place::At(v0, v1) => walked_lenient(walk, text, v0 as usize, v1 as usize),

@@ -146,7 +146,7 @@ mod tests {
             let parsed = BorrowedValue::parse(text).expect("valid");
             let found = walk::with_tokens(text.as_bytes(), |mut walk| {
                 let mut found = Found::default();
-                paths.paths().find_in(&mut walk, 0, text, 2, &mut found)?;
+                walk.find_all(0, text, 2, paths.paths(), &mut found)?;
                 Some(found)
             })
             .expect("walked");
