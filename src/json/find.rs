@@ -38,7 +38,9 @@ impl Paths {
                 continue;
             }
             let bit = 1u32 << found.texts.len();
+            let mut last = 0;
             for (depth, key) in path.split('.').enumerate() {
+                last = depth;
                 if found.levels.len() <= depth {
                     found.levels.push(Vec::new());
                     found.ending.push(0);
@@ -53,8 +55,9 @@ impl Paths {
                     None => level.push((hash, key.as_bytes().into(), bit)),
                 }
             }
-            let last = path.split('.').count() - 1;
-            found.ending[last] |= bit;
+            if let Some(ending) = found.ending.get_mut(last) {
+                *ending |= bit;
+            }
             found.texts.push(path.to_string());
         }
         found

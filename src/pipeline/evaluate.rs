@@ -365,15 +365,15 @@ impl<'a> Evaluation<'a> {
         'a: 't,
     {
         let mut record = LazyRecord::new_in(text, fields, std::mem::take(&mut self.slots));
-        let paths = self.rules.identity_paths();
-        match identity {
+        let found = match identity {
             Identity::Built(built) => {
                 record.preset(IDENTITY, built);
-                record.set_identity(paths, None);
+                None
             }
-            Identity::Found(found) => record.set_identity(paths, Some(found)),
-            Identity::Unread => record.set_identity(paths, None),
-        }
+            Identity::Found(found) => Some(found),
+            Identity::Unread => None,
+        };
+        record.set_identity(self.rules.identity_paths(), found);
         let outcome = self.evaluate_record(&record, positions, on_finding);
         self.slots = record.into_buffer();
         outcome
