@@ -7,6 +7,11 @@
 //! delivered exactly the units behind it are retried.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Grouping looks a key up for every finding: foldhash (hashbrown's own
+/// hasher, already built) costs a fraction of SipHash. The keys are the
+/// log's, so its seeds are random and its quality variant is used.
+type KeyHash = foldhash::quality::RandomState;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::json;
@@ -55,7 +60,7 @@ type Key = String;
 pub struct Grouper {
     /// At most this many alerts, plus one summary; `None`: no cap.
     cap: Option<usize>,
-    groups: HashMap<Key, Group>,
+    groups: HashMap<Key, Group, KeyHash>,
     /// The key of the finding being added, its buffer used again.
     scratch: String,
     arrivals: u64,
@@ -108,7 +113,7 @@ struct Group {
 struct Held {
     /// The held groups' keys, by hash: eight bytes each, however many
     /// principals an invocation meets.
-    keys: HashSet<u64>,
+    keys: HashSet<u64, KeyHash>,
     rules: HashMap<String, HeldBackRule>,
     units: BTreeSet<Unit>,
     findings: u64,
@@ -126,7 +131,7 @@ struct Held {
 /// row of `trailwatch summary` does, [`crate::summary::Values`]).
 #[derive(Debug, Default, Clone)]
 pub struct Distinct {
-    hashes: HashSet<u64>,
+    hashes: HashSet<u64, KeyHash>,
     /// More than the bound were seen.
     pub more: bool,
     /// The first names met.
@@ -167,7 +172,7 @@ impl Grouper {
     pub fn new(cap: Option<usize>) -> Grouper {
         Grouper {
             cap,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             scratch: String::new(),
             arrivals: 0,
             held: Held::default(),

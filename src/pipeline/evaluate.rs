@@ -30,6 +30,9 @@ pub struct Evaluation<'a> {
     /// match one, a list used again.
     heads: HeadReader,
     candidates: Vec<usize>,
+    /// The rules that alerted on the record being evaluated, by place: a
+    /// list used again (most records of a noisy log have one).
+    hits: Vec<usize>,
     identities: IdentityReading,
     /// The memory of the last record's fields, for the next.
     slots: SlotBuffer,
@@ -150,6 +153,7 @@ impl<'a> Evaluation<'a> {
             first_invalid: None,
             heads: HeadReader::default(),
             candidates: Vec::new(),
+            hits: Vec::new(),
             identities: IdentityReading::as_last_left(),
             slots: SlotBuffer::default(),
             matched: vec![0; rules.rules().len()],
@@ -387,7 +391,8 @@ impl<'a> Evaluation<'a> {
         on_finding: &mut impl FnMut(Finding) -> bool,
     ) -> Result<bool, String> {
         let event = RecordEvent::lazy(record);
-        let mut hits = Vec::new();
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
         let mut detections = Vec::new();
         let rules = self.rules.rules();
         for (&at, rule) in positions
@@ -409,7 +414,7 @@ impl<'a> Evaluation<'a> {
                 *count += 1;
             }
             if rule.alerts {
-                hits.push(&rule.meta);
+                hits.push(at);
             }
         }
         self.identities.saw(IdentitySeen {
@@ -427,6 +432,7 @@ impl<'a> Evaluation<'a> {
         };
         invalid_if(record.problem())?;
         if hits.is_empty() && thresholds.is_empty() {
+            self.hits = hits;
             return Ok(true);
         }
         drop(event);
@@ -436,20 +442,24 @@ impl<'a> Evaluation<'a> {
             Arc::clone(&self.label),
         ));
         let findings = hits
-            .into_iter()
-            .map(|meta| Finding::new(meta, &record))
+            .iter()
+            .filter_map(|at| rules.get(*at))
+            .map(|rule| Finding::new(&rule.meta, &record))
             .chain(
                 thresholds
                     .into_iter()
                     .map(|hit| Finding::threshold(hit, &record)),
             );
+        let mut going = true;
         for finding in findings {
             self.report.alerts += 1;
             if !on_finding(finding) {
-                return Ok(false);
+                going = false;
+                break;
             }
         }
-        Ok(true)
+        self.hits = hits;
+        Ok(going)
     }
 }
 

@@ -10,6 +10,7 @@ mod filters;
 mod index;
 mod lint;
 mod null_lists;
+mod verdict;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -29,6 +30,7 @@ pub use filters::{Filter, FilterMeta};
 use index::RuleIndex;
 pub use index::{IndexKey, KeyValues, EVENT_NAME};
 pub use lint::{LintFinding, Problem};
+use verdict::Verdict;
 
 /// Sigma placeholder that built-in rules use for the principals allowed to
 /// invoke Lambda functions (`invokedBy|expand: '%allowed_invokers%'`).
@@ -177,6 +179,8 @@ pub struct RuleMeta {
 pub struct Rule {
     pub meta: Arc<RuleMeta>,
     compiled: CompiledRule,
+    /// `compiled`'s conditions, for the verdict alone.
+    verdict: Verdict,
     pub examples: Vec<Example>,
     /// The record values the rule is filed under.
     pub index_key: IndexKey,
@@ -211,16 +215,7 @@ impl Rule {
     /// metadata and the values matched; a rule that matches most records
     /// would pay that on each.)
     pub fn matches_event(&self, event: &RecordEvent<'_>) -> bool {
-        let mut selections = Vec::new();
-        self.compiled.conditions.iter().any(|condition| {
-            selections.clear();
-            rsigma_eval::compiler::eval_condition(
-                condition,
-                &self.compiled.detections,
-                event,
-                &mut selections,
-            )
-        })
+        self.verdict.matches(event)
     }
 }
 
@@ -283,6 +278,7 @@ impl RuleSet {
             for (rule, sigma) in rules.iter_mut().zip(&sigmas) {
                 if filter.applies_to(sigma) {
                     filter.apply(number, &mut rule.compiled)?;
+                    rule.verdict = Verdict::of(&rule.compiled);
                     rule.filters.push(Arc::clone(&filter.meta));
                     narrowed += usize::from(!disabled.contains(rule.meta.id.as_str()));
                 }
@@ -458,6 +454,7 @@ impl Loader {
             rsigma_eval::compile_rule(&sigma).map_err(|e| compile_error(&sigma, e.to_string()))?;
         self.rules.push(Rule {
             meta: Arc::new(meta),
+            verdict: Verdict::of(&compiled),
             compiled,
             examples,
             index_key: IndexKey::of(&sigma),
