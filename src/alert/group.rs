@@ -128,7 +128,10 @@ struct Held {
 
 /// Distinct names, counted by a hash of each (eight bytes, up to a bound)
 /// and the first few kept: what an alert lists and how many (and what a
-/// row of `trailwatch summary` does, [`crate::summary::Values`]).
+/// row of `trailwatch summary` does, [`crate::summary::Values`]). The
+/// hash is foldhash's (a session's name is hashed for every finding, and
+/// FNV-1a's multiply per byte cost several times more); two names of one
+/// hash would count once, as with any hash of eight bytes.
 #[derive(Debug, Default, Clone)]
 pub struct Distinct {
     hashes: HashSet<u64, KeyHash>,
@@ -148,7 +151,10 @@ impl Distinct {
     /// [`Distinct::add`], a name kept cut to at most `max_bytes` (on a
     /// character boundary); names are told apart whole.
     pub fn add_cut(&mut self, name: &str, max_counted: usize, max_names: usize, max_bytes: usize) {
-        let hash = fnv1a(name.as_bytes());
+        use std::hash::BuildHasher;
+        const NAME_HASH: foldhash::quality::FixedState =
+            foldhash::quality::FixedState::with_seed(0x7472_6169_6c77_6174);
+        let hash = NAME_HASH.hash_one(name);
         if self.hashes.contains(&hash) {
             return;
         }

@@ -408,23 +408,96 @@ impl<'a> Walk<'a, '_> {
     /// [`Walk::value`] of a value at `start` that is not a string.
     fn value_other(&mut self, start: usize, depth: usize) -> Option<Read> {
         match self.byte(start) {
-            open @ (b'{' | b'[') => {
-                if self.next()? != start || depth >= MAX_DEPTH {
-                    return None;
-                }
-                let inner = |walk: &mut Self, from| {
-                    walk.value(from, depth + 1)
-                        .map(|(_, end, after)| (end, after))
-                };
-                let end = if open == b'{' {
-                    self.members(start, |walk, _, from| inner(walk, from))?
-                } else {
-                    self.elements(start, inner)?
-                };
-                self.after_container(start, end)
-            }
+            b'{' | b'[' => self.container(start, depth),
             _ => self.scalar(start),
         }
+    }
+
+    /// [`Walk::value`] of the object or array at `start`: the checks of
+    /// [`Walk::members`] and [`Walk::elements`], in one loop over its
+    /// tokens, the kinds of the containers open in the bits of a `u128`.
+    /// (Most of a record's nested values are read only to be checked;
+    /// a call and a closure per member cost more than the checks.)
+    fn container(&mut self, start: usize, depth: usize) -> Option<Read> {
+        // Bit 0: the innermost container open is an array; bit 1, the one
+        // around it; and so on.
+        let mut arrays: u128 = 0;
+        let mut open = 0;
+        // The next value starts at `from` or after whitespace there.
+        let mut from = start;
+        loop {
+            let value = self.start_of(from);
+            let mut after = match self.byte(value) {
+                b'"' if open > 0 => self.string(value)?.2,
+                bracket @ (b'{' | b'[') => {
+                    if self.next()? != value || depth + open >= MAX_DEPTH {
+                        return None;
+                    }
+                    let array = bracket == b'[';
+                    arrays = arrays << 1 | u128::from(array);
+                    open += 1;
+                    let first = self.start_of(value + 1);
+                    if self.byte(first) != if array { b']' } else { b'}' } {
+                        from = self.item(value + 1, array)?;
+                        continue;
+                    }
+                    // Empty: closed at `first`.
+                    if self.next()? != first {
+                        return None;
+                    }
+                    arrays >>= 1;
+                    open -= 1;
+                    let (_, end, after) = self.after_container(start, first + 1)?;
+                    if open == 0 {
+                        return Some((start, end, after));
+                    }
+                    after
+                }
+                _ if open > 0 => self.scalar(value)?.2,
+                _ => return None,
+            };
+            // `after`: the token after a value of the innermost container.
+            loop {
+                let array = arrays & 1 == 1;
+                match self.byte(after) {
+                    b',' => {
+                        from = self.item(after + 1, array)?;
+                        break;
+                    }
+                    b']' if array => {}
+                    b'}' if !array => {}
+                    _ => return None,
+                }
+                arrays >>= 1;
+                open -= 1;
+                let (_, end, next) = self.after_container(start, after + 1)?;
+                if open == 0 {
+                    return Some((start, end, next));
+                }
+                after = next;
+            }
+        }
+    }
+
+    /// Where the value of an item of a container starts (after whitespace
+    /// there): in an array, at `from`; in an object, after the key (the
+    /// next token, a string after whitespace from `from`) and its colon,
+    /// checked as [`Walk::members`] checks them.
+    #[inline(always)]
+    fn item(&mut self, from: usize, array: bool) -> Option<usize> {
+        if array {
+            return Some(from);
+        }
+        let key = self.next()?;
+        if self.byte(key) != b'"' || !self.ws_only(from, key) {
+            return None;
+        }
+        let colon = self.next()?;
+        let close = self.closing_quote(key, colon)?;
+        if self.byte(colon) != b':' || (self.escapes && self.has_escape(key + 1, close)) {
+            return None;
+        }
+        Some(colon + 1)
     }
 
     /// The string whose opening quote at `start` is the next token, built.
