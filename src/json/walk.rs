@@ -339,26 +339,33 @@ impl<'a> Walk<'a, '_> {
             return (self.next()? == first).then_some(first + 1);
         }
         let mut from = open + 1;
-        let mut at = self.next()?;
         loop {
-            if self.byte(at) != b'"' || !self.ws_only(from, at) {
-                return None;
-            }
-            let colon = self.next()?;
-            let close = self.closing_quote(at, colon)?;
-            if self.byte(colon) != b':' || (self.escapes && self.has_escape(at + 1, close)) {
-                return None;
-            }
-            let (_, after) = member(self, (at + 1, close), colon + 1)?;
+            let (key, value) = self.key_and_colon(from)?;
+            let (_, after) = member(self, key, value)?;
             match self.byte(after) {
-                b',' => {
-                    from = after + 1;
-                    at = self.next()?;
-                }
+                b',' => from = after + 1,
                 b'}' => return Some(after + 1),
                 _ => return None,
             }
         }
+    }
+
+    /// The key of an object's member (the next token: a string, after
+    /// whitespace from `from`) and its colon: the key's place between its
+    /// quotes, and where its value may start. A key with an escape is
+    /// serde_json's to read.
+    #[inline(always)]
+    fn key_and_colon(&mut self, from: usize) -> Option<((usize, usize), usize)> {
+        let at = self.next()?;
+        if self.byte(at) != b'"' || !self.ws_only(from, at) {
+            return None;
+        }
+        let colon = self.next()?;
+        let close = self.closing_quote(at, colon)?;
+        if self.byte(colon) != b':' || (self.escapes && self.has_escape(at + 1, close)) {
+            return None;
+        }
+        Some(((at + 1, close), colon + 1))
     }
 
     /// The elements of the array whose `[` at `open` was the last token
@@ -480,24 +487,14 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// Where the value of an item of a container starts (after whitespace
-    /// there): in an array, at `from`; in an object, after the key (the
-    /// next token, a string after whitespace from `from`) and its colon,
-    /// checked as [`Walk::members`] checks them.
+    /// there): in an array, at `from`; in an object, after its key and
+    /// colon ([`Walk::key_and_colon`]).
     #[inline(always)]
     fn item(&mut self, from: usize, array: bool) -> Option<usize> {
         if array {
             return Some(from);
         }
-        let key = self.next()?;
-        if self.byte(key) != b'"' || !self.ws_only(from, key) {
-            return None;
-        }
-        let colon = self.next()?;
-        let close = self.closing_quote(key, colon)?;
-        if self.byte(colon) != b':' || (self.escapes && self.has_escape(key + 1, close)) {
-            return None;
-        }
-        Some(colon + 1)
+        self.key_and_colon(from).map(|(_, value)| value)
     }
 
     /// The string whose opening quote at `start` is the next token, built.
