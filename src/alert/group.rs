@@ -7,11 +7,6 @@
 //! delivered exactly the units behind it are retried.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-
-/// Grouping looks a key up for every finding: foldhash (hashbrown's own
-/// hasher, already built) costs a fraction of SipHash. The keys are the
-/// log's, so its seeds are random and its quality variant is used.
-type KeyHash = foldhash::quality::RandomState;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::json;
@@ -23,6 +18,11 @@ use super::{
     MAX_SESSION_NAMES,
 };
 use crate::rules::{Level, RuleMeta};
+
+/// Grouping looks a key up for every finding: foldhash (hashbrown's own
+/// hasher, already built) costs a fraction of SipHash. The keys are the
+/// log's, so its seeds are random and its quality variant is used.
+type KeyHash = foldhash::quality::RandomState;
 
 /// The id summary alerts carry in place of a rule id.
 pub const HELD_BACK_RULE_ID: &str = "trailwatch-alerts-held-back";
