@@ -448,22 +448,18 @@ impl<'a> Walk<'a, '_> {
                         from = self.item(value + 1, array)?;
                         continue;
                     }
-                    // Empty: closed at `first`.
+                    // Empty: its closing bracket, which the loop below
+                    // closes it at.
                     if self.next()? != first {
                         return None;
                     }
-                    arrays >>= 1;
-                    open -= 1;
-                    let (_, end, after) = self.after_container(start, first + 1)?;
-                    if open == 0 {
-                        return Some((start, end, after));
-                    }
-                    after
+                    first
                 }
                 _ if open > 0 => self.scalar(value)?.2,
                 _ => return None,
             };
-            // `after`: the token after a value of the innermost container.
+            // `after`: the token after a value of the innermost container
+            // (or, for an empty one, its closing bracket).
             loop {
                 let array = arrays & 1 == 1;
                 match self.byte(after) {

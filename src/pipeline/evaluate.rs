@@ -3,7 +3,7 @@
 //! (the heads the first half left unread read here first, the members of
 //! `userIdentity` the rules read found on the way, or the whole of it
 //! built where the rules read more of it on most records:
-//! [`IdentityBuilding`]).
+//! [`IdentityMode`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -162,8 +162,8 @@ impl<'a> Evaluation<'a> {
     }
 
     /// The object is read: the matches per rule go into the report, and
-    /// the next object on this thread starts building identities, or not,
-    /// where this one ended ([`IdentityBuilding`]).
+    /// the next object on this thread starts reading identities as this
+    /// one ended ([`IdentityMode`]).
     pub fn finish(&mut self) {
         let rules = self.rules.rules();
         for (rule, count) in rules.iter().zip(std::mem::take(&mut self.matched)) {
